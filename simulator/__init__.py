@@ -1,0 +1,71 @@
+"""Fixed-kernel softmax simulator of LLM finetuning dynamics (numpy + scipy only).
+
+The public surface: losses and their residuals, kernels, one step with its Proposition 1
+decomposition, and the squeezing analysis.
+"""
+
+from .kernels import MLP, apply_kernel, kernel_block, linear_kernel, mlp_entk, rbf_kernel
+from .losses import (
+    LOSSES,
+    LossValue,
+    SequenceScores,
+    UpdateBatch,
+    dpo_coefficient,
+    get_loss,
+    log_ratio_margin,
+    loss_and_residual,
+    register,
+)
+from .problems import Problem, random_problem
+from .responses import Responses, residual, sequence_logp
+from .softmax import a_frobenius_sq, a_matrix, apply_a, log_softmax, softmax
+from .squeeze import (
+    SqueezeReport,
+    negative_step,
+    rise_threshold,
+    squeeze_closed_form,
+    target_label,
+    with_probability,
+    zipf_logits,
+)
+from .step import StepResult, first_order_change, kernel_step, relative_error, take_step
+
+__all__ = [
+    "LOSSES",
+    "MLP",
+    "LossValue",
+    "Problem",
+    "Responses",
+    "SequenceScores",
+    "SqueezeReport",
+    "StepResult",
+    "UpdateBatch",
+    "a_frobenius_sq",
+    "a_matrix",
+    "apply_a",
+    "apply_kernel",
+    "dpo_coefficient",
+    "first_order_change",
+    "get_loss",
+    "kernel_block",
+    "kernel_step",
+    "linear_kernel",
+    "log_ratio_margin",
+    "log_softmax",
+    "loss_and_residual",
+    "mlp_entk",
+    "negative_step",
+    "random_problem",
+    "rbf_kernel",
+    "register",
+    "relative_error",
+    "residual",
+    "rise_threshold",
+    "sequence_logp",
+    "softmax",
+    "squeeze_closed_form",
+    "take_step",
+    "target_label",
+    "with_probability",
+    "zipf_logits",
+]

@@ -1,0 +1,138 @@
+"""`python -m simulator …`: the simulator's command line (the only place with I/O).
+
+Every user mistake ends in one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from .losses import LOSSES
+from .problems import random_problem
+from .squeeze import TARGETS, negative_step, target_label, with_probability, zipf_logits
+from .step import take_step
+
+
+class UserError(Exception):
+    """A mistake in the user's input: reported as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage dump
+        raise UserError(message)
+
+
+def _positive(kind):
+    def parse(text):
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+
+    return parse
+
+
+def _at_least(minimum):
+    def parse(text):
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be ≥ {minimum}, got {text}")
+        return value
+
+    return parse
+
+
+def _decompose(args) -> dict:
+    if args.inputs < 1:
+        raise UserError("--inputs must be ≥ 1")
+    rng = np.random.default_rng(args.seed)
+    problem = random_problem(rng, args.loss, n_inputs=args.inputs, vocab=args.vocab)
+    step = take_step(problem.z, problem.k, args.loss, problem.batch, args.lr, problem.ref_z)
+    return {
+        "loss": args.loss,
+        "lr": args.lr,
+        "seed": args.seed,
+        "vocab": args.vocab,
+        "inputs": args.inputs,
+        "loss_value": step.loss,
+        "relative_error": step.relative_error,
+        "actual": step.actual.tolist(),
+        "predicted": step.predicted.tolist(),
+    }
+
+
+def _print_decompose(out: dict) -> None:
+    actual, predicted = np.array(out["actual"]), np.array(out["predicted"])
+    print(f"one {out['loss']} step, lr={out['lr']:g}, on input 0 of {out['inputs']} (V={out['vocab']})")
+    print(f"{'input':>5} {'k-row':>6} {'‖Δ log π‖ actual':>18} {'predicted −ηAKG':>17} {'rel.err':>9}")
+    for o in range(actual.shape[0]):
+        a, p = actual[o], predicted[o]
+        err = np.linalg.norm(a - p) / max(np.linalg.norm(a), 1e-300)
+        print(f"{o:>5} {'u' if o == 0 else '':>6} {np.linalg.norm(a):>18.3e} {np.linalg.norm(p):>17.3e} {err:>9.2e}")
+    print(f"relative error over all inputs and labels: {out['relative_error']:.3e}  (O(η): halves with lr)")
+
+
+def _squeeze(args) -> dict:
+    z = zipf_logits(args.vocab, args.peakiness)
+    ybar = target_label(args.vocab, args.target)
+    if args.target_prob is not None:
+        z = with_probability(z, ybar, args.target_prob)
+    return negative_step(z, ybar, args.lr).as_dict()
+
+
+def _print_squeeze(out: dict) -> None:
+    print(f"negative gradient on label {out['target']} of V={out['vocab']}")
+    print(f"  π(ȳ):      {out['target_prob_before']:.4g} → {out['target_prob_after']:.4g}")
+    print(f"  argmax {out['argmax']}:  {out['argmax_prob_before']:.4g} → {out['argmax_prob_after']:.4g}")
+    print(
+        f"  mass outside the argmax: {out['mass_outside_argmax_before']:.4g} → "
+        f"{out['mass_outside_argmax_after']:.4g}"
+    )
+    print(f"  labels that rose: {out['n_increased']} {out['increased'][:20]}; fell: {out['n_decreased']}")
+
+
+COMMANDS = {
+    "decompose": (_decompose, _print_decompose),
+    "squeeze": (_squeeze, _print_squeeze),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m simulator", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    dec = sub.add_parser("decompose", help="one step: actual vs predicted Δ log π = −η A K G")
+    dec.add_argument("--loss", choices=sorted(LOSSES), default="sft", help="the loss to step on")
+    dec.add_argument("--lr", type=_positive(float), default=1e-3, help="step size η")
+    dec.add_argument("--seed", type=int, default=0, help="seed of the random problem")
+    dec.add_argument("--vocab", type=_at_least(2), default=10, help="V, labels per input")
+    dec.add_argument("--inputs", type=_at_least(1), default=8, help="N, inputs (input 0 updates)")
+    dec.add_argument("--json", action="store_true", help="print one JSON object")
+
+    sq = sub.add_parser("squeeze", help="a negative gradient on one label: which labels rise")
+    sq.add_argument("--target", choices=TARGETS, default="valley", help="where ȳ sits in π")
+    sq.add_argument("--peakiness", type=float, default=2.0, help="π_i ∝ (i+1)^-peakiness; 0 is flat")
+    sq.add_argument("--vocab", type=_at_least(2), default=50, help="V")
+    sq.add_argument("--lr", type=_positive(float), default=1.0, help="step size s = ηc (K = c·I)")
+    sq.add_argument("--target-prob", type=float, default=None, help="set π(ȳ) to this value first")
+    sq.add_argument("--json", action="store_true", help="print one JSON object")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        compute, show = COMMANDS[args.command]
+        out = compute(args)
+    except (UserError, ValueError) as err:
+        print(f"simulator: error: {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(out))
+    else:
+        show(out)
+    return 0

@@ -1,0 +1,95 @@
+"""One step under a fixed kernel: the exact change against Proposition 1's first-order prediction.
+
+Proposition 1 (Sec. 3.1): after one step of size η on the updating examples x_u,
+
+    Δ log π(x_o) = −η A(x_o) Σ_u K(x_o, x_u) G(x_u) + O(η²),   A = I − 1πᵀ.
+
+Under a fixed kernel the step itself is exact in function space, z ← z − η K G, so the only gap
+between `actual` and `predicted` is the O(η²) curvature of log-softmax.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .kernels import apply_kernel, kernel_block
+from .losses import UpdateBatch, loss_and_residual
+from .softmax import a_matrix, apply_a, log_softmax
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """One step and its decomposition. Shapes: (N, V) unless stated; k (N, N) or (NV, NV).
+
+    pi is π before the step, which defines A(x_o) = I − 1π(x_o)ᵀ; call `a(o)` to see it.
+    """
+
+    loss: float
+    lr: float
+    z_before: np.ndarray
+    z_after: np.ndarray
+    pi: np.ndarray
+    k: np.ndarray
+    g: np.ndarray
+    actual: np.ndarray
+    predicted: np.ndarray
+
+    def a(self, o: int) -> np.ndarray:
+        """A(x_o) = I − 1π(x_o)ᵀ. Shape: (V, V)."""
+        return a_matrix(self.pi[o])
+
+    def k_block(self, o: int, u: int) -> np.ndarray:
+        """K(x_o, x_u). Shape: (V, V)."""
+        n, v = self.pi.shape
+        return kernel_block(self.k, o, u, n, v)
+
+    @property
+    def relative_error(self) -> float:
+        """‖actual − predicted‖_F / ‖actual‖_F over all observed inputs and labels."""
+        return relative_error(self.actual, self.predicted)
+
+
+def relative_error(actual: np.ndarray, predicted: np.ndarray) -> float:
+    """‖actual − predicted‖ / ‖actual‖ (0 when both vanish)."""
+    denom = np.linalg.norm(actual)
+    diff = np.linalg.norm(actual - predicted)
+    return float(diff / denom) if denom > 0 else float(diff)
+
+
+def kernel_step(z: np.ndarray, k: np.ndarray, g: np.ndarray, lr: float) -> np.ndarray:
+    """z ← z − η K G, exact under a fixed kernel. Shape: (N, V)."""
+    return z - lr * apply_kernel(k, g)
+
+
+def first_order_change(pi: np.ndarray, k: np.ndarray, g: np.ndarray, lr: float) -> np.ndarray:
+    """−η A(x_o) (K G)(x_o) for every observed input o (Proposition 1). Shape: (N, V)."""
+    return -lr * apply_a(pi, apply_kernel(k, g))
+
+
+def take_step(
+    z: np.ndarray,
+    k: np.ndarray,
+    loss: str,
+    batch: UpdateBatch,
+    lr: float,
+    ref_z: np.ndarray | None = None,
+    **hp,
+) -> StepResult:
+    """One step of `loss` on `batch`, with its exact and first-order Δ log π on every input."""
+    value, g = loss_and_residual(loss, z, batch, ref_z, **hp)
+    logp = log_softmax(z)
+    z_after = kernel_step(z, k, g, lr)
+    pi = np.exp(logp)
+    return StepResult(
+        loss=value.loss,
+        lr=lr,
+        z_before=z,
+        z_after=z_after,
+        pi=pi,
+        k=k,
+        g=g,
+        actual=log_softmax(z_after) - logp,
+        predicted=first_order_change(pi, k, g, lr),
+    )
