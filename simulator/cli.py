@@ -67,13 +67,21 @@ def _decompose(args) -> dict:
 
 def _print_decompose(out: dict) -> None:
     actual, predicted = np.array(out["actual"]), np.array(out["predicted"])
-    print(f"one {out['loss']} step, lr={out['lr']:g}, on input 0 of {out['inputs']} (V={out['vocab']})")
-    print(f"{'input':>5} {'k-row':>6} {'‖Δ log π‖ actual':>18} {'predicted −ηAKG':>17} {'rel.err':>9}")
+    print(
+        f"one {out['loss']} step, lr={out['lr']:g}, on input 0 of {out['inputs']} (V={out['vocab']})"
+    )
+    print(
+        f"{'input':>5} {'k-row':>6} {'‖Δ log π‖ actual':>18} {'predicted −ηAKG':>17} {'rel.err':>9}"
+    )
     for o in range(actual.shape[0]):
         a, p = actual[o], predicted[o]
         err = np.linalg.norm(a - p) / max(np.linalg.norm(a), 1e-300)
-        print(f"{o:>5} {'u' if o == 0 else '':>6} {np.linalg.norm(a):>18.3e} {np.linalg.norm(p):>17.3e} {err:>9.2e}")
-    print(f"relative error over all inputs and labels: {out['relative_error']:.3e}  (O(η): halves with lr)")
+        print(
+            f"{o:>5} {'u' if o == 0 else '':>6} {np.linalg.norm(a):>18.3e} {np.linalg.norm(p):>17.3e} {err:>9.2e}"
+        )
+    print(
+        f"relative error over all inputs and labels: {out['relative_error']:.3e}  (O(η): halves with lr)"
+    )
 
 
 def _squeeze(args) -> dict:
@@ -87,12 +95,16 @@ def _squeeze(args) -> dict:
 def _print_squeeze(out: dict) -> None:
     print(f"negative gradient on label {out['target']} of V={out['vocab']}")
     print(f"  π(ȳ):      {out['target_prob_before']:.4g} → {out['target_prob_after']:.4g}")
-    print(f"  argmax {out['argmax']}:  {out['argmax_prob_before']:.4g} → {out['argmax_prob_after']:.4g}")
+    print(
+        f"  argmax {out['argmax']}:  {out['argmax_prob_before']:.4g} → {out['argmax_prob_after']:.4g}"
+    )
     print(
         f"  mass outside the argmax: {out['mass_outside_argmax_before']:.4g} → "
         f"{out['mass_outside_argmax_after']:.4g}"
     )
-    print(f"  labels that rose: {out['n_increased']} {out['increased'][:20]}; fell: {out['n_decreased']}")
+    print(
+        f"  labels that rose: {out['n_increased']} {out['increased'][:20]}; fell: {out['n_decreased']}"
+    )
 
 
 COMMANDS = {
@@ -115,7 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sq = sub.add_parser("squeeze", help="a negative gradient on one label: which labels rise")
     sq.add_argument("--target", choices=TARGETS, default="valley", help="where ȳ sits in π")
-    sq.add_argument("--peakiness", type=float, default=2.0, help="π_i ∝ (i+1)^-peakiness; 0 is flat")
+    sq.add_argument(
+        "--peakiness", type=float, default=2.0, help="π_i ∝ (i+1)^-peakiness; 0 is flat"
+    )
     sq.add_argument("--vocab", type=_at_least(2), default=50, help="V")
     sq.add_argument("--lr", type=_positive(float), default=1.0, help="step size s = ηc (K = c·I)")
     sq.add_argument("--target-prob", type=float, default=None, help="set π(ȳ) to this value first")

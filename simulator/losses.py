@@ -143,7 +143,9 @@ def simpo(s: SequenceScores, beta: float, gamma: float) -> LossValue:
     lc, lr = s.length["chosen"], s.length["rejected"]
     u = beta * s.logp["chosen"] / lc - beta * s.logp["rejected"] / lr - gamma
     w = expit(-u)  # 1 − σ(u)
-    return LossValue(float(-log_expit(u).sum()), {"chosen": -w * beta / lc, "rejected": w * beta / lr})
+    return LossValue(
+        float(-log_expit(u).sum()), {"chosen": -w * beta / lc, "rejected": w * beta / lr}
+    )
 
 
 @register("rpo", PAIR, beta=0.1, alpha=1.0)
@@ -151,7 +153,10 @@ def rpo(s: SequenceScores, beta: float, alpha: float) -> LossValue:
     """L = DPO − α Σ log π(y⁺)/|y⁺| (Pang et al. 2024, Eq. 2): DPO plus a length-normalised NLL."""
     d = dpo(s, beta)
     nll = -(s.logp["chosen"] / s.length["chosen"]).sum()
-    dlogp = {"chosen": d.dlogp["chosen"] - alpha / s.length["chosen"], "rejected": d.dlogp["rejected"]}
+    dlogp = {
+        "chosen": d.dlogp["chosen"] - alpha / s.length["chosen"],
+        "rejected": d.dlogp["rejected"],
+    }
     return LossValue(d.loss + alpha * float(nll), dlogp)
 
 

@@ -32,7 +32,9 @@ class Problem:
     batch: UpdateBatch
 
 
-def random_problem(rng: np.random.Generator, loss: str, n_inputs: int = 8, vocab: int = 10) -> Problem:
+def random_problem(
+    rng: np.random.Generator, loss: str, n_inputs: int = 8, vocab: int = 10
+) -> Problem:
     spec = get_loss(loss)
     phi = rng.standard_normal((n_inputs, 2 * n_inputs)) / np.sqrt(2 * n_inputs)
     z = 2.0 * rng.standard_normal((n_inputs, vocab))
@@ -49,7 +51,9 @@ def random_problem(rng: np.random.Generator, loss: str, n_inputs: int = 8, vocab
         labels = rng.choice(vocab, size=min(PG_GROUP, vocab), replace=False)
         reward = rng.standard_normal(labels.size)
         advantage = (reward - reward.mean()) / (reward.std() + 1e-8)
-        batch = UpdateBatch({"y": Responses.single_labels(np.zeros_like(labels), labels)}, advantage)
+        batch = UpdateBatch(
+            {"y": Responses.single_labels(np.zeros_like(labels), labels)}, advantage
+        )
     else:
         batch = UpdateBatch({"y": Responses.single_labels([0], [rng.integers(vocab)])})
     return Problem(z, ref_z, linear_kernel(phi), batch)
