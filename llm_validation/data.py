@@ -1,0 +1,142 @@
+"""Preference and probe data: one validated reader for both formats.
+
+Both formats are JSONL, one object a line, with a string `prompt`:
+
+- trl's standard preference convention: `chosen` and `rejected` (plain strings).
+- the paper's probing format: any subset of `PROBE_TYPES` (see ../shared/README.md); the HH probe
+  file has `chosen` and `rejected` too, so it doubles as preference data.
+
+`load_examples("synthetic")` gives the built-in task of `llm_validation.synthetic`.
+
+Every line is validated. A problem is reported as `file:line: what`; under `strict=True` the first
+problem raises `UserError`, otherwise it is skipped and counted in the `LoadReport`:
+a malformed line or a missing/empty required field skips the line; an empty optional probe
+response (e.g. a blank `chosen_initial`) skips that response only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from llm_validation.errors import UserError
+
+PROBE_TYPES = (
+    "chosen", "rejected",
+    "chosen_gptsemantic", "reject_gptsemantic", "chosen_gptformat", "reject_gptformat",
+    "irr_train", "irr_test", "irr_hum", "random_permute", "random_nonhum",
+    "chosen_initial", "chosen_selfr",
+)
+Y_STAR = "y_star"  # Σ_l max_v log π(v | x, y⁺_<l): computed from the chosen pass, not a field
+PREFERENCE_FIELDS = ("chosen", "rejected")
+
+
+@dataclass(frozen=True)
+class Example:
+    """One prompt x with its responses {probe type: y}; `source` is `file:line`."""
+
+    prompt: str
+    responses: Mapping[str, str]
+    source: str = ""
+
+    @property
+    def chosen(self) -> str:
+        return self.responses["chosen"]
+
+    @property
+    def rejected(self) -> str:
+        return self.responses["rejected"]
+
+
+@dataclass
+class LoadReport:
+    """What a load read, kept and skipped; `problems` holds one `file:line: what` each."""
+
+    lines: int = 0
+    kept: int = 0
+    responses_skipped: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (f"read {self.lines} lines, kept {self.kept} examples; skipped "
+                f"{self.lines - self.kept} lines and {self.responses_skipped} empty optional responses")
+
+
+def _check_record(record: object, required: tuple[str, ...]) -> tuple[dict, list[str]]:
+    """Validate one parsed line → (responses kept, problems). A problem starting with '!' is
+    fatal for the line; others drop one optional response."""
+    if not isinstance(record, dict):
+        return {}, ["!not a JSON object"]
+    problems = []
+    prompt = record.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        problems.append("!missing or empty 'prompt'" if not isinstance(prompt, list)
+                        else "!conversational (message list) prompts are not supported")
+    responses = {}
+    for name in PROBE_TYPES:
+        if name not in record:
+            if name in required:
+                problems.append(f"!missing field {name!r}")
+            continue
+        value = record[name]
+        if not isinstance(value, str) or not value.strip():
+            bang = "!" if name in required else ""
+            problems.append(f"{bang}empty or non-string response {name!r}")
+            continue
+        responses[name] = value
+    if not responses:
+        problems.append("!no response field")
+    return responses, problems
+
+
+def parse_lines(lines, source: str, required=PREFERENCE_FIELDS, strict=False, limit=None):
+    """Validate JSONL `lines` → (examples, report); `source` names the file in messages."""
+    report, examples = LoadReport(), []
+    for number, line in enumerate(lines, start=1):
+        if limit is not None and len(examples) >= limit:
+            break
+        if not line.strip():
+            continue
+        report.lines += 1
+        try:
+            record = json.loads(line)
+        except UnicodeDecodeError:
+            responses, problems = {}, ["!not UTF-8 text"]
+        except json.JSONDecodeError as err:
+            responses, problems = {}, [f"!malformed JSON ({err.msg}, column {err.colno})"]
+        else:
+            responses, problems = _check_record(record, tuple(required))
+        for problem in problems:
+            message = f"{source}:{number}: {problem.lstrip('!')}"
+            if strict:
+                raise UserError(message)
+            report.problems.append(message)
+        if any(p.startswith("!") for p in problems):
+            continue
+        report.responses_skipped += len(problems)
+        examples.append(Example(record["prompt"], responses, f"{source}:{number}"))
+        report.kept += 1
+    return examples, report
+
+
+def load_examples(spec: str, *, required=PREFERENCE_FIELDS, strict=False, limit=None, seed=0):
+    """`spec` is `synthetic` or a JSONL path → (examples, LoadReport).
+
+    `required`: fields every kept example must have (chosen+rejected for preference training,
+    just one response for scoring). `limit`: stop after this many kept examples.
+    """
+    if spec == "synthetic":
+        from llm_validation.synthetic import generate
+
+        examples = generate(limit or 128, seed)
+        return examples, LoadReport(lines=len(examples), kept=len(examples))
+    path = Path(spec)
+    if not path.is_file():
+        raise UserError(f"data file not found: {spec}")
+    with path.open("rb") as handle:  # bytes: json.loads decodes per line, so bad UTF-8 is one line
+        examples, report = parse_lines(handle, str(path), required, strict, limit)
+    if not examples:
+        raise UserError(f"{spec}: no usable examples ({report.summary()})")
+    return examples, report

@@ -1,0 +1,192 @@
+"""Teacher-forced sequence log-probabilities: the one audited, batched implementation.
+
+For a prompt x and a response y = (y_1 … y_L) the sequence log-prob is
+
+    log π(y | x) = Σ_{l=1}^{L} log π(y_l | x, y_<l)                      (paper Eq. (1), summed)
+
+Conventions (the paper's code, inherited from eric-mitchell/direct-preference-optimization):
+
+- prompt and response are tokenised separately without special tokens and concatenated; EOS is
+  appended to every response and counted as one of its tokens (so L includes EOS);
+- prompt positions and padding are masked out of the sum;
+- when prompt + longest response exceeds `max_length`, the prompt is cut to `max_prompt_length`
+  (keeping its end, `keep_end`, as the paper does for HH), and if still too long every response is
+  cut to `max_length − max_prompt_length` (which can drop the EOS). The cut is decided once per
+  example from its longest response, so all of one probe example's responses share one prompt.
+
+`reduction="sum"` is the paper's quantity; `reduction="mean"` is the token-mean variant
+(1/L) log π(y | x), used e.g. by SimPO's length normalisation.
+
+Per-token statistics (`TOKEN_STATS`, returned by `score` as per-sequence token means) use the
+softmax π ∈ Δ^V at each response position and the observed token y:
+mass outside the argmax 1 − max_v π_v; miss 1 − π_y; ‖π − e_y‖₂; and ‖A‖_F for A = I − 1πᵀ,
+with ‖A‖_F² = V‖π‖² + V − 2. The greedy response y* = Σ_l max_v log π(v | x, y⁺_<l) (the per-position
+argmax along y⁺) is the sequence sum of `logp_max`.
+
+`sequence_logps` (differentiable, one padded batch) and `score` (no grad, length-bucketed, every
+statistic) share `token_logps`; `naive_sequence_logp` is their per-example oracle for tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class Truncation:
+    """The paper's length limits (DPO repo defaults: 512 / 256, keep_end for HH)."""
+
+    max_length: int = 512
+    max_prompt_length: int = 256
+    mode: str = "keep_end"  # or "keep_start"
+
+
+@dataclass(frozen=True)
+class Tokenized:
+    """One (prompt, response) pair as token ids; `prompt_len` leading ids belong to the prompt."""
+
+    ids: tuple[int, ...]
+    prompt_len: int
+
+    @property
+    def response_len(self) -> int:
+        return len(self.ids) - self.prompt_len
+
+
+def encode(tokenizer, text: str) -> list[int]:
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def tokenize_example(tokenizer, prompt: str, responses: Mapping[str, str],
+                     truncation: Truncation = Truncation()) -> dict[str, Tokenized]:
+    """{name: Tokenized} for one prompt and its responses, EOS appended, truncated jointly."""
+    prompt_ids = encode(tokenizer, prompt)
+    response_ids = {k: encode(tokenizer, v) + [tokenizer.eos_token_id] for k, v in responses.items()}
+    longest = max(len(r) for r in response_ids.values())
+    if len(prompt_ids) + longest > truncation.max_length:
+        keep = truncation.max_prompt_length
+        prompt_ids = prompt_ids[-keep:] if truncation.mode == "keep_end" else prompt_ids[:keep]
+    if len(prompt_ids) + longest > truncation.max_length:
+        keep = truncation.max_length - truncation.max_prompt_length
+        response_ids = {k: r[:keep] for k, r in response_ids.items()}
+    return {k: Tokenized(tuple(prompt_ids + r), len(prompt_ids)) for k, r in response_ids.items()}
+
+
+def collate(items: Sequence[Tokenized], pad_id: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Right-pad → input_ids, attention_mask, response_mask, each Shape: (B, T).
+
+    response_mask[b, t] is True where token t of sequence b is a response token (a target)."""
+    width = max(len(it.ids) for it in items)
+    lengths = torch.tensor([len(it.ids) for it in items])
+    starts = torch.tensor([it.prompt_len for it in items])
+    ids = torch.full((len(items), width), pad_id, dtype=torch.long)
+    flat = torch.tensor([t for it in items for t in it.ids], dtype=torch.long)
+    positions = torch.arange(width)
+    attention = positions[None, :] < lengths[:, None]  # (B, T)
+    ids[attention] = flat  # row-major fill matches the concatenation order
+    response = attention & (positions[None, :] >= starts[:, None])
+    return ids, attention.long(), response
+
+
+def token_logps(logits: Tensor, input_ids: Tensor, response_mask: Tensor) -> tuple[Tensor, Tensor]:
+    """log π(y_l | x, y_<l) at every position → (logp Shape: (B, T−1), mask Shape: (B, T−1)).
+
+    Position t of the outputs scores token t+1 from the logits at t (teacher forcing)."""
+    logits = logits[:, :-1].float()  # (B, T−1, V)
+    targets = input_ids[:, 1:]  # (B, T−1)
+    picked = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    return picked - torch.logsumexp(logits, dim=-1), response_mask[:, 1:]
+
+
+def reduce(per_token: Tensor, mask: Tensor, reduction: str = "sum") -> Tensor:
+    """Σ over masked positions (`sum`) or its mean over the L response tokens (`mean`). (B,)
+
+    Accumulates in float64: a float32 sum of a few hundred terms drifts by ~1e-4."""
+    total = (per_token.double() * mask).sum(-1)
+    return total if reduction == "sum" else total / mask.sum(-1).clamp_min(1)
+
+
+def sequence_logps(model, input_ids: Tensor, attention_mask: Tensor, response_mask: Tensor,
+                   reduction: str = "sum") -> Tensor:
+    """Differentiable log π(y | x) for one padded batch. Shape: (B,)."""
+    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits  # (B, T, V)
+    logp, mask = token_logps(logits, input_ids, response_mask)
+    return reduce(logp, mask, reduction)
+
+
+def token_statistics(logits: Tensor, input_ids: Tensor, response_mask: Tensor) -> dict[str, Tensor]:
+    """Per-token quantities at response positions, each Shape: (B, T−1), plus `mask`."""
+    logp_all = torch.log_softmax(logits[:, :-1].float(), dim=-1)  # (B, T−1, V)
+    targets = input_ids[:, 1:].unsqueeze(-1)
+    logp = logp_all.gather(-1, targets).squeeze(-1)
+    logp_max = logp_all.max(-1).values
+    pi = logp_all.exp()
+    pi_y, sq_norm = logp.exp(), (pi * pi).sum(-1)  # π_y, ‖π‖²
+    vocab = logits.shape[-1]
+    return {
+        "logp": logp,
+        "logp_max": logp_max,
+        "mass_off_argmax": 1 - logp_max.exp(),
+        "one_minus_p": 1 - pi_y,
+        "dist_onehot": (sq_norm - 2 * pi_y + 1).clamp_min(0).sqrt(),  # ‖π − e_y‖₂
+        "norm_A": (vocab * sq_norm + vocab - 2).clamp_min(0).sqrt(),  # ‖I − 1πᵀ‖_F
+        "mask": response_mask[:, 1:],
+    }
+
+
+TOKEN_STATS = ("mass_off_argmax", "one_minus_p", "dist_onehot", "norm_A")
+
+
+def length_buckets(lengths: Sequence[int], batch_tokens: int) -> list[np.ndarray]:
+    """Indices grouped longest-first so that (batch size × longest length) ≤ batch_tokens."""
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    buckets, current, width = [], [], 0
+    for i in order:
+        width = width or lengths[i]
+        if current and (len(current) + 1) * width > batch_tokens:
+            buckets.append(np.array(current))
+            current, width = [], lengths[i]
+        current.append(i)
+    return buckets + [np.array(current)] if current else buckets
+
+
+@torch.no_grad()
+def score(model, items: Sequence[Tokenized], pad_id: int, batch_tokens: int = 4096,
+          progress: bool = False) -> dict[str, np.ndarray]:
+    """Every statistic for every item, in input order, each Shape: (N,).
+
+    `logp` and `logp_max` are sums over response tokens (log π(y|x) and the y* sum), `n_tokens`
+    the response length L, and each of `TOKEN_STATS` a mean over the response tokens."""
+    from tqdm.auto import tqdm
+
+    device = next(model.parameters()).device
+    buckets = length_buckets([len(it.ids) for it in items], batch_tokens)
+    names = ("logp", "logp_max", "n_tokens", *TOKEN_STATS)
+    out = {k: np.zeros(len(items)) for k in names}
+    for index in tqdm(buckets, desc="scoring", unit="batch", disable=not progress):
+        ids, attention, response = (t.to(device) for t in collate([items[i] for i in index], pad_id))
+        logits = model(input_ids=ids, attention_mask=attention).logits
+        stats = token_statistics(logits, ids, response)
+        mask = stats.pop("mask")
+        n = mask.sum(-1).clamp_min(1)
+        out["n_tokens"][index] = mask.sum(-1).cpu().numpy()
+        for name, per_token in stats.items():
+            total = (per_token.double() * mask).sum(-1)  # float64, as in `reduce`
+            value = total if name in ("logp", "logp_max") else total / n
+            out[name][index] = value.cpu().numpy()
+    return out
+
+
+@torch.no_grad()
+def naive_sequence_logp(model, item: Tokenized) -> float:
+    """Oracle for `sequence_logps`/`score`: one unpadded example, an explicit loop over positions."""
+    device = next(model.parameters()).device
+    ids = torch.tensor([item.ids], device=device)
+    logp_all = torch.log_softmax(model(input_ids=ids).logits[0].double(), dim=-1)  # (T, V)
+    return sum(float(logp_all[t - 1, item.ids[t]]) for t in range(max(item.prompt_len, 1), len(item.ids)))
+

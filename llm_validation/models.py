@@ -1,0 +1,72 @@
+"""Model loading: `--model` is an embedded name, a local folder, or a hub name already cached.
+
+Embedded names (`EMBEDDED`): `smollm2` (the default; SmolLM2-135M-Instruct, a 4-bit GGUF release
+de-quantised to fp32, see `smollm2.py`), `tiny-neox` and `tiny-llama` (random-init, see `tiny.py`).
+Everything loads with `local_files_only=True` (nothing is ever downloaded) and eager attention,
+because `torch.func.jvp` fails on the CPU SDPA kernels.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from llm_validation.errors import UserError
+
+
+def _pretrained(path: str | Path, seed: int):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    kwargs = dict(local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(path, attn_implementation="eager",
+                                                 dtype=torch.float32, **kwargs)
+    return model, tokenizer
+
+
+def _smollm2(seed: int):
+    from llm_validation.smollm2 import smollm2_dir
+
+    return _pretrained(smollm2_dir(), seed)
+
+
+def _tiny(name: str):
+    def build(seed: int):
+        from llm_validation.tiny import build_tiny
+
+        return build_tiny(name, seed)
+
+    return build
+
+
+EMBEDDED = {"smollm2": _smollm2, "tiny-neox": _tiny("tiny-neox"), "tiny-llama": _tiny("tiny-llama")}
+
+
+def _looks_like_path(spec: str) -> bool:
+    return spec.startswith((".", "/", "~")) or Path(spec).exists() or spec.count("/") > 1
+
+
+def load_model(spec: str, *, seed: int = 0, device: torch.device | str = "cpu",
+               dtype: torch.dtype = torch.float32):
+    """`spec` → (model, tokenizer), model in eval mode on `device` in `dtype`.
+
+    Raises `UserError` for a missing path or a hub name that is not in the local cache.
+    """
+    if spec in EMBEDDED:
+        model, tokenizer = EMBEDDED[spec](seed)
+    elif _looks_like_path(spec):
+        path = Path(spec).expanduser()
+        if not (path / "config.json").is_file():
+            raise UserError(f"model path not found (no config.json): {spec}")
+        model, tokenizer = _pretrained(path, seed)
+    else:
+        try:
+            model, tokenizer = _pretrained(spec, seed)
+        except OSError as err:
+            raise UserError(f"model {spec!r} is neither embedded ({', '.join(EMBEDDED)}) nor in the "
+                            f"local Hugging Face cache ({str(err).splitlines()[0]})") from None
+    if tokenizer.eos_token_id is None:
+        raise UserError(f"model {spec!r}: its tokenizer has no EOS token")
+    model.config.use_cache = False
+    return model.to(device=device, dtype=dtype).eval(), tokenizer

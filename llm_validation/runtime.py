@@ -1,0 +1,50 @@
+"""Device, dtype and seed selection: the only place that looks at the hardware.
+
+`pick_device` prefers cuda, then mps, then cpu; `pick_dtype` maps the `--precision` flag to a torch
+dtype (bf16 only where the device supports it); `seed_everything` seeds python, numpy and torch.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+
+from llm_validation.errors import UserError
+
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    """`auto` → cuda if available, else mps, else cpu; any other string is taken literally."""
+    if requested != "auto":
+        return torch.device(requested)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """`fp32` or `bf16`; `auto` is bf16 on a cuda card that supports it and fp32 elsewhere."""
+    if precision == "auto":
+        bf16_ok = device.type == "cuda" and torch.cuda.is_bf16_supported()
+        return torch.bfloat16 if bf16_ok else torch.float32
+    if precision not in PRECISIONS:
+        raise UserError(f"unknown precision {precision!r}; choose from auto, {', '.join(PRECISIONS)}")
+    return PRECISIONS[precision]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python's `random`, numpy's global state and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def step_generator(seed: int, step: int) -> torch.Generator:
+    """A CPU generator for optimiser step `step`: a pure function of (seed, step), so that a
+    resumed run draws exactly what the uninterrupted run drew (data order, on-policy samples)."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + step)
