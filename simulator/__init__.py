@@ -4,6 +4,7 @@ The public surface: losses and their residuals, kernels, one step with its Propo
 decomposition, and the squeezing analysis.
 """
 
+from .experiments import EXPERIMENTS, ExperimentConfig, run_experiment, run_on, with_overrides
 from .kernels import MLP, apply_kernel, kernel_block, linear_kernel, mlp_entk, rbf_kernel
 from .losses import (
     LOSSES,
@@ -16,8 +17,10 @@ from .losses import (
     loss_and_residual,
     register,
 )
+from .metrics import PROBE_TYPES, TRACE_COLUMNS, Trace, trends
 from .problems import Problem, random_problem
 from .responses import Responses, residual, sequence_logp
+from .sequences import Readout, encode, pretrain, readout_kernel, sample
 from .softmax import a_frobenius_sq, a_matrix, apply_a, log_softmax, softmax
 from .squeeze import (
     SqueezeReport,
@@ -29,8 +32,26 @@ from .squeeze import (
     zipf_logits,
 )
 from .step import StepResult, first_order_change, kernel_step, relative_error, take_step
+from .world import World, WorldConfig, build_world
 
 __all__ = [
+    "EXPERIMENTS",
+    "ExperimentConfig",
+    "PROBE_TYPES",
+    "Readout",
+    "TRACE_COLUMNS",
+    "Trace",
+    "World",
+    "WorldConfig",
+    "build_world",
+    "encode",
+    "pretrain",
+    "readout_kernel",
+    "run_experiment",
+    "run_on",
+    "sample",
+    "trends",
+    "with_overrides",
     "LOSSES",
     "MLP",
     "LossValue",

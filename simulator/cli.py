@@ -6,12 +6,18 @@ Every user mistake ends in one line on stderr and exit code 2, never a traceback
 from __future__ import annotations
 
 import argparse
+import csv
+import dataclasses
 import json
+import pathlib
 import sys
+import time
 
 import numpy as np
 
+from .experiments import EXPERIMENTS, run_experiment
 from .losses import LOSSES
+from .metrics import TRACE_COLUMNS, trends
 from .problems import random_problem
 from .squeeze import TARGETS, negative_step, target_label, with_probability, zipf_logits
 from .step import take_step
@@ -107,9 +113,61 @@ def _print_squeeze(out: dict) -> None:
     )
 
 
+def _list(args) -> dict:
+    return {name: cfg.summary for name, cfg in EXPERIMENTS.items()}
+
+
+def _print_list(out: dict) -> None:
+    width = max(map(len, out))
+    for name, summary in out.items():
+        print(f"{name:<{width}}  {summary}")
+
+
+def _run(args) -> dict:
+    if args.experiment not in EXPERIMENTS:
+        raise UserError(f"unknown experiment {args.experiment!r}; known: {', '.join(EXPERIMENTS)}")
+    cfg = EXPERIMENTS[args.experiment]
+    if args.steps is not None:
+        cfg = dataclasses.replace(cfg, steps=args.steps)
+    out_dir = pathlib.Path(args.out or f"runs/{cfg.name}")
+    print(f"simulator: running {cfg.name} ({cfg.steps} steps, seed {args.seed})…", file=sys.stderr)
+    start = time.perf_counter()
+    trace = run_experiment(cfg, np.random.default_rng(args.seed))
+    seconds = time.perf_counter() - start
+    write_run(out_dir, cfg, args.seed, trace)
+    print(f"simulator: {seconds:.1f} s; wrote {out_dir / 'trace.csv'}", file=sys.stderr)
+    return {"experiment": cfg.name, "trends": trends(trace)}
+
+
+def write_run(out_dir: pathlib.Path, cfg, seed: int, trace) -> None:
+    """runs/<name>/config.json (the config and seed) beside trace.csv (the tidy trace)."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        config = {"seed": seed, **dataclasses.asdict(cfg)}
+        (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        with open(out_dir / "trace.csv", "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(TRACE_COLUMNS)
+            writer.writerows(trace.rows())
+    except OSError as err:
+        raise UserError(f"cannot write {out_dir}: {err.strerror or err}") from err
+
+
+def _print_run(out: dict) -> None:
+    print(f"{out['experiment']}: mean sequence log-prob per probe type")
+    print(f"{'probe type':<20} {'start':>9} {'max':>9} {'min':>9} {'end':>9}  trend")
+    for name, t in out["trends"].items():
+        arrow = "up" if t["end"] > t["start"] else "down"
+        print(
+            f"{name:<20} {t['start']:>9.2f} {t['max']:>9.2f} {t['min']:>9.2f} {t['end']:>9.2f}  {arrow}"
+        )
+
+
 COMMANDS = {
     "decompose": (_decompose, _print_decompose),
     "squeeze": (_squeeze, _print_squeeze),
+    "list": (_list, _print_list),
+    "run": (_run, _print_run),
 }
 
 
@@ -134,6 +192,16 @@ def build_parser() -> argparse.ArgumentParser:
     sq.add_argument("--lr", type=_positive(float), default=1.0, help="step size s = ηc (K = c·I)")
     sq.add_argument("--target-prob", type=float, default=None, help="set π(ȳ) to this value first")
     sq.add_argument("--json", action="store_true", help="print one JSON object")
+
+    ls = sub.add_parser("list", help="the finetuning experiments, one line each")
+    ls.add_argument("--json", action="store_true", help="print one JSON object")
+
+    run = sub.add_parser("run", help="run an experiment: trend table, runs/<name>/trace.csv")
+    run.add_argument("experiment", help="an experiment name (see `list`)")
+    run.add_argument("--steps", type=_at_least(1), default=None, help="steps of the traced stage")
+    run.add_argument("--out", default=None, help="output folder (default runs/<experiment>/)")
+    run.add_argument("--seed", type=int, default=0, help="seed of the world and the samples")
+    run.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
 

@@ -1,0 +1,209 @@
+"""The paper's finetuning runs on the synthetic probe world, as named frozen configs.
+
+An experiment has two stages, both from the pretrained π₀ (`sequences.pretrain`):
+
+1. an optional SFT stage of `pre_sft_steps` steps on y⁺ (`sft-dpo`) or on y⁺ and y⁻ (`extend-dpo`,
+   the paper's Sec. 4.3 extension), not traced;
+2. the traced stage: `steps` full-batch steps of `loss` on the training prompts' pairs, with the
+   reference π_ref = the model at the start of this stage. Off-policy runs use the world's fixed
+   (y⁺, y⁻); `on_policy` runs draw `onpolicy_samples` responses per prompt from the current policy
+   every step and pair the best against the worst by the world's ground-truth reward.
+
+Public API (used by theory tests and figures):
+
+    run_experiment(cfg, rng) -> Trace       # draws the world from rng, then runs
+    run_on(cfg, world, start, rng) -> Trace # a given world and π₀ (shares pretraining across runs)
+    EXPERIMENTS[name] -> ExperimentConfig   # the named configs; PROBE_TYPES in `metrics`
+
+The trace is tidy: (step, examples_seen, probe_type, metric, value); examples_seen counts
+preference pairs (SFT: responses) consumed by the traced stage. `main(cfg, out_dir)` lives in
+the CLI, the only place with I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+
+import numpy as np
+
+from .losses import get_loss
+from .metrics import Trace, evaluate
+from .sequences import (
+    Batch,
+    Optimizer,
+    Readout,
+    encode,
+    gradient,
+    pretrain,
+    residual_of,
+    sample,
+    train,
+)
+from .world import World, WorldConfig, build_world
+
+
+def _help(text: str, default=None, factory=None):
+    if factory is not None:
+        return field(default_factory=factory, metadata={"help": text})
+    return field(default=default, metadata={"help": text})
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """One finetuning run on the probe world."""
+
+    name: str = _help("the experiment's name (CLI and runs/<name>/)", "dpo")
+    summary: str = _help("one line for `python -m simulator list`", "")
+    loss: str = _help("loss of the traced stage, a name in losses.LOSSES", "dpo")
+    steps: int = _help("full-batch steps of the traced stage", 400)
+    lr: float = _help("step size η of the traced stage", 0.5)
+    beta: float | None = _help("β of dpo/ipo/simpo/rpo; None keeps the loss's default", None)
+    pre_sft_steps: int = _help("SFT steps before the traced stage (0: start at π₀)", 0)
+    pre_sft_on: tuple = _help(
+        "responses of the SFT stage: ('chosen',) or ('chosen', 'rejected')", ("chosen",)
+    )
+    pre_sft_lr: float = _help("step size of the SFT stage", 0.5)
+    on_policy: bool = _help("draw pairs from the current policy, ranked by the true reward", False)
+    onpolicy_samples: int = _help("responses drawn per prompt and step when on_policy", 4)
+    optimizer: str = _help(
+        "'sgd' (the fixed-kernel step) or 'rmsprop' (diagonal preconditioner)", "sgd"
+    )
+    eval_every: int = _help("steps between evaluations", 10)
+    world: WorldConfig = _help(
+        "the probe world (vocab size, response length, …)", factory=WorldConfig
+    )
+
+    def hyperparameters(self) -> dict:
+        """The loss settings this config overrides: β where the loss has one."""
+        defaults = get_loss(self.loss).defaults
+        return {"beta": self.beta} if self.beta is not None and "beta" in defaults else {}
+
+
+def _named(**kw) -> ExperimentConfig:
+    return ExperimentConfig(**kw)
+
+
+EXPERIMENTS = {
+    c.name: c
+    for c in (
+        _named(
+            name="sft",
+            loss="sft",
+            summary="SFT on y⁺: chosen and its rephrase rise, so do other prompts' answers",
+        ),
+        _named(
+            name="dpo",
+            summary="off-policy DPO from π₀: everything falls but y*, which squeezing lifts",
+        ),
+        _named(
+            name="sft-dpo",
+            pre_sft_steps=100,
+            summary="SFT on y⁺, then DPO with π_ref = the SFT model",
+        ),
+        _named(
+            name="extend-dpo",
+            pre_sft_steps=100,
+            pre_sft_on=("chosen", "rejected"),
+            summary="SFT on y⁺ and y⁻ (extension), then DPO: a weaker squeeze",
+        ),
+        _named(
+            name="onpolicy-dpo",
+            on_policy=True,
+            summary="DPO on pairs sampled from the current policy",
+        ),
+        _named(name="ipo", loss="ipo", lr=0.05, summary="off-policy IPO from π₀"),
+        _named(name="simpo", loss="simpo", summary="off-policy SimPO from π₀ (no reference)"),
+        _named(name="slic", loss="slic", summary="off-policy SLiC-HF from π₀"),
+        _named(name="rpo", loss="rpo", summary="off-policy RPO (DPO + NLL on y⁺) from π₀"),
+    )
+}
+
+
+def config_fields(cfg) -> list[tuple[str, str]]:
+    """(name, help) of every field of a config dataclass."""
+    return [(f.name, f.metadata.get("help", "")) for f in fields(cfg)]
+
+
+def probe_batches(world: World, start: Readout, rng: np.random.Generator) -> dict[str, Batch]:
+    """Every probe as a teacher-forced batch under the training prompts; chosen_initial is drawn
+    once from π₀ (the model before finetuning) and then held fixed."""
+    probes = dict(world.probes)
+    probes["chosen_initial"] = sample(world, start, world.train, rng)
+    return {name: encode(world, world.train, tokens) for name, tokens in probes.items()}
+
+
+def run_experiment(cfg: ExperimentConfig, rng: np.random.Generator) -> Trace:
+    """Draw the world from rng, pretrain π₀ on its corpus, and run `cfg`."""
+    world = build_world(cfg.world, rng)
+    return run_on(cfg, world, pretrain(world), rng)
+
+
+def run_on(cfg: ExperimentConfig, world: World, start: Readout, rng: np.random.Generator) -> Trace:
+    """Run `cfg` on a given world from the pretrained model `start` (π₀)."""
+    if cfg.steps < 0 or cfg.eval_every < 1:
+        raise ValueError("steps must be ≥ 0 and eval_every ≥ 1")
+    probes = probe_batches(world, start, rng)
+    optimizer = Optimizer(cfg.optimizer)
+    model = _sft_stage(cfg, world, start, optimizer)
+    ref = model
+    fixed = {"chosen": probes["chosen"], "rejected": probes["rejected"]}
+    single = get_loss(cfg.loss).groups == ("y",)
+    hp = cfg.hyperparameters()
+    v = np.zeros_like(model.m)
+    rows, seen = [], 0
+    for step in range(cfg.steps + 1):
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            rows.extend((step, seen, *r) for r in evaluate(model, probes))
+        if step == cfg.steps:
+            break
+        if single:
+            groups = {"y": fixed["chosen"]}
+        elif cfg.on_policy:
+            groups = _on_policy_pairs(world, model, cfg.onpolicy_samples, rng)
+        else:
+            groups = fixed
+        n = next(iter(groups.values())).n
+        if n == 0:
+            continue
+        _, g, phi = residual_of(model, cfg.loss, groups, ref, **hp)
+        m, v = optimizer.update(model.m, gradient(model, phi, g) / n, v, cfg.lr)
+        model = model.with_m(m)
+        seen += n
+    return Trace.from_rows(rows)
+
+
+def _sft_stage(
+    cfg: ExperimentConfig, world: World, start: Readout, optimizer: Optimizer
+) -> Readout:
+    if cfg.pre_sft_steps == 0:
+        return start
+    prompts = np.concatenate([world.train for _ in cfg.pre_sft_on])
+    tokens = np.vstack([world.probes[name] for name in cfg.pre_sft_on])
+    data = {"y": encode(world, prompts, tokens)}
+    return train(start, "sft", data, cfg.pre_sft_steps, cfg.pre_sft_lr, optimizer=optimizer)
+
+
+def _on_policy_pairs(
+    world: World, model: Readout, k: int, rng: np.random.Generator
+) -> dict[str, Batch]:
+    """Draw k responses per training prompt from π; y⁺ = the best, y⁻ = the worst by the true
+    reward (ties dropped)."""
+    n = world.train.size
+    idx = np.repeat(np.arange(n), k)
+    tokens = sample(world, model, world.train[idx], rng).reshape(n, k, -1)
+    reward = world.reward(idx, tokens.reshape(n * k, -1)).reshape(n, k)
+    best, worst = reward.argmax(axis=1), reward.argmin(axis=1)
+    keep = reward[np.arange(n), best] > reward[np.arange(n), worst]
+    prompts = world.train[keep]
+    return {
+        "chosen": encode(world, prompts, tokens[np.arange(n), best][keep]),
+        "rejected": encode(world, prompts, tokens[np.arange(n), worst][keep]),
+    }
+
+
+def with_overrides(cfg: ExperimentConfig, **kw) -> ExperimentConfig:
+    """cfg with fields replaced; world fields (vocab, length, …) are routed to cfg.world."""
+    world_names = {f.name for f in fields(WorldConfig)}
+    world_kw = {k: v for k, v in kw.items() if k in world_names}
+    top = {k: v for k, v in kw.items() if k not in world_names}
+    return replace(cfg, world=replace(cfg.world, **world_kw), **top)

@@ -1,0 +1,187 @@
+"""Teacher-forced sequences under a linear readout on fixed context features.
+
+A response y = (y_1 … y_L) to a prompt x is scored position by position: each context
+χ_l = (x, y_<l) has features φ(χ_l) ∈ R^d (`World.features`) and logits
+
+    z(χ) = E M φ(χ),   E = [I_V, s·C] ∈ R^{V×(V+K)} fixed,  M ∈ R^{(V+K)×d} trained,
+
+and log π(y|x) = Σ_l log π(y_l | χ_l). Only M is trained, so the kernel is fixed and exact:
+
+    K((χ_o, a), (χ_u, b)) = φ(χ_o)·φ(χ_u) [E Eᵀ]_{ab},   i.e.  K = ΦΦᵀ ⊗ EEᵀ,
+
+and one SGD step on M, M ← M − η Eᵀ Gᵀ Φ, is the function-space step z ← z − η K G exactly
+(`readout_kernel` builds K for `kernels.apply_kernel`, the naive twin the tests compare against).
+Proposition 1 in sequence form then reads, for an observed response y_o,
+
+    [Δ log π(y|χ_o)]_m = −η Σ_l [A(χ_o)]_m [K(χ_o, χ_u)]_{m,l} [G(χ_u)]_l + O(η²).
+
+Probe responses are fixed token arrays scored under teacher forcing; only `sample` draws tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+from .losses import UpdateBatch, loss_and_residual
+from .responses import Responses
+from .softmax import log_softmax
+from .world import World
+
+
+@dataclass(frozen=True)
+class Readout:
+    """The model z(χ) = E M φ(χ). Shapes: m (V + K, d), e (V, V + K)."""
+
+    m: np.ndarray
+    e: np.ndarray
+
+    def logits(self, phi: np.ndarray) -> np.ndarray:
+        """z = Φ (E M)ᵀ. Shape: (N, d), dense or sparse → (N, V)."""
+        return np.asarray(phi @ (self.e @ self.m).T)
+
+    def with_m(self, m: np.ndarray) -> Readout:
+        return Readout(m, self.e)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """R teacher-forced responses of length L: prompts (R,), tokens (R, L), phi (R·L, d).
+
+    phi is a sparse CSR array (a context has ~20 non-zero features of d), row r·L + l.
+    """
+
+    prompts: np.ndarray
+    tokens: np.ndarray
+    phi: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return self.tokens.shape[0]
+
+    def responses(self, offset: int = 0) -> Responses:
+        """The batch as `Responses` over rows offset … offset + R·L − 1 (context r·L + l)."""
+        r, length = self.tokens.shape
+        rows = offset + np.arange(r * length)
+        return Responses(rows, self.tokens.reshape(-1), np.repeat(np.arange(r), length), r)
+
+
+def encode(world: World, prompts: np.ndarray, tokens: np.ndarray) -> Batch:
+    """Responses `tokens` (R, L) to prompt ids `prompts` (R,), with their context features."""
+    phi = world.features(prompts, tokens)
+    return Batch(prompts, tokens, sparse.csr_array(phi.reshape(-1, phi.shape[-1])))
+
+
+def init_readout(world: World) -> Readout:
+    """M = 0: the uniform policy, the start of pretraining."""
+    e = world.output_embedding()
+    return Readout(np.zeros((e.shape[1], world.feature_dim)), e)
+
+
+def readout_kernel(phi_o: np.ndarray, phi_u: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """K(χ_o, χ_u) = φ_o·φ_u EEᵀ for every pair, ordered (context, label). Shape: → (N_o V, N_u V)."""
+    return np.kron(phi_o @ phi_u.T, e @ e.T)
+
+
+def token_logp(model: Readout, batch: Batch) -> np.ndarray:
+    """log π(·|χ) at every context of the batch. Shape: (R·L, V)."""
+    return log_softmax(model.logits(batch.phi))
+
+
+def argmax_logp(logp: np.ndarray, batch: Batch) -> np.ndarray:
+    """log π(y*|x) = Σ_l max_v log π(v | χ_l) along the teacher-forced batch (y_star). Shape: (R,)."""
+    return logp.max(axis=1).reshape(batch.tokens.shape).sum(axis=1)
+
+
+def gradient(model: Readout, phi: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """∂L/∂M = Eᵀ Gᵀ Φ, from G = ∂L/∂z at every context. Shape: phi (N, d), g (N, V) → (V + K, d)."""
+    return model.e.T @ np.asarray(phi.T @ g).T
+
+
+def residual_of(
+    model: Readout,
+    loss: str,
+    groups: dict[str, Batch],
+    ref: Readout | None,
+    advantage: np.ndarray | None = None,
+    **hp,
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """The loss, its residual G (N, V) from `losses.loss_and_residual`, and the stacked Φ (N, d).
+
+    The groups' contexts are stacked in order; every registered loss works unchanged.
+    """
+    names = list(groups)
+    phi = sparse.vstack([groups[n].phi for n in names], format="csr")
+    offsets = np.cumsum([0] + [groups[n].phi.shape[0] for n in names])
+    batch = UpdateBatch({n: groups[n].responses(int(o)) for n, o in zip(names, offsets)}, advantage)
+    ref_z = None if ref is None else ref.logits(phi)
+    value, g = loss_and_residual(loss, model.logits(phi), batch, ref_z, **hp)
+    return value.loss, g, phi
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """Plain SGD on M (the fixed-kernel step), or a diagonal RMSprop preconditioner.
+
+    rmsprop: v ← ρ v + (1 − ρ) ∇², M ← M − η ∇ / (√v + ε); the kernel is then no longer fixed.
+    """
+
+    kind: str = "sgd"
+    rho: float = 0.99
+    eps: float = 1e-8
+
+    def update(self, m, grad, v, lr):
+        """One step. Shapes: m, grad, v (V + K, d) → (m′, v′)."""
+        if self.kind == "sgd":
+            return m - lr * grad, v
+        if self.kind == "rmsprop":
+            v = self.rho * v + (1.0 - self.rho) * grad**2
+            return m - lr * grad / (np.sqrt(v) + self.eps), v
+        raise ValueError(f"unknown optimizer {self.kind!r}; choose sgd or rmsprop")
+
+
+def train(
+    model: Readout,
+    loss: str,
+    groups: dict[str, Batch],
+    steps: int,
+    lr: float,
+    ref: Readout | None = None,
+    optimizer: Optimizer = Optimizer(),
+    **hp,
+) -> Readout:
+    """`steps` full-batch steps of `loss` (mean over responses of the first group)."""
+    v = np.zeros_like(model.m)
+    n = next(iter(groups.values())).n
+    for _ in range(steps):
+        _, g, phi = residual_of(model, loss, groups, ref, **hp)
+        m, v = optimizer.update(model.m, gradient(model, phi, g) / n, v, lr)
+        model = model.with_m(m)
+    return model
+
+
+def pretrain(world: World) -> Readout:
+    """π₀: `pretrain_steps` full-batch SFT steps from M = 0 on the world's fluent corpus.
+
+    The corpus makes π₀ peaky where a real LM is: near one-hot on format slots, following the
+    concept chain on content, and low on junk tokens, which no fluent text uses.
+    """
+    corpus = encode(world, world.corpus_prompts, world.corpus_tokens)
+    cfg = world.cfg
+    return train(init_readout(world), "sft", {"y": corpus}, cfg.pretrain_steps, cfg.pretrain_lr)
+
+
+def sample(
+    world: World, model: Readout, prompts: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Ancestral samples y_l ~ π(· | x, y_<l), one per prompt id. Shape: (R,) → (R, L)."""
+    r, length = prompts.size, world.cfg.length
+    tokens = np.zeros((r, length), dtype=int)
+    for pos in range(length):
+        phi = world.features(prompts, tokens)[:, pos]  # (R, d): reads only y_<pos
+        pi = np.exp(log_softmax(model.logits(phi)))
+        u = rng.random((r, 1))
+        tokens[:, pos] = np.minimum((np.cumsum(pi, axis=1) < u).sum(axis=1), pi.shape[1] - 1)
+    return tokens

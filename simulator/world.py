@@ -1,0 +1,323 @@
+"""A seeded synthetic probe world: a tiny language, prompts, and the paper's probe responses.
+
+The language (all choices drawn from one np.random.Generator at `build_world`):
+
+- Vocabulary, Shape (V,): K concepts with two surface forms each (a common and a rare synonym,
+  tokens 2k and 2k+1), the format tokens of two templates ("assistant" and "human", one token per
+  format slot), and junk tokens that no fluent text uses (V − 2K − 2F of them: the valleys).
+- A response has fixed length L. Format slots sit at positions {0, ⌊L/2⌋, L−1}; the other
+  positions carry content. Content follows a Markov chain over concepts: each concept has
+  `len(branching)` successors with probabilities `branching`, and a token uses the rare surface
+  form with probability `synonym_rate`.
+- A prompt x has a topic; its embedding is the topic's vector plus noise, and its answer starts
+  at one of the topic's start concepts. Training prompts, held-out test prompts and the corpus
+  prompts of pretraining are disjoint.
+
+Context features φ(χ), χ = (x, y_<l), Shape (d,), concatenate (scales in `WorldConfig`):
+  bias (1), prompt embedding p(x), format slot one-hot (template read from y_1 × position l),
+  concept one-hot of the last content token in y_<l, surface one-hot of that token.
+So the linear kernel k(χ, χ′) = φ·φ′ is a sum of a shared bias, a shared prompt, a shared format
+slot and shared content: each of the paper's similarities is one term.
+
+Probe types, per training prompt x_u (field names of the paper's probing files):
+  chosen y⁺ and rejected y⁻: two chain samples from x_u's topic in the assistant template (same
+  format, different content); *_gptsemantic: every content token swapped to its synonym (same
+  concepts, other surface tokens); *_gptformat: assistant format around a chain sample from another
+  topic (same format, other content); irr_train: y⁺ of the next training prompt; irr_test: y⁺ of a
+  held-out prompt; irr_hum: a fluent chain sample in the human template; random_permute: y⁺'s
+  tokens shuffled; random_nonhum: uniform random tokens. chosen_initial (a sample of the initial
+  model) and y_star (the teacher-forced argmax along y⁺) depend on the model: see `sequences`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+FIXED_PROBES = (
+    "chosen",
+    "rejected",
+    "chosen_gptsemantic",
+    "reject_gptsemantic",
+    "chosen_gptformat",
+    "reject_gptformat",
+    "irr_train",
+    "irr_test",
+    "irr_hum",
+    "random_permute",
+    "random_nonhum",
+)
+ASSISTANT, HUMAN = 0, 1
+
+
+def _help(text: str, default):
+    return field(default=default, metadata={"help": text})
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """The world's size and structure; every field is a knob the docs discuss."""
+
+    vocab: int = _help("V, the vocabulary size (junk tokens fill what the language leaves)", 96)
+    length: int = _help("L, the length of every response (≥ 4)", 8)
+    n_concepts: int = _help("K, concepts of the language (2K content tokens)", 16)
+    n_topics: int = _help("topics; a prompt's topic picks where its answer starts", 4)
+    branching: tuple = _help(
+        "successor probabilities of the concept chain: peaky content", (0.75, 0.2, 0.05)
+    )
+    synonym_rate: float = _help("probability a content token uses its rare synonym", 0.15)
+    n_train: int = _help("training prompts x_u (probes are scored on these)", 8)
+    n_test: int = _help("held-out prompts, the source of irr_test", 8)
+    n_corpus: int = _help("pretraining prompts", 64)
+    corpus_responses: int = _help("fluent assistant responses per pretraining prompt", 4)
+    corpus_human: int = _help("fluent human-template sentences in the pretraining corpus", 64)
+    prompt_dim: int = _help("dimension of the prompt embedding p(x)", 16)
+    topic_weight: float = _help("share of the topic vector in p(x) (rest is noise)", 0.7)
+    bias_scale: float = _help("feature scale of the shared bias: similarity of all contexts", 1.0)
+    prompt_scale: float = _help("feature scale of p(x): similarity from a shared prompt", 1.0)
+    format_scale: float = _help("feature scale of the format slot: shared format", 1.0)
+    content_scale: float = _help("feature scale of the last content concept: shared content", 1.0)
+    surface_scale: float = _help("feature scale of the last content token's surface form", 0.3)
+    concept_share: float = _help(
+        "s in the readout E = [I, s·C]: synonyms share s²/(1+s²) of their output kernel", 1.0
+    )
+    pretrain_steps: int = _help("full-batch SFT steps on the corpus that make π₀ peaky", 300)
+    pretrain_lr: float = _help("step size of pretraining", 2.0)
+
+
+@dataclass(frozen=True)
+class World:
+    """Everything drawn at build time. Token ids index the vocabulary; prompt ids index p_emb.
+
+    concept_of: (V,) concept of a token, −1 for format and junk tokens.
+    template:   (2, 3) format token of each template at each format slot.
+    slots:      (L,) format slot index of each position, −1 for content positions.
+    successors: (K, b) successor concepts; start: (topics, b) start concepts.
+    p_emb:      (P, prompt_dim) unit prompt embeddings; topic: (P,) their topics.
+    train, test, corpus: prompt ids. probes: name → (n_train, L) tokens, scored under x_u.
+    corpus_prompts, corpus_tokens: the pretraining corpus, (R,) and (R, L).
+    """
+
+    cfg: WorldConfig
+    concept_of: np.ndarray
+    template: np.ndarray
+    slots: np.ndarray
+    successors: np.ndarray
+    start: np.ndarray
+    p_emb: np.ndarray
+    topic: np.ndarray
+    train: np.ndarray
+    test: np.ndarray
+    corpus: np.ndarray
+    probes: dict
+    corpus_prompts: np.ndarray
+    corpus_tokens: np.ndarray
+
+    @property
+    def vocab(self) -> int:
+        return self.concept_of.size
+
+    @property
+    def n_concepts(self) -> int:
+        return self.successors.shape[0]
+
+    @property
+    def feature_dim(self) -> int:
+        return (
+            1
+            + self.cfg.prompt_dim
+            + 3 * self.cfg.length
+            + (self.n_concepts + 1)
+            + 2 * self.n_concepts
+        )
+
+    def output_embedding(self) -> np.ndarray:
+        """E = [I_V, s·C], C the (V, K) token→concept one-hot: z = E M φ. Shape: (V, V + K)."""
+        c = np.zeros((self.vocab, self.n_concepts))
+        content = self.concept_of >= 0
+        c[np.flatnonzero(content), self.concept_of[content]] = 1.0
+        return np.hstack([np.eye(self.vocab), self.cfg.concept_share * c])
+
+    def features(self, prompts: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+        """φ(x, y_<l) for every position l of every response; position l reads only y_<l.
+
+        Shape: prompts (R,), tokens (R, L) → (R, L, d).
+        """
+        cfg, k = self.cfg, self.n_concepts
+        r, length = tokens.shape
+        pos = np.arange(length)
+        first = tokens[:, :1]
+        tmpl = np.select(
+            [np.isin(first, self.template[ASSISTANT]), np.isin(first, self.template[HUMAN])],
+            [1, 2],
+            0,
+        )  # (R, 1): 0 unknown (and at l = 0), 1 assistant, 2 human
+        tmpl = np.where(pos[None, :] == 0, 0, tmpl)  # (R, L)
+        is_content = self.concept_of[tokens] >= 0  # (R, L)
+        idx = np.where(is_content, pos[None, :], -1)
+        last = np.maximum.accumulate(idx, axis=1)  # last content position ≤ l
+        last = np.hstack([np.full((r, 1), -1), last[:, :-1]])  # … < l
+        last_tok = np.take_along_axis(tokens, np.maximum(last, 0), axis=1)
+        has = last >= 0
+        concept = np.where(has, self.concept_of[last_tok], k)  # k = "no content yet"
+        surface = np.where(has, last_tok % 2, 0)
+
+        phi = np.zeros((r, length, self.feature_dim))
+        phi[:, :, 0] = cfg.bias_scale
+        o = 1
+        phi[:, :, o : o + cfg.prompt_dim] = cfg.prompt_scale * self.p_emb[prompts][:, None, :]
+        o += cfg.prompt_dim
+        ri, li = np.indices((r, length))
+        phi[ri, li, o + tmpl * length + pos[None, :]] = cfg.format_scale
+        o += 3 * length
+        phi[ri, li, o + concept] = cfg.content_scale
+        o += k + 1
+        surf = o + 2 * np.where(has, concept, 0) + surface
+        phi[ri[has], li[has], surf[has]] = cfg.surface_scale
+        return phi
+
+    def reward(self, prompts: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+        """Ground-truth reward r(y|x_u): positions of y that match y⁺_u up to synonyms. Shape: (R,).
+
+        prompts index the training prompts by position in `train` (0 … n_train − 1).
+        """
+        gold = self.probes["chosen"][prompts]
+        return np.sum(_canon(self, tokens) == _canon(self, gold), axis=1).astype(float)
+
+
+def _canon(world: World, tokens: np.ndarray) -> np.ndarray:
+    """Tokens with every content token mapped to its common surface form."""
+    return np.where(world.concept_of[tokens] >= 0, tokens - tokens % 2, tokens)
+
+
+def build_world(cfg: WorldConfig, rng: np.random.Generator) -> World:
+    """Draw the language, the prompts, the probes and the pretraining corpus."""
+    k, length, b = cfg.n_concepts, cfg.length, len(cfg.branching)
+    n_fmt = 3
+    if length < 4:
+        raise ValueError(f"length must be ≥ 4, got {length}")
+    if cfg.vocab < 2 * k + 2 * n_fmt:
+        raise ValueError(f"vocab must be ≥ 2K + 6 = {2 * k + 2 * n_fmt}, got {cfg.vocab}")
+    if not np.isclose(sum(cfg.branching), 1.0) or b >= k:
+        raise ValueError("branching must be probabilities summing to 1, fewer than n_concepts")
+    concept_of = np.full(cfg.vocab, -1)
+    concept_of[: 2 * k] = np.arange(2 * k) // 2
+    template = 2 * k + np.arange(2 * n_fmt).reshape(2, n_fmt)
+    slots = np.full(length, -1)
+    slots[[0, length // 2, length - 1]] = np.arange(n_fmt)
+    successors = np.stack(
+        [rng.choice(np.delete(np.arange(k), c), b, replace=False) for c in range(k)]
+    )
+    start = np.stack([rng.choice(k, b, replace=False) for _ in range(cfg.n_topics)])
+
+    n_prompts = cfg.n_train + cfg.n_test + cfg.n_corpus
+    topic = rng.integers(cfg.n_topics, size=n_prompts)
+    topic_vec = _unit(rng.standard_normal((cfg.n_topics, cfg.prompt_dim)))
+    noise = _unit(rng.standard_normal((n_prompts, cfg.prompt_dim)))
+    p_emb = _unit(
+        np.sqrt(cfg.topic_weight) * topic_vec[topic] + np.sqrt(1 - cfg.topic_weight) * noise
+    )
+    train = np.arange(cfg.n_train)
+    test = cfg.n_train + np.arange(cfg.n_test)
+    corpus = cfg.n_train + cfg.n_test + np.arange(cfg.n_corpus)
+
+    partial = World(
+        cfg,
+        concept_of,
+        template,
+        slots,
+        successors,
+        start,
+        p_emb,
+        topic,
+        train,
+        test,
+        corpus,
+        {},
+        np.zeros(0, int),
+        np.zeros((0, length), int),
+    )
+    sample = lambda topics, tmpl: _fluent(partial, rng, topics, tmpl)
+    t_u = topic[train]
+    chosen = sample(t_u, ASSISTANT)
+    rejected = _differing(partial, rng, chosen, t_u)
+    other = (t_u + 1 + rng.integers(cfg.n_topics - 1, size=t_u.size)) % cfg.n_topics
+    test_chosen = sample(topic[test], ASSISTANT)
+    probes = {
+        "chosen": chosen,
+        "rejected": rejected,
+        "chosen_gptsemantic": _swap_synonyms(partial, chosen),
+        "reject_gptsemantic": _swap_synonyms(partial, rejected),
+        "chosen_gptformat": sample(other, ASSISTANT),
+        "reject_gptformat": sample(other, ASSISTANT),
+        "irr_train": np.roll(chosen, -1, axis=0),
+        "irr_test": test_chosen[np.arange(cfg.n_train) % cfg.n_test],
+        "irr_hum": sample(rng.integers(cfg.n_topics, size=t_u.size), HUMAN),
+        "random_permute": rng.permuted(chosen, axis=1),
+        "random_nonhum": rng.integers(cfg.vocab, size=chosen.shape),
+    }
+    corpus_prompts = np.concatenate(
+        [np.repeat(corpus, cfg.corpus_responses), rng.choice(corpus, cfg.corpus_human)]
+    )
+    n_assist = cfg.n_corpus * cfg.corpus_responses
+    corpus_tokens = np.vstack(
+        [
+            sample(topic[corpus_prompts[:n_assist]], ASSISTANT),
+            sample(rng.integers(cfg.n_topics, size=cfg.corpus_human), HUMAN),
+        ]
+    )
+    return World(
+        cfg,
+        concept_of,
+        template,
+        slots,
+        successors,
+        start,
+        p_emb,
+        topic,
+        train,
+        test,
+        corpus,
+        probes,
+        corpus_prompts,
+        corpus_tokens,
+    )
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def _fluent(world: World, rng, topics: np.ndarray, tmpl: int) -> np.ndarray:
+    """Fluent responses: template tokens at format slots, a concept chain from the topic's start
+    in between, each content token the rare synonym with probability synonym_rate. Shape: (R, L)."""
+    cfg = world.cfg
+    probs = np.asarray(cfg.branching)
+    r = topics.size
+    out = np.empty((r, cfg.length), dtype=int)
+    concept = None
+    for pos, slot in enumerate(world.slots):
+        if slot >= 0:
+            out[:, pos] = world.template[tmpl, slot]
+            continue
+        pick = rng.choice(probs.size, size=r, p=probs)
+        concept = world.start[topics, pick] if concept is None else world.successors[concept, pick]
+        out[:, pos] = 2 * concept + (rng.random(r) < cfg.synonym_rate)
+    return out
+
+
+def _differing(world: World, rng, chosen: np.ndarray, topics: np.ndarray) -> np.ndarray:
+    """y⁻: a fluent response from the same topic whose concepts differ from y⁺'s somewhere."""
+    out = _fluent(world, rng, topics, ASSISTANT)
+    for _ in range(100):
+        same = np.all(_canon(world, out) == _canon(world, chosen), axis=1)
+        if not same.any():
+            return out
+        out[same] = _fluent(world, rng, topics[same], ASSISTANT)
+    raise ValueError("could not draw a rejected response unlike the chosen one; raise n_concepts")
+
+
+def _swap_synonyms(world: World, tokens: np.ndarray) -> np.ndarray:
+    """The semantic rephrase: every content token replaced by its synonym (2k ↔ 2k+1)."""
+    return np.where(world.concept_of[tokens] >= 0, tokens ^ 1, tokens)
