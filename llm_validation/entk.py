@@ -48,12 +48,11 @@ class Chi:
     targets: Tensor
 
     @classmethod
-    def from_prompt_response(cls, prompt_ids: Tensor, response_ids: Tensor) -> Chi:
-        """χ = (x, y) from token ids of x (N,) and y (L,), L ≥ 1."""
-        input_ids = torch.cat([prompt_ids, response_ids]).long()
-        start = prompt_ids.numel() - 1
-        positions = torch.arange(start, start + response_ids.numel())
-        return cls(input_ids, positions, response_ids.long())
+    def from_ids(cls, ids, prompt_len: int) -> Chi:
+        """χ from the token ids of x followed by y (as `logprobs.Tokenized`), 1 ≤ prompt_len < T."""
+        input_ids = torch.as_tensor(ids, dtype=torch.long)
+        positions = torch.arange(prompt_len - 1, input_ids.numel() - 1)
+        return cls(input_ids, positions, input_ids[prompt_len:])
 
 
 @dataclass(frozen=True)
@@ -140,25 +139,62 @@ def entk_explicit(model: torch.nn.Module, subset: ParamSubset, chi_o: Chi, chi_u
     return torch.einsum("mvp,lwp->mlvw", j_o, j_u)  # Eq. 5
 
 
+def _columns(
+    model: torch.nn.Module,
+    subset: ParamSubset,
+    chi_o: Chi,
+    chi_u: Chi,
+    cotangents: Tensor,
+    precondition: Mapping[str, Tensor] | None,
+):
+    """Yield K_{:,l} c_l = J(χ_o) P J_l(χ_u)ᵀ c_l for l = 1..L, each Shape: (M, V)."""
+    theta = subset_values(model, subset)
+    z_u, pull = vjp(lambda th: response_logits(model, subset, th, chi_u), theta)
+    f_o = lambda th: response_logits(model, subset, th, chi_o)
+    for pos in range(chi_u.positions.numel()):
+        onehot = torch.zeros_like(z_u)
+        onehot[pos] = cotangents[pos]
+        (tangent,) = pull(onehot)  # J_l(χ_u)ᵀ c_l, a θ-shaped dict
+        if precondition is not None:
+            tangent = {n: precondition[n] * t for n, t in tangent.items()}  # P J_lᵀ c_l
+        yield jvp(f_o, (theta,), (tangent,))[1]  # (M, V)
+
+
 def kernel_columns(
-    model: torch.nn.Module, subset: ParamSubset, chi_o: Chi, chi_u: Chi, cotangents: Tensor
+    model: torch.nn.Module,
+    subset: ParamSubset,
+    chi_o: Chi,
+    chi_u: Chi,
+    cotangents: Tensor,
+    precondition: Mapping[str, Tensor] | None = None,
 ) -> Tensor:
     """(b) K_{m,l} c_l for every position pair, without a V×P Jacobian. Shape: (M, L, V).
 
     cotangents c: (L, V), one direction per position of χ_u (G_l, or a probe vector). For each l,
     a vjp gives J_l(χ_u)ᵀ c_l ∈ R^P and a jvp pushes it through χ_o: J(χ_o) J_l(χ_u)ᵀ c_l. Cost:
-    one forward of χ_u, L backwards and L forward-mode passes of χ_o; memory O(P + M·V).
+    one forward of χ_u, L backwards and L forward-mode passes of χ_o; memory O(P + M·L·V).
+    precondition: the diagonal of P (θ-shaped) for K_P = J_o P J_uᵀ (RMSprop, Adam); None is I.
     """
-    theta = subset_values(model, subset)
-    z_u, pull = vjp(lambda th: response_logits(model, subset, th, chi_u), theta)
-    f_o = lambda th: response_logits(model, subset, th, chi_o)
-    columns = []
-    for pos in range(chi_u.positions.numel()):
-        onehot = torch.zeros_like(z_u)
-        onehot[pos] = cotangents[pos]
-        (tangent,) = pull(onehot)  # J_l(χ_u)ᵀ c_l, a θ-shaped dict
-        columns.append(jvp(f_o, (theta,), (tangent,))[1])  # (M, V)
-    return torch.stack(columns, dim=1)  # (M, L, V)
+    cols = _columns(model, subset, chi_o, chi_u, cotangents, precondition)
+    return torch.stack(list(cols), dim=1)  # (M, L, V)
+
+
+def kernel_contract(
+    model: torch.nn.Module,
+    subset: ParamSubset,
+    chi_o: Chi,
+    chi_u: Chi,
+    left: Tensor,
+    right: Tensor,
+    precondition: Mapping[str, Tensor] | None = None,
+) -> Tensor:
+    """(b) a_mᵀ K_{m,l} c_l for every position pair. Shape: (M, L).
+
+    left a: (M, V), e.g. (e_{y_m} − π_m) = A_mᵀ e_{y_m}; right c: (L, V), e.g. G_l. Each column is
+    reduced as soon as it is made: memory O(P + M·V), safe at V ≈ 49k.
+    """
+    cols = _columns(model, subset, chi_o, chi_u, right, precondition)
+    return torch.stack([(left * col).sum(-1) for col in cols], dim=1)  # (M, L)
 
 
 def entk_implicit(model: torch.nn.Module, subset: ParamSubset, chi_o: Chi, chi_u: Chi) -> Tensor:

@@ -46,6 +46,9 @@ class Truncation:
     mode: str = "keep_end"  # or "keep_start"
 
 
+PAPER_TRUNCATION = Truncation()
+
+
 @dataclass(frozen=True)
 class Tokenized:
     """One (prompt, response) pair as token ids; `prompt_len` leading ids belong to the prompt."""
@@ -63,7 +66,7 @@ def encode(tokenizer, text: str) -> list[int]:
 
 
 def tokenize_example(tokenizer, prompt: str, responses: Mapping[str, str],
-                     truncation: Truncation = Truncation()) -> dict[str, Tokenized]:
+                     truncation: Truncation = PAPER_TRUNCATION) -> dict[str, Tokenized]:
     """{name: Tokenized} for one prompt and its responses, EOS appended, truncated jointly."""
     prompt_ids = encode(tokenizer, prompt)
     response_ids = {k: encode(tokenizer, v) + [tokenizer.eos_token_id] for k, v in responses.items()}

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import random
 
-import numpy as np
 import torch
 
 from llm_validation.errors import UserError
@@ -38,9 +37,8 @@ def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed python's `random`, numpy's global state and torch (all devices)."""
+    """Seed python's `random` and torch (all devices); numpy code takes explicit Generators."""
     random.seed(seed)
-    np.random.seed(seed)
     torch.manual_seed(seed)
 
 

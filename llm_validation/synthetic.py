@@ -79,7 +79,7 @@ def reward(prompt: str, response: str) -> float:
     """Ground truth r(x, y) = #{i : canon(y_i) = t_i} / max(|y|, |t|) ∈ [0, 1]."""
     t = target(prompt)
     y = [CANONICAL.get(w, w) for w in response.split()]
-    hits = sum(a == b for a, b in zip(y, t))
+    hits = sum(a == b for a, b in zip(y, t, strict=False))
     return hits / max(len(y), len(t), 1)
 
 
@@ -117,7 +117,7 @@ def generate(n: int, seed: int = 0) -> list[Example]:
     tasks = [_draw_task(rng) for _ in range(n)]
     answers = [VERBS[v](items) for v, items in tasks]
     examples = []
-    for u, ((verb, items), y_pos) in enumerate(zip(tasks, answers)):
+    for u, ((verb, items), y_pos) in enumerate(zip(tasks, answers, strict=True)):
         y_neg = _corrupt(y_pos, rng)
         y_test = VERBS[verb](_draw_task(test_rng)[1])
         other = [str(w) for w in rng.choice(WORDS, size=len(y_pos))]

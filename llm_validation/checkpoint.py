@@ -1,0 +1,38 @@
+"""Checkpoints for `--resume`: model and optimiser state at an evaluation step.
+
+Data order and on-policy sampling are pure functions of (seed, step) (`runtime.step_generator`),
+so (weights, optimiser state, step) is all a resumed run needs to reproduce the uninterrupted
+one. Writes are atomic (temporary file, then rename): an interruption mid-write keeps the
+previous checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+CHECKPOINT = "checkpoint.pt"
+
+
+def atomic_save(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def save_checkpoint(run_dir: Path, model, optimizer, step: int) -> None:
+    state = {"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict()}
+    atomic_save(state, run_dir / CHECKPOINT)
+
+
+def load_checkpoint(run_dir: Path, model, optimizer) -> int:
+    """Restore model and optimiser in place → the checkpoint's step (0 when there is none)."""
+    path = run_dir / CHECKPOINT
+    if not path.is_file():
+        return 0
+    state = torch.load(path, map_location=next(model.parameters()).device, weights_only=True)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    return int(state["step"])

@@ -1,0 +1,55 @@
+"""Finetuning methods as sequences of phases, in a registry.
+
+A phase trains one loss (`losses.LOSSES`) for some steps on one kind of data:
+
+- `pairs`: the dataset's (y⁺, y⁻) pairs (SFT reads y⁺ only);
+- `both`: y⁺ and y⁻ as separate SFT examples (the paper's dataset extension, Sec. 4.3: SFT on
+  both responses first, so that DPO's negative gradient no longer hits a valley and squeezes);
+- `onpolicy`: two samples per prompt from the current policy, ranked by a reward (Sec. 4.4).
+
+A phase with a reference takes π_ref = the model as the phase starts: the initial model for
+DPO, the SFT checkpoint for `extend-dpo`'s DPO phase.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llm_validation.config import RunConfig
+
+
+@dataclass(frozen=True)
+class Phase:
+    loss: str
+    steps: int
+    data: str  # "pairs" | "both" | "onpolicy"
+
+
+def _offline(loss: str):
+    return lambda cfg: [Phase(loss, cfg.steps, "pairs")]
+
+
+def _extend_dpo(cfg: RunConfig) -> list[Phase]:
+    sft_steps = cfg.steps if cfg.sft_steps is None else cfg.sft_steps
+    return [Phase("sft", sft_steps, "both"), Phase("dpo", cfg.steps, "pairs")]
+
+
+METHODS = {
+    "sft": _offline("sft"),
+    "dpo": _offline("dpo"),
+    "ipo": _offline("ipo"),
+    "simpo": _offline("simpo"),
+    "slic": _offline("slic"),
+    "rpo": _offline("rpo"),
+    "extend-dpo": _extend_dpo,
+    "onpolicy-dpo": lambda cfg: [Phase("dpo", cfg.steps, "onpolicy")],
+}
+
+
+def plan(cfg: RunConfig) -> list[tuple[int, Phase]]:
+    """[(first global step, phase)] for `cfg.method`; steps count on across phases."""
+    phases, begin = [], 0
+    for phase in METHODS[cfg.method](cfg):
+        phases.append((begin, phase))
+        begin += phase.steps
+    return phases

@@ -1,0 +1,62 @@
+"""On-policy pairs: sample two responses per prompt from the current policy and rank them.
+
+The reward is the synthetic task's ground truth (`synthetic.reward`) for `--data synthetic`, else a
+user callable named `module:function`, called as function(prompt, response) -> float. The
+higher-reward sample becomes y⁺ (a tie keeps the sampling order).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+
+import torch
+
+from llm_validation.data import Example
+from llm_validation.errors import UserError
+from llm_validation.logprobs import Tokenized, Truncation, encode, tokenize_example
+
+Reward = Callable[[str, str], float]
+
+
+def load_reward(spec: str | None, data: str) -> Reward:
+    """`module:function` → the callable; None with synthetic data → the ground-truth reward."""
+    if spec is None:
+        if data != "synthetic":
+            raise UserError("onpolicy-dpo on your own data needs --reward module:function")
+        from llm_validation.synthetic import reward
+
+        return reward
+    module_name, _, name = spec.partition(":")
+    try:
+        function = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise UserError(f"cannot load reward {spec!r}: {err}") from None
+    if not callable(function):
+        raise UserError(f"reward {spec!r} is not callable")
+    return function
+
+
+@torch.no_grad()
+def sample_pairs(model, tokenizer, examples: Sequence[Example], reward: Reward, seed: int,
+                 max_new_tokens: int, truncation: Truncation) -> list[tuple[Tokenized, Tokenized]]:
+    """One (y⁺, y⁻) per prompt from two policy samples ranked by `reward`; sampling is seeded by
+    `seed` (a function of the step), so a resumed run draws the same samples."""
+    device = next(model.parameters()).device
+    torch.manual_seed(seed)
+    pairs = []
+    for ex in examples:
+        prompt = encode(tokenizer, ex.prompt)[-truncation.max_prompt_length:]
+        ids = torch.tensor([prompt], device=device)
+        out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=True,
+                             top_k=0, top_p=1.0, temperature=1.0, num_return_sequences=2,
+                             max_new_tokens=max_new_tokens, use_cache=True,
+                             pad_token_id=tokenizer.eos_token_id,
+                             eos_token_id=tokenizer.eos_token_id)
+        texts = [tokenizer.decode(row[len(prompt):], skip_special_tokens=True) for row in out]
+        first, second = texts if reward(ex.prompt, texts[0]) >= reward(ex.prompt, texts[1]) \
+            else texts[::-1]
+        tokens = tokenize_example(tokenizer, ex.prompt, {"chosen": first, "rejected": second},
+                                  truncation)
+        pairs.append((tokens["chosen"], tokens["rejected"]))
+    return pairs

@@ -1,0 +1,325 @@
+"""`main(cfg)`: finetune a causal LM with one method and track probe log-likelihoods.
+
+The loop, per phase of `methods.plan(cfg)`:
+
+    for each optimiser step s:   batch B_s = slice of a seeded permutation (pure in (seed, s))
+        for each micro-batch:    L = Σ_pairs loss(log π_θ(y⁺|x), log π_θ(y⁻|x), π_ref, |y|) / |B_s|
+                                 L.backward()                      (gradient accumulation)
+        clip ‖∇‖ ≤ max_grad_norm; optimiser step
+        every eval_every steps:  score the probes → metrics.csv (appended, flushed); checkpoint
+
+Probes are scored at step 0 and after every `eval_every` optimiser steps and the last; each row
+records `step` and `examples_seen` (= step × batch_size).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from llm_validation.checkpoint import atomic_save, load_checkpoint, save_checkpoint
+from llm_validation.config import RunConfig
+from llm_validation.data import PROBE_TYPES, Y_STAR, Example, load_examples
+from llm_validation.errors import UserError
+from llm_validation.logprobs import Tokenized, Truncation, collate, sequence_logps, tokenize_example
+from llm_validation.losses import LOSSES, LossSpec, PairScores
+from llm_validation.methods import METHODS, Phase, plan
+from llm_validation.models import load_model
+from llm_validation.onpolicy import load_reward, sample_pairs
+from llm_validation.runtime import pick_device, pick_dtype, seed_everything, step_generator
+from llm_validation.tracking import (
+    MetricsLog,
+    ProbeSet,
+    build_probes,
+    evaluate,
+    save_arrays,
+    summarize,
+)
+
+OPTIMIZERS = {"sgd": torch.optim.SGD, "adamw": torch.optim.AdamW, "rmsprop": torch.optim.RMSprop}
+Pair = tuple[Tokenized, Tokenized | None]
+
+
+def batch_indices(n: int, batch_size: int, step: int, seed: int) -> list[int]:
+    """Examples of step `step`: positions [s·B, (s+1)·B) of the stream of per-epoch
+    permutations, permutation e drawn from step_generator(seed, e)."""
+    out = []
+    while len(out) < batch_size:
+        epoch, offset = divmod(step * batch_size + len(out), n)
+        perm = torch.randperm(n, generator=step_generator(seed, epoch)).tolist()
+        out.extend(perm[offset:offset + batch_size - len(out)])
+    return out
+
+
+def pair_logps(model, pairs: list[Pair], pad_id: int, reduction: str, pairwise: bool):
+    """One padded forward over y⁺ (and y⁻) of every pair → (logp_w, logp_l, len_w, len_l), (B,)
+    each; logp_l/len_l are None unless `pairwise` (as the DPO repo's concatenated forward)."""
+    items = [w for w, _ in pairs] + ([r for _, r in pairs] if pairwise else [])
+    device = next(model.parameters()).device
+    ids, attention, response = (t.to(device) for t in collate(items, pad_id))
+    logp = sequence_logps(model, ids, attention, response, reduction)  # (B or 2B,)
+    length = response[:, 1:].sum(-1).double()
+    b = len(pairs)
+    if not pairwise:
+        return logp, None, length, None
+    return logp[:b], logp[b:], length[:b], length[b:]
+
+
+def loss_params(spec: LossSpec, cfg: RunConfig) -> dict:
+    """The loss's hyper-parameters: the config's value where set, else the registered default."""
+    return {k: (getattr(cfg, k) if getattr(cfg, k) is not None else v)
+            for k, v in spec.defaults.items()}
+
+
+@dataclass
+class Session:
+    """Everything one run holds while it trains."""
+
+    cfg: RunConfig
+    model: torch.nn.Module
+    tokenizer: object
+    optimizer: torch.optim.Optimizer
+    examples: list[Example]
+    pairs: list[Pair]
+    probes: ProbeSet
+    out: Path
+    autocast: Callable[[], contextlib.AbstractContextManager]
+    truncation: Truncation
+
+    @property
+    def pad_id(self) -> int:
+        return self.tokenizer.eos_token_id
+
+
+def phase_data(session: Session, phase: Phase) -> list[Pair]:
+    """`pairs`: (y⁺, y⁻) per example; `both`: y⁺ and y⁻ each as an SFT example."""
+    if phase.data == "both":
+        return [(w, None) for w, _ in session.pairs] + [(r, None) for _, r in session.pairs]
+    return session.pairs
+
+
+@torch.no_grad()
+def precompute_reference(session: Session, data: list[Pair], spec: LossSpec) -> torch.Tensor:
+    """log π_ref of every pair, Shape: (N, 2), from the model as it is now."""
+    cfg, out = session.cfg, []
+    size = cfg.micro_batch_size or cfg.batch_size
+    for i in range(0, len(data), size):
+        with session.autocast():
+            w, r, _, _ = pair_logps(session.model, data[i:i + size], session.pad_id, cfg.reduction,
+                                    spec.pairwise)
+        out.append(torch.stack([w, r if r is not None else w], -1).cpu())
+    return torch.cat(out)
+
+
+def phase_reference(session: Session, index: int, phase: Phase, data: list[Pair]):
+    """π_ref for a phase: precomputed log-probs (N, 2) or a frozen model copy, taken from the
+    model as the phase starts and saved as reference_<index>.pt so that --resume reuses it."""
+    spec = LOSSES[phase.loss]
+    if not spec.reference:
+        return None
+    path = session.out / f"reference_{index}.pt"
+    if session.cfg.reference == "precomputed" and phase.data != "onpolicy":
+        if path.is_file():
+            return torch.load(path, weights_only=True)
+        logps = precompute_reference(session, data, spec)
+        atomic_save(logps, path)
+        return logps
+    reference = copy.deepcopy(session.model).eval().requires_grad_(False)
+    if path.is_file():
+        reference.load_state_dict(torch.load(path, weights_only=True))
+    else:
+        atomic_save(session.model.state_dict(), path)
+    return reference
+
+
+def reference_scores(session, reference, pairs: list[Pair], index: list[int], spec: LossSpec):
+    """(ref_w, ref_l) for a micro-batch: rows of the precomputed table or a frozen forward."""
+    if reference is None:
+        return None, None
+    device = next(session.model.parameters()).device
+    if isinstance(reference, torch.Tensor):
+        rows = reference[index].to(device)
+        return rows[:, 0], rows[:, 1]
+    with torch.no_grad(), session.autocast():
+        w, r, _, _ = pair_logps(reference, pairs, session.pad_id, session.cfg.reduction, True)
+    return w, r
+
+
+def step_batch(session: Session, phase: Phase, data: list[Pair], global_step: int, seed: int,
+               local_step: int):
+    """(pairs, their indices into `data`) for one optimiser step."""
+    cfg = session.cfg
+    if phase.data == "onpolicy":
+        index = batch_indices(len(session.examples), cfg.batch_size, local_step, seed)
+        reward = load_reward(cfg.reward, cfg.data)
+        pairs = sample_pairs(session.model, session.tokenizer, [session.examples[i] for i in index],
+                             reward, seed * 7919 + global_step, cfg.max_new_tokens,
+                             session.truncation)
+        return pairs, index
+    index = batch_indices(len(data), cfg.batch_size, local_step, seed)
+    return [data[i] for i in index], index
+
+
+def train_step(session: Session, phase: Phase, batch: list[Pair], index: list[int], reference,
+               ) -> float:
+    """One optimiser step with gradient accumulation and clipping → the batch's mean loss."""
+    cfg, spec = session.cfg, LOSSES[phase.loss]
+    params = loss_params(spec, cfg)
+    size = cfg.micro_batch_size or cfg.batch_size
+    session.model.train()
+    session.optimizer.zero_grad(set_to_none=True)
+    total = 0.0
+    for i in range(0, len(batch), size):
+        pairs, rows = batch[i:i + size], index[i:i + size]
+        with session.autocast():
+            w, r, len_w, len_l = pair_logps(session.model, pairs, session.pad_id, cfg.reduction,
+                                            spec.pairwise)
+        ref_w, ref_l = reference_scores(session, reference, pairs, rows, spec)
+        scores = PairScores(w, r, ref_w, ref_l, len_w, len_l)
+        loss = spec.fn(scores, **params).sum() / len(batch)
+        loss.backward()
+        total += float(loss.detach())
+    if cfg.max_grad_norm > 0:
+        torch.nn.utils.clip_grad_norm_(session.model.parameters(), cfg.max_grad_norm)
+    session.optimizer.step()
+    return total
+
+
+def record(session: Session, log: MetricsLog, step: int, losses: list[float]) -> list:
+    """Score the probes, append the rows (+ the mean training loss), optionally save arrays."""
+    session.model.eval()
+    with session.autocast():
+        arrays = evaluate(session.model, session.probes, session.pad_id, session.cfg.batch_tokens)
+    wanted = session.cfg.probe_types
+    rows = [r for r in summarize(arrays) if wanted is None or r[0] in wanted.split(",")]
+    if losses:
+        rows.append(("train", "loss", float(np.mean(losses))))
+    log.append(step, step * session.cfg.batch_size, rows)
+    if session.cfg.save_arrays:
+        (session.out / "arrays").mkdir(exist_ok=True)
+        save_arrays(session.out / "arrays" / f"step_{step:06d}.npz", arrays)
+    return rows
+
+
+def check_config(cfg: RunConfig) -> None:
+    """Reject settings that cannot run, with a one-line reason."""
+    known = {"method": METHODS, "optimizer": OPTIMIZERS}
+    for name, registry in known.items():
+        if getattr(cfg, name) not in registry:
+            raise UserError(f"unknown {name} {getattr(cfg, name)!r}; choose from "
+                            f"{', '.join(registry)}")
+    if cfg.eval_every < 1 or cfg.batch_size < 1 or cfg.steps < 0:
+        raise UserError("--eval-every and --batch-size must be ≥ 1 and --steps ≥ 0")
+    if cfg.micro_batch_size is not None and not 1 <= cfg.micro_batch_size <= cfg.batch_size:
+        raise UserError("--micro-batch-size must lie in [1, batch size]")
+    bad = set((cfg.probe_types or "").split(",")) - set(PROBE_TYPES) - {Y_STAR, ""}
+    if bad:
+        raise UserError(f"unknown probe types: {', '.join(sorted(bad))}")
+
+
+def prepare_run_dir(cfg: RunConfig) -> Path:
+    """Create the run folder; on --resume insist that the stored config matches."""
+    out = cfg.run_dir()
+    stored = out / "config.json"
+    if cfg.resume and stored.is_file():
+        before = {k: v for k, v in json.loads(stored.read_text()).items() if k != "resume"}
+        now = {k: v for k, v in json.loads(cfg.to_json()).items() if k != "resume"}
+        changed = sorted(k for k in now if before.get(k) != now[k])
+        if changed:
+            raise UserError(f"--resume with a different configuration ({', '.join(changed)}) "
+                            f"than {stored}")
+    out.mkdir(parents=True, exist_ok=True)
+    stored.write_text(cfg.to_json())
+    return out
+
+
+def open_session(cfg: RunConfig) -> Session:
+    """Load model, data and probes; build the optimiser."""
+    device = pick_device(cfg.device)
+    dtype = pick_dtype(cfg.precision, device)
+    seed_everything(cfg.seed)
+    model, tokenizer = load_model(cfg.model, seed=cfg.seed, device=device)
+    truncation = Truncation(cfg.max_length, cfg.max_prompt_length)
+    examples, report = load_examples(cfg.data, strict=cfg.strict, limit=cfg.limit, seed=cfg.seed)
+    print(f"data: {report.summary()}", file=sys.stderr)
+    probe_examples = examples
+    if cfg.probes:
+        probe_examples, probe_report = load_examples(cfg.probes, required=(), strict=cfg.strict,
+                                                     seed=cfg.seed + 1)
+        print(f"probes: {probe_report.summary()}", file=sys.stderr)
+    types = cfg.probe_types.split(",") if cfg.probe_types else None
+    if types is not None and Y_STAR in types:
+        types = [*types, "chosen"]  # y* is read off the chosen pass
+    probes = build_probes(tokenizer, probe_examples[:cfg.probe_limit], truncation, types)
+    pairs = []
+    for ex in examples:
+        tokens = tokenize_example(tokenizer, ex.prompt, {"chosen": ex.chosen,
+                                                         "rejected": ex.rejected}, truncation)
+        pairs.append((tokens["chosen"], tokens["rejected"]))
+    optimizer = OPTIMIZERS[cfg.optimizer](model.parameters(), lr=cfg.lr)
+    use_bf16 = dtype == torch.bfloat16
+    autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)
+    return Session(cfg, model, tokenizer, optimizer, examples, pairs, probes, cfg.run_dir(),
+                   autocast, truncation)
+
+
+def main(cfg: RunConfig, on_eval: Callable[[int], None] | None = None) -> Path:
+    """Run `cfg` → its run folder. `on_eval(step)` is called after each evaluation is written
+    and checkpointed (a notebook hook; raising KeyboardInterrupt there interrupts the run)."""
+    from tqdm.auto import tqdm
+
+    check_config(cfg)
+    prepare_run_dir(cfg)
+    session = open_session(cfg)
+    if cfg.method == "onpolicy-dpo" and cfg.reference != "copy":
+        session = replace(session, cfg=replace(cfg, reference="copy"))
+    start = load_checkpoint(session.out, session.model, session.optimizer) if cfg.resume else 0
+    log = MetricsLog(session.out / "metrics.csv", keep_through=start if start else None)
+    phases = plan(cfg)
+    total = sum(p.steps for _, p in phases)
+    started, step, losses = time.perf_counter(), start, []
+    if start == 0:
+        record(session, log, 0, [])
+    bar = tqdm(total=total, initial=start, desc=cfg.method, unit="step", file=sys.stderr)
+    for index, (begin, phase) in enumerate(phases):
+        if step >= begin + phase.steps:
+            continue
+        data = phase_data(session, phase)
+        reference = phase_reference(session, index, phase, data)
+        while step < begin + phase.steps:
+            batch, rows = step_batch(session, phase, data, step, cfg.seed + index, step - begin)
+            losses.append(train_step(session, phase, batch, rows, reference))
+            step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses[-1]:.4g}")
+            if step % cfg.eval_every == 0 or step == total:
+                record(session, log, step, losses)
+                losses = []
+                if cfg.checkpoint:
+                    save_checkpoint(session.out, session.model, session.optimizer, step)
+                if on_eval is not None:
+                    on_eval(step)
+    bar.close()
+    finish(session, time.perf_counter() - started, start, total)
+    return session.out
+
+
+def finish(session: Session, seconds: float, start: int, total: int) -> None:
+    """Write timings to summary.json and draw the curves (skipped without matplotlib)."""
+    summary = {"wall_seconds": round(seconds, 2), "steps_run": total - start, "steps": total}
+    (session.out / "summary.json").write_text(json.dumps(summary, indent=2))
+    try:
+        from llm_validation.tracking import plot_metrics
+
+        plot_metrics(session.out / "metrics.csv", session.out / "curves.png")
+    except ImportError:
+        print("matplotlib not installed: no curves.png", file=sys.stderr)
