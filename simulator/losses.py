@@ -196,20 +196,39 @@ def loss_and_residual(
     ref_z are the reference logits (π_ref; for `pg` π_old); None means π_ref = π, the state of
     the first step. Shape: z (N, V) → G (N, V).
     """
-    spec = get_loss(loss)
     logp = log_softmax(z)
-    ref = logp if ref_z is None else log_softmax(ref_z)
+    return loss_and_residual_at(loss, logp, np.exp(logp), batch, ref_z, **hp)
+
+
+def loss_and_residual_at(
+    loss: str,
+    logp: np.ndarray,
+    pi: np.ndarray,
+    batch: UpdateBatch,
+    ref_z: np.ndarray | None = None,
+    **hp,
+) -> tuple[LossValue, np.ndarray]:
+    """`loss_and_residual` given log π and π already computed (the step's hot path)."""
+    spec = get_loss(loss)
     groups = {g: batch.groups[g] for g in spec.groups}
     scores = SequenceScores(
         logp={g: sequence_logp(logp, y) for g, y in groups.items()},
-        ref_logp={g: sequence_logp(ref, y) for g, y in groups.items()},
+        ref_logp={g: _reference_logp(logp, ref_z, y) for g, y in groups.items()},
         length={g: y.lengths.astype(float) for g, y in groups.items()},
         advantage=batch.advantage,
     )
     value = spec.fn(scores, **{**spec.defaults, **hp})
-    pi = np.exp(logp)
-    g = sum(residual(pi, y, value.dlogp[name]) for name, y in groups.items())
+    every = Responses.concat(list(groups.values()))
+    g = residual(pi, every, np.concatenate([value.dlogp[name] for name in groups]))
     return value, g
+
+
+def _reference_logp(logp: np.ndarray, ref_z: np.ndarray | None, y: Responses) -> np.ndarray:
+    """log π_ref(y|x), normalising only the rows y visits. Shape: (R,)."""
+    if ref_z is None:
+        return sequence_logp(logp, y)
+    token_logp = log_softmax(ref_z[y.rows])[np.arange(y.rows.size), y.tokens]  # (T,)
+    return np.bincount(y.owner, weights=token_logp, minlength=y.n)
 
 
 def get_loss(name: str) -> LossSpec:

@@ -49,6 +49,17 @@ class Responses:
             len(rows),
         )
 
+    @classmethod
+    def concat(cls, parts: list[Responses]) -> Responses:
+        """One batch holding every response of `parts`, in order (owners renumbered)."""
+        offsets = np.cumsum([0] + [p.n for p in parts[:-1]])
+        return cls(
+            np.concatenate([p.rows for p in parts]),
+            np.concatenate([p.tokens for p in parts]),
+            np.concatenate([p.owner + o for p, o in zip(parts, offsets, strict=True)]),
+            int(sum(p.n for p in parts)),
+        )
+
     @property
     def lengths(self) -> np.ndarray:
         """|y| per response. Shape: (R,)."""

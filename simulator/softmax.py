@@ -12,9 +12,9 @@ import numpy as np
 
 def log_softmax(z: np.ndarray) -> np.ndarray:
     """log π = z − logsumexp(z), stable for |z| large. Shape: (..., V) → (..., V)."""
-    z_max = np.max(z, axis=-1, keepdims=True)
-    shifted = z - z_max
-    return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
+    out = z - np.max(z, axis=-1, keepdims=True)
+    out -= np.log(np.sum(np.exp(out), axis=-1, keepdims=True))  # in place: one (N, V) buffer less
+    return out
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -28,7 +28,7 @@ def apply_a(pi: np.ndarray, v: np.ndarray) -> np.ndarray:
     This is how a change of logits Δz becomes a change of log-probabilities at first order:
     Δ log π ≈ A Δz (Eq. 3). Shape: pi (..., V), v (..., V) → (..., V).
     """
-    return v - np.sum(pi * v, axis=-1, keepdims=True)
+    return v - np.einsum("...i,...i->...", pi, v)[..., None]  # row dot products, no (N, V) temporary
 
 
 def a_matrix(pi: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .kernels import apply_kernel, kernel_block
-from .losses import UpdateBatch, loss_and_residual
+from .losses import UpdateBatch, loss_and_residual_at
 from .softmax import a_matrix, apply_a, log_softmax
 
 
@@ -77,11 +77,21 @@ def take_step(
     ref_z: np.ndarray | None = None,
     **hp,
 ) -> StepResult:
-    """One step of `loss` on `batch`, with its exact and first-order Δ log π on every input."""
-    value, g = loss_and_residual(loss, z, batch, ref_z, **hp)
+    """One step of `loss` on `batch`, with its exact and first-order Δ log π on every input.
+
+    K G is formed once and shared by the step and the prediction; elementwise work is done in
+    place, since at (N, V) = (2048, 32k) every fresh (N, V) buffer costs as much as its math.
+    """
     logp = log_softmax(z)
-    z_after = kernel_step(z, k, g, lr)
     pi = np.exp(logp)
+    value, g = loss_and_residual_at(loss, logp, pi, batch, ref_z, **hp)
+    kg = apply_kernel(k, g)  # (N, V)
+    z_after = kg * -lr
+    z_after += z  # z − η K G
+    actual = log_softmax(z_after)
+    actual -= logp
+    predicted = apply_a(pi, kg)
+    predicted *= -lr  # −η A K G
     return StepResult(
         loss=value.loss,
         lr=lr,
@@ -90,6 +100,6 @@ def take_step(
         pi=pi,
         k=k,
         g=g,
-        actual=log_softmax(z_after) - logp,
-        predicted=first_order_change(pi, k, g, lr),
+        actual=actual,
+        predicted=predicted,
     )
