@@ -1,0 +1,17 @@
+"""The teaching figure set, drawn by one command: `python -m figures --out DIR [--runs DIR]`.
+
+Figures 1–9 come from the numpy simulator alone; 10–11 read llm_validation runs when given.
+Each figure module separates compute → plot → save (see `registry`).
+"""
+
+from . import digits_influence, one_step, phase, squeezing
+from .registry import FigureSpec, draw, save
+
+FIGURES: tuple[FigureSpec, ...] = (
+    FigureSpec(1, "one_step", one_step),
+    FigureSpec(2, "digits_influence", digits_influence),
+    FigureSpec(3, "squeezing", squeezing),
+    FigureSpec(4, "phase", phase),
+)
+
+__all__ = ["FIGURES", "FigureSpec", "draw", "save"]

@@ -1,0 +1,98 @@
+"""`python -m figures [--out DIR] [--runs DIR] [--only NAME,…] [--format png,pdf] [--ema α]`.
+
+Draws every simulator figure, and the llm_validation figures when --runs is given. Every user
+mistake ends in one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from . import FIGURES, draw
+from .style import PAPER_EMA_ALPHA
+
+FORMATS = ("png", "pdf", "svg")
+
+
+class UserError(Exception):
+    """A mistake in the user's input: reported as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage dump
+        raise UserError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    names = ", ".join(s.name for s in FIGURES)
+    p = _Parser(prog="python -m figures", description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, default=Path("figures/out"), help="output folder (created)")
+    p.add_argument(
+        "--runs", type=Path, help="a folder of llm_validation runs (runs/<name>/metrics.csv)"
+    )
+    p.add_argument("--only", help=f"comma-separated figure names or numbers: {names}")
+    p.add_argument(
+        "--format", default="png", help=f"comma-separated formats from {', '.join(FORMATS)}"
+    )
+    p.add_argument(
+        "--ema",
+        type=float,
+        default=0.0,
+        help=f"EMA smoothing α of probe curves, in [0, 1); the paper uses {PAPER_EMA_ALPHA}",
+    )
+    return p
+
+
+def _formats(text: str) -> tuple[str, ...]:
+    formats = tuple(f.strip().lower() for f in text.split(",") if f.strip())
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        raise UserError(
+            f"--format: unknown format {', '.join(bad) or repr(text)}; choose from {', '.join(FORMATS)}"
+        )
+    return formats
+
+
+def _selected(only: str | None, runs: Path | None) -> list:
+    if only is None:
+        return [s for s in FIGURES if runs is not None or not s.needs_runs]
+    by_key = {s.name: s for s in FIGURES} | {str(s.number): s for s in FIGURES}
+    keys = [k.strip() for k in only.split(",") if k.strip()]
+    unknown = [k for k in keys if k not in by_key]
+    if unknown or not keys:
+        raise UserError(
+            f"--only: unknown figure {', '.join(unknown) or repr(only)}; known: {', '.join(s.name for s in FIGURES)}"
+        )
+    chosen = [by_key[k] for k in keys]
+    if runs is None and any(s.needs_runs for s in chosen):
+        raise UserError("--only: figures 10–11 read llm_validation runs; give --runs DIR")
+    return chosen
+
+
+def _check(args) -> None:
+    if args.runs is not None and not args.runs.is_dir():
+        raise UserError(f"--runs: no such folder {args.runs}")
+    if not 0.0 <= args.ema < 1.0:
+        raise UserError(f"--ema must lie in [0, 1), got {args.ema}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        _check(args)
+        formats = _formats(args.format)
+        specs = _selected(args.only, args.runs)
+    except UserError as err:
+        print(f"python -m figures: error: {err}", file=sys.stderr)
+        return 2
+    start = time.perf_counter()
+    for spec in specs:
+        t = time.perf_counter()
+        paths = draw(spec, spec.config(ema=args.ema, runs=args.runs), args.out, formats)
+        sizes = ", ".join(f"{p} ({p.stat().st_size / 1024:.0f} kB)" for p in paths)
+        print(f"[{time.perf_counter() - t:5.1f} s] {sizes}")
+    print(f"{len(specs)} figures in {time.perf_counter() - start:.1f} s → {args.out}")
+    return 0

@@ -1,0 +1,54 @@
+"""Every figure as a (compute → plot → save) triple, in the order the paper's story needs them.
+
+A figure module exposes `Config` (a frozen dataclass with the default settings), `TINY` (the
+smoke-test settings), `compute(cfg) -> data` and `plot(data, cfg) -> Figure`. `draw` runs the
+three and writes one file per format.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+from matplotlib.figure import Figure
+
+from . import style
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One figure: its file stem, its module, and whether it reads llm_validation runs."""
+
+    number: int
+    name: str
+    module: ModuleType
+    needs_runs: bool = False
+
+    @property
+    def stem(self) -> str:
+        return f"{self.number:02d}_{self.name}"
+
+    def config(self, tiny: bool = False, **overrides):
+        """The default (or tiny) config, with the overrides that it has fields for."""
+        cfg = self.module.TINY if tiny else self.module.Config()
+        fields = {f.name for f in dataclasses.fields(cfg)}
+        return dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if k in fields})
+
+
+def save(fig: Figure, out: Path, stem: str, formats: tuple[str, ...]) -> list[Path]:
+    """Write `fig` as out/stem.<fmt> for every format; returns the paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{stem}.{fmt}" for fmt in formats]
+    for path in paths:
+        fig.savefig(path)
+    return paths
+
+
+def draw(spec: FigureSpec, cfg, out: Path, formats: tuple[str, ...] = ("png",)) -> list[Path]:
+    """compute → plot → save one figure under the shared style."""
+    data = spec.module.compute(cfg)
+    with style.context():
+        fig = spec.module.plot(data, cfg)
+        return save(fig, out, spec.stem, formats)

@@ -1,0 +1,4 @@
+import pytest
+
+pytest.importorskip("matplotlib")
+pytest.importorskip("sklearn")
