@@ -1,0 +1,108 @@
+"""`python -m benchmarks [--quick] [--readme]`: run every speed and memory target.
+
+Writes benchmarks/results/benchmarks.json (pytest-benchmark's JSON, each row's target in
+`extra_info`) and benchmarks/results/benchmarks.md (figure, target, measured, pass), prints the
+table, and exits non-zero when a target is missed. `--readme` also replaces the performance
+table in README.md between its `perf-table` markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+BEGIN, END = "<!-- perf-table:begin -->", "<!-- perf-table:end -->"
+
+
+def machine() -> str:
+    """One line describing where the numbers were taken."""
+    import os
+
+    import numpy as np
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, numpy {np.__version__}"
+    )
+
+
+def table(report: dict, quick: bool) -> str:
+    rows = [b["extra_info"] for b in report["benchmarks"] if "figure" in b.get("extra_info", {})]
+    lines = [
+        f"Measured with `python -m benchmarks{' --quick' if quick else ''}` on {machine()}.",
+        "",
+        "| figure | target | measured | met |",
+        "|---|---|---|---|",
+    ]
+    for r in rows:
+        value = f"{r['measured']:.3g} {r['unit']}".strip()
+        lines.append(
+            f"| {r['figure']} | {r['target']} | {value} | {'yes' if r['passed'] else '**no**'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_readme(md: str) -> None:
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"benchmarks: error: README.md has no {BEGIN} … {END} markers")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    readme.write_text(f"{head}{BEGIN}\n{md}{END}{tail}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--quick", action="store_true", help="reduced sizes, under 2 minutes")
+    parser.add_argument(
+        "--readme", action="store_true", help="update README.md's performance table"
+    )
+    parser.add_argument("-k", default=None, help="only benchmarks matching this pytest expression")
+    args = parser.parse_args(argv)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / "benchmarks.json"
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(ROOT / "benchmarks"),
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--benchmark-json",
+        str(out),
+        "--benchmark-columns",
+        "median,min,max,rounds",
+    ]
+    cmd += ["--quick"] if args.quick else []
+    cmd += ["-k", args.k] if args.k else []
+    code = subprocess.call(cmd, cwd=ROOT)
+    if not out.exists():
+        print("benchmarks: error: pytest wrote no results", file=sys.stderr)
+        return code or 1
+    md = table(json.loads(out.read_text()), args.quick)
+    (RESULTS / "benchmarks.md").write_text(md)
+    print("\n" + md)
+    if args.readme:
+        write_readme(md)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

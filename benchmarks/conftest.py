@@ -1,0 +1,12 @@
+"""Benchmark options: `--quick` shrinks every size so the whole run takes under 2 minutes."""
+
+import pytest
+
+
+def pytest_addoption(parser):
+    parser.addoption("--quick", action="store_true", help="reduced sizes (under 2 minutes)")
+
+
+@pytest.fixture
+def quick(request) -> bool:
+    return request.config.getoption("--quick")
