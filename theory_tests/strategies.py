@@ -92,8 +92,7 @@ def squeeze_log_change(pi: np.ndarray, ybar: int, s: float) -> np.ndarray:
     change of 1e−20 keeps its sign: an oracle independent of `squeeze_closed_form`.
     """
     w = s * pi
-    w = w.copy()
-    w[ybar] -= s
+    w[ybar] = -s * np.sum(np.delete(pi, ybar))  # s(π_ȳ − 1), exact even when π_ȳ rounds to 1
     x = w[None, :] - w[:, None]  # (V, V): x_ij = w_j − w_i
     return -np.log1p(np.sum(pi[None, :] * np.expm1(x), axis=1))
 
