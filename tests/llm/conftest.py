@@ -1,0 +1,37 @@
+"""Tiny causal LMs from real config classes (tiny-neox, tiny-llama) for the llm_validation tests.
+
+torch and transformers are an extra: the whole folder skips without them. Tests that need the
+real HH probes read `<repo>/../shared/data/hh_probe_train.jsonl` and skip when it is absent.
+"""
+
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("tokenizers")
+
+HH_PROBES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "hh_probe_train.jsonl"
+
+
+@pytest.fixture
+def hh_probes() -> Path:
+    if not HH_PROBES.is_file():
+        pytest.skip("../shared/data/hh_probe_train.jsonl is absent")
+    return HH_PROBES
+
+
+@pytest.fixture(params=["tiny-neox", "tiny-llama"])
+def tiny(request):
+    """(model, tokenizer) in fp32, eval mode, seed 0."""
+    from llm_validation.models import load_model
+
+    return load_model(request.param, seed=0)
+
+
+@pytest.fixture
+def synthetic_examples():
+    from llm_validation.synthetic import generate
+
+    return generate(6, seed=3)
