@@ -1,0 +1,73 @@
+"""The CLI: one-line errors with exit status 2, `logprobs --json`, `run` output, shared flags."""
+
+import argparse
+import json
+import subprocess
+import sys
+
+import pytest
+
+from llm_validation.cli import add_shared_args, main
+from llm_validation.synthetic import generate
+
+
+def _error_line(capsys, argv):
+    with pytest.raises(SystemExit) as exit_info:
+        status = main(argv)
+        raise SystemExit(status)
+    err = capsys.readouterr().err.strip()
+    return exit_info.value.code, err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["logprobs", "--model", "tiny-neox", "--probes", "missing.jsonl"], "data file not found"),
+    (["logprobs", "--model", "./no/such/model", "--probes", "x.jsonl"], "model path not found"),
+    (["run", "--method", "ppo", "--model", "tiny-neox"], "unknown method 'ppo'"),
+    (["run", "--model", "tiny-neox", "--steps", "many"], "invalid int value"),
+])
+def test_bad_input_gives_one_line_and_status_2(capsys, argv, message):
+    code, err = _error_line(capsys, argv)
+    assert code == 2 and message in err and len(err.splitlines()) == 1
+
+
+def test_malformed_jsonl_under_strict_exits_2_without_traceback(tmp_path):
+    """Run as a user would: a subprocess, so a traceback would show on stderr."""
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"prompt": "p", "chosen": " a"}\n{oops\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "llm_validation", "logprobs", "--model", "tiny-neox",
+         "--probes", str(path), "--strict"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: {path}:2: malformed JSON")
+    assert "Traceback" not in result.stderr
+
+
+def test_logprobs_json_maps_every_probe_type_and_y_star_to_a_mean(tmp_path, capsys):
+    path = tmp_path / "probes.jsonl"
+    path.write_text("".join(json.dumps({"prompt": ex.prompt, **ex.responses}) + "\n"
+                            for ex in generate(3)))
+    assert main(["logprobs", "--model", "tiny-neox", "--probes", str(path), "--json"]) == 0
+    means = json.loads(capsys.readouterr().out)
+    assert set(means) == {*generate(1)[0].responses, "y_star"}
+    assert means["y_star"] >= means["chosen"]
+
+
+def test_run_dpo_writes_chosen_rejected_and_y_star_rows_and_config(tmp_path, capsys):
+    """The issue's acceptance command on tiny-neox, shortened to 4 steps."""
+    out = tmp_path / "run"
+    argv = ["run", "--method", "dpo", "--model", "tiny-neox", "--data", "synthetic", "--steps",
+            "4", "--eval-every", "2", "--limit", "8", "--probe-limit", "4", "--out", str(out)]
+    assert main(argv) == 0
+    csv = (out / "metrics.csv").read_text()
+    assert all(f",{kind},logp," in csv for kind in ("chosen", "rejected", "y_star"))
+    assert json.loads((out / "config.json").read_text())["steps"] == 4
+    assert "chosen" in capsys.readouterr().out
+
+
+def test_shared_args_helper_gives_every_command_the_same_flags():
+    """The helper other commands (predict, influence) reuse: the same names and defaults."""
+    parser = argparse.ArgumentParser()
+    add_shared_args(parser)
+    args = parser.parse_args(["--model", "tiny-llama", "--limit", "3", "--strict"])
+    assert (args.model, args.data, args.probes, args.limit, args.strict, args.seed, args.out) == (
+        "tiny-llama", "synthetic", None, 3, True, 0, None)
