@@ -48,7 +48,7 @@ def phi_bias():
 def _make_chi(seed: int, n_prompt: int = 3, n_response: int = 3) -> Chi:
     g = torch.Generator().manual_seed(seed)
     ids = torch.randint(0, VOCAB, (n_prompt + n_response,), generator=g)
-    return Chi.from_prompt_response(ids[:n_prompt], ids[n_prompt:])
+    return Chi.from_ids(ids, n_prompt)
 
 
 @pytest.fixture
@@ -60,3 +60,21 @@ def make_chi():
 @pytest.fixture
 def vocab():
     return VOCAB
+
+
+@pytest.fixture(scope="module")
+def tiny_neox64():
+    """The project's `tiny-neox` (helper loader) in float64, with its tokenizer."""
+    from llm_validation.models import load_model
+
+    return load_model("tiny-neox", seed=0, dtype=torch.float64)
+
+
+@pytest.fixture(scope="module")
+def synthetic_items(tiny_neox64):
+    """Every probe response of the first synthetic example, tokenised: {probe type: Tokenized}."""
+    from llm_validation.data import load_examples
+    from llm_validation.logprobs import tokenize_example
+
+    (example,), _ = load_examples("synthetic", limit=1)
+    return tokenize_example(tiny_neox64[1], example.prompt, example.responses)
