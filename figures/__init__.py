@@ -4,7 +4,17 @@ Figures 1–9 come from the numpy simulator alone; 10–11 read llm_validation r
 Each figure module separates compute → plot → save (see `registry`).
 """
 
-from . import digits_influence, one_step, phase, squeezing
+from . import (
+    digits_influence,
+    dpo_curves,
+    extension,
+    one_step,
+    onpolicy,
+    phase,
+    sft_curves,
+    squeezing,
+    type_influence,
+)
 from .registry import FigureSpec, draw, save
 
 FIGURES: tuple[FigureSpec, ...] = (
@@ -12,6 +22,11 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec(2, "digits_influence", digits_influence),
     FigureSpec(3, "squeezing", squeezing),
     FigureSpec(4, "phase", phase),
+    FigureSpec(5, "sft_curves", sft_curves),
+    FigureSpec(6, "dpo_curves", dpo_curves),
+    FigureSpec(7, "extension", extension),
+    FigureSpec(8, "onpolicy", onpolicy),
+    FigureSpec(9, "type_influence", type_influence),
 )
 
 __all__ = ["FIGURES", "FigureSpec", "draw", "save"]

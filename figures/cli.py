@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from threadpoolctl import threadpool_limits
+
 from . import FIGURES, draw
 from .style import PAPER_EMA_ALPHA
 
@@ -88,6 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"python -m figures: error: {err}", file=sys.stderr)
         return 2
+    with threadpool_limits(limits=1):  # small matrices: extra BLAS threads only contend
+        _draw_all(specs, args, formats)
+    return 0
+
+
+def _draw_all(specs, args, formats: tuple[str, ...]) -> None:
     start = time.perf_counter()
     for spec in specs:
         t = time.perf_counter()
@@ -95,4 +103,3 @@ def main(argv: list[str] | None = None) -> int:
         sizes = ", ".join(f"{p} ({p.stat().st_size / 1024:.0f} kB)" for p in paths)
         print(f"[{time.perf_counter() - t:5.1f} s] {sizes}")
     print(f"{len(specs)} figures in {time.perf_counter() - start:.1f} s → {args.out}")
-    return 0
