@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import logsumexp
 
 from .losses import UpdateBatch
 from .responses import Responses
@@ -53,17 +54,21 @@ def with_probability(z: np.ndarray, label: int, p: float) -> np.ndarray:
 
 def squeeze_closed_form(pi: np.ndarray, ybar: int, s: float) -> np.ndarray:
     """log π′ after one negative-gradient step of size s = ηc on ȳ under K = c·I. Shape: (V,)."""
-    shift = s * pi
-    shift[ybar] -= s
-    log_z = np.log(np.sum(pi * np.exp(shift)))
-    return np.log(pi) + shift - log_z
+    log_pi = np.log(pi)
+    shift = _logit_shift(pi, ybar, s)
+    return log_pi + shift - logsumexp(log_pi + shift)
 
 
 def rise_threshold(pi: np.ndarray, ybar: int, s: float) -> float:
     """log Z / s: a label i ≠ ȳ rises iff π_i exceeds it (the exact condition behind C9)."""
+    return float(logsumexp(np.log(pi) + _logit_shift(pi, ybar, s)) / s)
+
+
+def _logit_shift(pi: np.ndarray, ybar: int, s: float) -> np.ndarray:
+    """z′ − z = s π − s e_ȳ for the negative-gradient step. Shape: (V,)."""
     shift = s * pi
     shift[ybar] -= s
-    return float(np.log(np.sum(pi * np.exp(shift))) / s)
+    return shift
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,6 @@ change is further than LOGP_FLOOR from 0; closer than that float64 cannot resolv
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from hypothesis import assume, event, example, given
 from hypothesis import strategies as st
 
@@ -346,13 +345,9 @@ def test_negative_gradient_on_the_peak_concentrates_for_large_steps():
     assert rise_threshold(softmax(z), 0, 10.0) > 0.2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="simulator bug: squeeze_closed_form / rise_threshold compute log Σ π_j e^{sπ_j − sδ_jȳ} "
-    "without shifting by the max, so they overflow to ±inf once s·max π > ~709",
-)
 def test_rise_threshold_is_finite_for_large_steps():
-    """Regression pin for a simulator bug found by the C9 lemma test: at π = softmax(1, 0),
+    """Regression pin for a simulator bug found by the C9 lemma test (log Z summed without a
+    max-shift overflowed once s·max π > ~709; now a logsumexp): at π = softmax(1, 0),
     ȳ = 1, s = 980, T(s) must lie in [‖π‖² − π(ȳ), max_{i≠ȳ} π_i] = [0.33, 0.73] and the closed
     form must be finite (the simulated step itself, through log_softmax, is fine)."""
     z = np.array([1.0, 0.0])
@@ -362,3 +357,31 @@ def test_rise_threshold_is_finite_for_large_steps():
         closed = squeeze_closed_form(pi.copy(), 1, 980.0)
     assert 0.33 <= threshold <= 0.74
     assert np.all(np.isfinite(closed))
+
+
+@given(case=squeeze_cases())
+@pinned
+@example(case=SqueezeCase(np.array([0.0, 1e-9]), 0, 1.0))  # V = 2, almost uniform
+def test_on_policy_negative_squeezes_less_in_expectation_than_a_valley_one(case):
+    """C18 for one step under K = c·I: "on-policy negatives (sampled from π) squeeze less than
+    off-policy valley negatives, in expectation". With a* = argmax π and the valley
+    ȳ_v = argmin π (π not uniform, else there is no valley):
+
+        E_{ȳ∼π}[Δπ(a*)] ≤ Δπ(a*) at ȳ = ȳ_v.
+
+    (Among ȳ ≠ a* the valley gives a* the *smallest* gain; the expectation is lower because an
+    on-policy draw hits a* itself with probability π(a*), and then a* loses mass.)
+    """
+    pi = case.pi
+    assume(np.ptp(pi) > 0)
+    top, valley = int(np.argmax(pi)), int(np.argmin(pi))
+    gain = np.array(
+        [
+            (lambda r: r.pi_after[top] - r.pi_before[top])(
+                negative_step(case.z, ybar, case.lr, case.c)
+            )
+            for ybar in range(pi.size)
+        ]
+    )
+    # Probabilities ≤ 1 with rounding ≈ eps·(1 + s) each; the expectation adds V of them.
+    assert pi @ gain <= gain[valley] + 1e-14 * pi.size * (1 + case.s)
