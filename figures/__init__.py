@@ -11,11 +11,14 @@ from . import (
     one_step,
     onpolicy,
     phase,
+    run_curves,
+    run_predict,
     sft_curves,
     squeezing,
     type_influence,
 )
 from .registry import FigureSpec, draw, save
+from .runs_io import METRICS, PREDICTIONS
 
 FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec(1, "one_step", one_step),
@@ -27,6 +30,8 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec(7, "extension", extension),
     FigureSpec(8, "onpolicy", onpolicy),
     FigureSpec(9, "type_influence", type_influence),
+    FigureSpec(10, "run_curves", run_curves, run_file=METRICS),
+    FigureSpec(11, "run_predict", run_predict, run_file=PREDICTIONS),
 )
 
 __all__ = ["FIGURES", "FigureSpec", "draw", "save"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
-from . import FIGURES, draw
+from . import FIGURES, draw, runs_io
 from .style import PAPER_EMA_ALPHA
 
 FORMATS = ("png", "pdf", "svg")
@@ -58,9 +58,17 @@ def _formats(text: str) -> tuple[str, ...]:
     return formats
 
 
+def _has_runs(spec, runs: Path) -> bool:
+    return bool(runs_io.find(runs, spec.run_file))
+
+
 def _selected(only: str | None, runs: Path | None) -> list:
     if only is None:
-        return [s for s in FIGURES if runs is not None or not s.needs_runs]
+        if runs is not None and not any(_has_runs(s, runs) for s in FIGURES if s.needs_runs):
+            raise UserError(
+                f"--runs: no {runs_io.METRICS} or {runs_io.PREDICTIONS} in {runs} or its subfolders"
+            )
+        return [s for s in FIGURES if not s.needs_runs or (runs is not None and _has_runs(s, runs))]
     by_key = {s.name: s for s in FIGURES} | {str(s.number): s for s in FIGURES}
     keys = [k.strip() for k in only.split(",") if k.strip()]
     unknown = [k for k in keys if k not in by_key]
@@ -69,8 +77,11 @@ def _selected(only: str | None, runs: Path | None) -> list:
             f"--only: unknown figure {', '.join(unknown) or repr(only)}; known: {', '.join(s.name for s in FIGURES)}"
         )
     chosen = [by_key[k] for k in keys]
-    if runs is None and any(s.needs_runs for s in chosen):
-        raise UserError("--only: figures 10–11 read llm_validation runs; give --runs DIR")
+    for s in chosen:
+        if s.needs_runs and runs is None:
+            raise UserError(f"--only: {s.name} reads llm_validation runs; give --runs DIR")
+        if s.needs_runs and not _has_runs(s, runs):
+            raise UserError(f"--only: {s.name} needs a {s.run_file} in {runs} or its subfolders")
     return chosen
 
 

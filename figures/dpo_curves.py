@@ -16,14 +16,6 @@ from .sim_runs import RunConfig as Config
 
 TINY = sim_runs.TINY
 
-PANELS = (
-    (r"chosen $y^+_u$ and its rephrases", ("chosen", "chosen_gptsemantic", "chosen_gptformat")),
-    (r"rejected $y^-_u$ and its rephrases", ("rejected", "reject_gptsemantic", "reject_gptformat")),
-    ("irrelevant responses", ("irr_train", "irr_test", "irr_hum")),
-    ("random responses", ("random_permute", "random_nonhum")),
-    (r"the argmax $y^*$", ("y_star",)),
-)
-
 
 def compute(cfg: Config) -> Trace:
     return sim_runs.run("dpo", cfg)
@@ -31,13 +23,9 @@ def compute(cfg: Config) -> Trace:
 
 def plot(trace: Trace, cfg: Config) -> Figure:
     fig = style.new_figure(18, 4.4)
-    for ax, (title, types) in zip(fig.subplots(1, len(PANELS)), PANELS):
-        for t in types:
-            sim_runs.curve(ax, trace, t, cfg.ema)
-        sim_runs.label_axes(ax, title)
-        ax.legend(loc="best")
+    sim_runs.family_panels(fig.subplots(1, len(sim_runs.FAMILY_PANELS)), trace, cfg.ema)
     fig.suptitle(
-        r"Off-policy DPO from $\pi_0$ on fixed pairs $(y^+_u, y^-_u)$: log-probability of each probe type"
-        + sim_runs.ema_note(cfg.ema)
+        r"Off-policy DPO from $\pi_0$ on fixed pairs $(y^+_u, y^-_u)$: log-probability of each "
+        r"probe type under $x_u$" + sim_runs.ema_note(cfg.ema)
     )
     return fig

@@ -19,12 +19,16 @@ from . import style
 
 @dataclass(frozen=True)
 class FigureSpec:
-    """One figure: its file stem, its module, and whether it reads llm_validation runs."""
+    """One figure: its file stem, its module, and the llm_validation run file it reads (if any)."""
 
     number: int
     name: str
     module: ModuleType
-    needs_runs: bool = False
+    run_file: str | None = None
+
+    @property
+    def needs_runs(self) -> bool:
+        return self.run_file is not None
 
     @property
     def stem(self) -> str:

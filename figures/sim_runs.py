@@ -63,6 +63,32 @@ def curve(ax, trace: Trace, probe_type: str, ema: float, **kw) -> None:
     ax.plot(steps, style.ema(values, ema), **{**style.probe_style(probe_type).kw(), **kw})
 
 
+FAMILY_PANELS = (
+    (
+        r"chosen $y^+_u$ and its rephrases",
+        ("chosen", "chosen_gptsemantic", "chosen_gptformat", "chosen_initial"),
+    ),
+    (r"rejected $y^-_u$ and its rephrases", ("rejected", "reject_gptsemantic", "reject_gptformat")),
+    ("irrelevant responses", ("irr_train", "irr_test", "irr_hum")),
+    ("random responses", ("random_permute", "random_nonhum")),
+    (r"the argmax $y^*$", ("y_star",)),
+)
+
+
+def family_panels(axes, trace: Trace, ema: float) -> None:
+    """One panel per probe family (`FAMILY_PANELS`), skipping types the trace lacks."""
+    present = set(trace.probe_type.tolist())
+    for ax, (title, types) in zip(axes, FAMILY_PANELS):
+        for t in types:
+            if t in present:
+                curve(ax, trace, t, ema)
+        label_axes(ax, title)
+        if ax.lines:
+            ax.legend(loc="best")
+        else:
+            ax.text(0.5, 0.5, "not tracked", ha="center", va="center", transform=ax.transAxes)
+
+
 def label_axes(ax, title: str) -> None:
     ax.set_title(title)
     ax.set_xlabel("update step")

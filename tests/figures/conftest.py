@@ -11,3 +11,28 @@ def _one_blas_thread():
     """The figures' matrices are small; like the CLI, run them on one BLAS thread."""
     with threadpool_limits(limits=1):
         yield
+
+
+@pytest.fixture
+def fake_runs(tmp_path):
+    """A folder of two llm_validation runs in their file formats: a trace and a predict sweep."""
+    from figures.style import PROBES
+
+    root = tmp_path / "runs"
+    run = root / "tiny-dpo"
+    run.mkdir(parents=True)
+    lines = ["step,examples_seen,probe_type,metric,value"]
+    for step in range(0, 6, 2):
+        for i, t in enumerate(PROBES):
+            lines.append(f"{step},{4 * step},{t},logp,{-10.0 * (i + 1) - 0.5 * step}")
+        lines.append(f"{step},{4 * step},train,loss,0.69")
+    (run / "metrics.csv").write_text("\n".join(lines) + "\n")
+    pred = root / "predict-dpo"
+    pred.mkdir()
+    (pred / "config.json").write_text('{"lr": 0.001, "method": "dpo", "optimizer": "sgd"}')
+    rows = ["update,probe_type,lr,predicted,actual,mean_norm_A"]
+    for lr in (0.0005, 0.001):
+        for i, t in enumerate(["chosen", "rejected", "irr_test", "random_nonhum"]):
+            rows.append(f"0,{t},{lr},{lr * (i - 1.5)},{lr * (i - 1.5) * 1.01},22.6")
+    (pred / "predictions.csv").write_text("\n".join(rows) + "\n")
+    return root

@@ -8,6 +8,7 @@ import figures
 from figures import FIGURES, cli, draw, registry, style
 
 SIMULATOR_FIGURES = [s for s in FIGURES if not s.needs_runs]
+RUN_FIGURES = [s for s in FIGURES if s.needs_runs]
 
 
 @pytest.mark.parametrize("spec", SIMULATOR_FIGURES, ids=lambda s: s.name)
@@ -28,6 +29,14 @@ def test_each_figure_smoke_computes_and_plots_a_titled_figure(spec):
         assert labelled, "no axis carries a label or a title"
 
 
+@pytest.mark.parametrize("spec", RUN_FIGURES, ids=lambda s: s.name)
+def test_each_runs_figure_smoke_computes_and_plots(spec, fake_runs):
+    cfg = spec.config(tiny=True, runs=fake_runs)
+    with style.context():
+        fig = spec.module.plot(spec.module.compute(cfg), cfg)
+    assert fig._suptitle.get_text()
+
+
 def test_draw_writes_one_file_per_format(tmp_path):
     spec = SIMULATOR_FIGURES[0]
     paths = draw(spec, spec.config(tiny=True), tmp_path, ("png", "pdf"))
@@ -44,12 +53,22 @@ def tiny_configs(monkeypatch):
     )
 
 
-def test_cli_writes_every_simulator_figure_non_empty(tiny_configs, tmp_path, capsys):
-    assert cli.main(["--out", str(tmp_path)]) == 0
-    for spec in SIMULATOR_FIGURES:
-        path = tmp_path / f"{spec.stem}.png"
-        assert path.is_file() and path.stat().st_size > 0, path
-    assert "figures in" in capsys.readouterr().out
+def test_cli_with_runs_writes_all_eleven_figures_non_empty(
+    tiny_configs, fake_runs, tmp_path, capsys
+):
+    """Every figure file is written and non-empty (the simulator's and the runs')."""
+    out = tmp_path / "out"
+    assert cli.main(["--out", str(out), "--runs", str(fake_runs), "--ema", "0.9"]) == 0
+    assert "11 figures in" in capsys.readouterr().out
+    written = sorted(p.name for p in out.iterdir())
+    assert written == sorted(f"{s.stem}.png" for s in FIGURES)
+    assert all((out / name).stat().st_size > 0 for name in written)
+
+
+def test_cli_draws_only_the_runs_figures_whose_files_exist(tiny_configs, fake_runs, tmp_path):
+    (fake_runs / "predict-dpo" / "predictions.csv").unlink()
+    assert cli.main(["--out", str(tmp_path), "--runs", str(fake_runs), "--only", "10"]) == 0
+    assert cli.main(["--out", str(tmp_path), "--runs", str(fake_runs), "--only", "11"]) == 2
 
 
 def test_cli_only_selects_by_name_or_number(tiny_configs, tmp_path):
@@ -66,6 +85,8 @@ def test_cli_only_selects_by_name_or_number(tiny_configs, tmp_path):
         ["--runs", "/definitely/not/here"],
         ["--ema", "1.5"],
         ["--bogus"],
+        ["--only", "run_curves"],
+        ["--runs", "."],
     ],
 )
 def test_cli_bad_input_is_one_line_on_stderr_and_exit_2(argv, tmp_path, capsys):

@@ -1,0 +1,66 @@
+"""Reading llm_validation runs: `runs/<name>/metrics.csv` (tidy probe traces) and the
+`predictions.csv` of `python -m llm_validation predict`. The only file reading of the figures.
+
+A runs folder is either one run (it holds the file itself) or a folder of runs (`<dir>/*/file`).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from simulator.metrics import TRACE_COLUMNS, Trace
+
+METRICS = "metrics.csv"
+PREDICTIONS = "predictions.csv"
+
+
+def find(root: Path, filename: str) -> list[Path]:
+    """root/filename if it exists, else every root/*/filename, sorted by run name."""
+    own = root / filename
+    return [own] if own.is_file() else sorted(root.glob(f"*/{filename}"))
+
+
+def read_trace(path: Path) -> Trace:
+    """A tidy metrics.csv (columns step, examples_seen, probe_type, metric, value) as a Trace."""
+    with path.open(newline="") as handle:
+        rows = [tuple(r[c] for c in TRACE_COLUMNS) for r in csv.DictReader(handle)]
+    return Trace.from_rows([(int(s), int(e), p, m, float(v)) for s, e, p, m, v in rows])
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """One predict run at its configured η. Shapes: (n,) each."""
+
+    name: str
+    probe_type: np.ndarray
+    predicted: np.ndarray
+    actual: np.ndarray
+    lr: float
+    method: str
+    optimizer: str
+
+
+def read_predictions(path: Path) -> Predictions:
+    """predictions.csv (update, probe_type, lr, predicted, actual, …) at config.json's η (else the
+    largest η in the file, the one a `--lr-sweep` run was asked for)."""
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    config_path = path.parent / "config.json"
+    config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    lrs = np.array([float(r["lr"]) for r in rows])
+    lr = float(config.get("lr", lrs.max()))
+    keep = [r for r, x in zip(rows, lrs) if np.isclose(x, lr)]
+    return Predictions(
+        name=path.parent.name,
+        probe_type=np.array([r["probe_type"] for r in keep]),
+        predicted=np.array([float(r["predicted"]) for r in keep]),
+        actual=np.array([float(r["actual"]) for r in keep]),
+        lr=lr,
+        method=str(config.get("method", "?")),
+        optimizer=str(config.get("optimizer", "?")),
+    )

@@ -1,0 +1,26 @@
+"""Reading llm_validation's run files: the tidy trace and predict's sweep CSV."""
+
+import numpy as np
+
+from figures import runs_io
+
+
+def test_find_accepts_one_run_or_a_folder_of_runs(fake_runs):
+    (path,) = runs_io.find(fake_runs, runs_io.METRICS)
+    assert runs_io.find(path.parent, runs_io.METRICS) == [path]
+    assert runs_io.find(fake_runs / "nowhere", runs_io.METRICS) == []
+
+
+def test_read_trace_keeps_each_probe_series_in_step_order(fake_runs):
+    trace = runs_io.read_trace(fake_runs / "tiny-dpo" / "metrics.csv")
+    steps, values = trace.series("chosen")
+    assert steps.tolist() == [0, 2, 4]
+    assert np.allclose(values, [-10.0, -11.0, -12.0])
+    assert trace.series("train", "loss")[1].size == 3
+
+
+def test_read_predictions_keeps_the_configured_learning_rate(fake_runs):
+    """A --lr-sweep file holds several η; the figure shows the run's own η from config.json."""
+    p = runs_io.read_predictions(fake_runs / "predict-dpo" / "predictions.csv")
+    assert p.lr == 0.001 and p.predicted.size == 4
+    assert (p.method, p.optimizer, p.name) == ("dpo", "sgd", "predict-dpo")
