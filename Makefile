@@ -22,6 +22,7 @@ $(VENV)/.installed: pyproject.toml
 demo: install
 	$(PY) -m simulator decompose --loss dpo
 	$(PY) -m simulator squeeze --target valley
+	$(PY) -m figures --out figures/out
 
 test: install
 	HYPOTHESIS_PROFILE=ci $(PY) -m pytest -q

@@ -45,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
         default=0.0,
         help=f"EMA smoothing α of probe curves, in [0, 1); the paper uses {PAPER_EMA_ALPHA}",
     )
+    p.add_argument("--dpi", type=float, default=None, help="raster resolution (default 110)")
     return p
 
 
@@ -90,6 +91,8 @@ def _check(args) -> None:
         raise UserError(f"--runs: no such folder {args.runs}")
     if not 0.0 <= args.ema < 1.0:
         raise UserError(f"--ema must lie in [0, 1), got {args.ema}")
+    if args.dpi is not None and not 10 <= args.dpi <= 600:
+        raise UserError(f"--dpi must lie in [10, 600], got {args.dpi}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,7 +113,8 @@ def _draw_all(specs, args, formats: tuple[str, ...]) -> None:
     start = time.perf_counter()
     for spec in specs:
         t = time.perf_counter()
-        paths = draw(spec, spec.config(ema=args.ema, runs=args.runs), args.out, formats)
+        cfg = spec.config(ema=args.ema, runs=args.runs)
+        paths = draw(spec, cfg, args.out, formats, dpi=args.dpi)
         sizes = ", ".join(f"{p} ({p.stat().st_size / 1024:.0f} kB)" for p in paths)
         print(f"[{time.perf_counter() - t:5.1f} s] {sizes}")
     print(f"{len(specs)} figures in {time.perf_counter() - start:.1f} s → {args.out}")

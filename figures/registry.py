@@ -41,18 +41,22 @@ class FigureSpec:
         return dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if k in fields})
 
 
-def save(fig: Figure, out: Path, stem: str, formats: tuple[str, ...]) -> list[Path]:
-    """Write `fig` as out/stem.<fmt> for every format; returns the paths."""
+def save(
+    fig: Figure, out: Path, stem: str, formats: tuple[str, ...], dpi: float | None = None
+) -> list[Path]:
+    """Write `fig` as out/stem.<fmt> for every format; returns the paths. dpi None: the style's."""
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{stem}.{fmt}" for fmt in formats]
     for path in paths:
-        fig.savefig(path)
+        fig.savefig(path, dpi=dpi)
     return paths
 
 
-def draw(spec: FigureSpec, cfg, out: Path, formats: tuple[str, ...] = ("png",)) -> list[Path]:
+def draw(
+    spec: FigureSpec, cfg, out: Path, formats: tuple[str, ...] = ("png",), dpi: float | None = None
+) -> list[Path]:
     """compute → plot → save one figure under the shared style."""
     data = spec.module.compute(cfg)
     with style.context():
         fig = spec.module.plot(data, cfg)
-        return save(fig, out, spec.stem, formats)
+        return save(fig, out, spec.stem, formats, dpi)

@@ -37,7 +37,7 @@ def test_each_runs_figure_smoke_computes_and_plots(spec, fake_runs):
     assert fig._suptitle.get_text()
 
 
-def test_draw_writes_one_file_per_format(tmp_path):
+def test_draw_writes_one_file_per_format(tiny_configs, tmp_path):
     spec = SIMULATOR_FIGURES[0]
     paths = draw(spec, spec.config(tiny=True), tmp_path, ("png", "pdf"))
     assert [p.suffix for p in paths] == [".png", ".pdf"]
@@ -46,7 +46,8 @@ def test_draw_writes_one_file_per_format(tmp_path):
 
 @pytest.fixture
 def tiny_configs(monkeypatch):
-    """Make the CLI draw every figure on its tiny config."""
+    """Make the CLI draw every figure on its tiny config, rendered at a low resolution."""
+    monkeypatch.setitem(style.RC, "savefig.dpi", 30)
     full = registry.FigureSpec.config
     monkeypatch.setattr(
         registry.FigureSpec, "config", lambda self, tiny=False, **o: full(self, True, **o)
@@ -85,6 +86,7 @@ def test_cli_only_selects_by_name_or_number(tiny_configs, tmp_path):
         ["--runs", "/definitely/not/here"],
         ["--ema", "1.5"],
         ["--bogus"],
+        ["--dpi", "5"],
         ["--only", "run_curves"],
         ["--runs", "."],
     ],
