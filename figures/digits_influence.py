@@ -66,15 +66,11 @@ def _most_similar(k_o_u: np.ndarray, labels: np.ndarray, classes) -> list[int]:
 def _class_influence(
     mlp: MLP, train: net.Digits, probe: net.Digits, j_o: np.ndarray, lr: float
 ) -> np.ndarray:
-    """Σ_{u in class c_u} mean_{o in class c_o} of the predicted Δ log π(y_o|x_o). Shape: (V, V).
-
-    K(x_o, x_u) G(x_u) = J(x_o) [J(x_u)ᵀ G(x_u)], so each step needs only its parameter gradient.
-    """
+    """Σ_{u in class c_u} mean_{o in class c_o} of the predicted Δ log π(y_o|x_o). Shape: (V, V)."""
     j_u = net.jacobian(mlp, train.x)
-    grads = np.einsum("uap,ua->up", j_u, net.residual(mlp, train.x, train.y))  # (Nu, P)
-    kg = np.einsum("oap,up->oua", j_o, grads)  # (No, Nu, V)
+    g_u = net.residual(mlp, train.x, train.y)
     pi = np.exp(net.logp(mlp, probe.x))
-    delta = -lr * apply_a(pi[:, None, :], kg)  # (No, Nu, V)
+    delta = net.first_order_changes(j_o, j_u, g_u, pi, lr)  # (No, Nu, V)
     own = delta[np.arange(probe.y.size), :, probe.y]  # (No, Nu): Δ log π(y_o|x_o)
     out = np.zeros((net.N_CLASSES, net.N_CLASSES))
     for cu in range(net.N_CLASSES):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.datasets import load_digits
 
-from simulator import MLP, log_softmax, softmax
+from simulator import MLP, apply_a, log_softmax, softmax
 from simulator.kernels import relu
 
 N_CLASSES = 10
@@ -80,6 +80,20 @@ def jacobian(mlp: MLP, x: np.ndarray) -> np.ndarray:
 def entk(j_o: np.ndarray, j_u: np.ndarray) -> np.ndarray:
     """K(x_o, x_u) = J(x_o) J(x_u)ᵀ for every pair. Shape: (No, V, P), (Nu, V, P) → (No, Nu, V, V)."""
     return np.einsum("iap,jbp->ijab", j_o, j_u)
+
+
+def first_order_changes(
+    j_o: np.ndarray, j_u: np.ndarray, g_u: np.ndarray, pi_o: np.ndarray, lr: float
+) -> np.ndarray:
+    """−η A(x_o) K(x_o, x_u) G(x_u) for every (o, u) pair, one step on each x_u alone (Prop. 1).
+
+    K(x_o, x_u) G(x_u) = J(x_o) [J(x_u)ᵀ G(x_u)]: each update needs only its parameter gradient,
+    never the (No, Nu, V, V) kernel (`entk` is the naive twin the tests compare against).
+    Shapes: j_o (No, V, P), j_u (Nu, V, P), g_u (Nu, V), pi_o (No, V) → (No, Nu, V).
+    """
+    grads = np.einsum("uap,ua->up", j_u, g_u)  # (Nu, P)
+    kg = np.einsum("oap,up->oua", j_o, grads)  # (No, Nu, V)
+    return -lr * apply_a(pi_o[:, None, :], kg)
 
 
 def train(mlp: MLP, data: Digits, lr: float, steps: int) -> MLP:

@@ -133,7 +133,7 @@ def _factor_g(ax, d: OneStep) -> None:
 
 
 def plot(d: OneStep, cfg: Config) -> Figure:
-    fig = style.new_figure(13, 7.5)
+    fig = style.new_figure(14, 7.5)
     axes = fig.subplots(2, 3)
     _scatter(axes[0, 0], d)
     _bars(axes[0, 1], d, U, r"updated input $x_u$: $y^+_u$ up, $y^-_u$ down")
@@ -142,7 +142,7 @@ def plot(d: OneStep, cfg: Config) -> Figure:
         axes[0, 2],
         d,
         d.neighbour,
-        rf"neighbour $x_{{{d.neighbour}}}$, moved through $K(x_o, x_u)$ = {k_ou:.2f}",
+        rf"neighbour $x_{{{d.neighbour}}}$: moved through $K(x_{{{d.neighbour}}}, x_u)$ = {k_ou:.2f}",
     )
     _factor_a(fig, axes[1, 0], d)
     _factor_k(fig, axes[1, 1], d)

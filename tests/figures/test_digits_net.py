@@ -71,3 +71,15 @@ def test_training_fits_the_digits():
     train, _ = net.split(net.load(rng), 100, 0)
     mlp = net.train(MLP.init(rng, 64, 16, net.N_CLASSES), train, lr=1.0, steps=100)
     assert net.accuracy(mlp, train) > 0.9
+
+
+def test_fast_first_order_changes_equal_the_explicit_a_k_g():
+    """J(x_o)[J(x_u)ᵀ G] (fast, no kernel) = −η A K G with the explicit eNTK blocks (naive twin)."""
+    mlp, d = _small(n=10)
+    j = net.jacobian(mlp, d.x)
+    g = net.residual(mlp, d.x[:4], d.y[:4])
+    pi = np.exp(net.logp(mlp, d.x))
+    fast = net.first_order_changes(j, j[:4], g, pi, lr=0.3)
+    k = net.entk(j, j[:4])  # (No, Nu, V, V)
+    naive = -0.3 * apply_a(pi[:, None, :], np.einsum("ouab,ub->oua", k, g))
+    assert np.allclose(fast, naive, atol=1e-12)
