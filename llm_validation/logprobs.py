@@ -171,7 +171,7 @@ def score(model, items: Sequence[Tokenized], pad_id: int, batch_tokens: int = 40
     buckets = length_buckets([len(it.ids) for it in items], batch_tokens)
     names = ("logp", "logp_max", "n_tokens", *TOKEN_STATS)
     out = {k: np.zeros(len(items)) for k in names}
-    for index in tqdm(buckets, desc="scoring", unit="batch", disable=not progress):
+    for index in tqdm(buckets, desc="scoring", unit="batch", disable=not progress, leave=False):
         ids, attention, response = (t.to(device) for t in collate([items[i] for i in index], pad_id))
         logits = model(input_ids=ids, attention_mask=attention).logits
         stats = token_statistics(logits, ids, response)

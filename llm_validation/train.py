@@ -110,9 +110,11 @@ def phase_data(session: Session, phase: Phase) -> list[Pair]:
 @torch.no_grad()
 def precompute_reference(session: Session, data: list[Pair], spec: LossSpec) -> torch.Tensor:
     """log π_ref of every pair, Shape: (N, 2), from the model as it is now."""
+    from tqdm.auto import tqdm
+
     cfg, out = session.cfg, []
     size = cfg.micro_batch_size or cfg.batch_size
-    for i in range(0, len(data), size):
+    for i in tqdm(range(0, len(data), size), desc="reference", unit="batch", leave=False):
         with session.autocast():
             w, r, _, _ = pair_logps(session.model, data[i:i + size], session.pad_id, cfg.reduction,
                                     spec.pairwise)
@@ -198,7 +200,8 @@ def record(session: Session, log: MetricsLog, step: int, losses: list[float]) ->
     """Score the probes, append the rows (+ the mean training loss), optionally save arrays."""
     session.model.eval()
     with session.autocast():
-        arrays = evaluate(session.model, session.probes, session.pad_id, session.cfg.batch_tokens)
+        arrays = evaluate(session.model, session.probes, session.pad_id, session.cfg.batch_tokens,
+                          progress=True)
     wanted = session.cfg.probe_types
     rows = [r for r in summarize(arrays) if wanted is None or r[0] in wanted.split(",")]
     if losses:

@@ -2,6 +2,8 @@
 
 torch and transformers are an extra: the whole folder skips without them. Tests that need the
 real HH probes read `<repo>/../shared/data/hh_probe_train.jsonl` and skip when it is absent.
+
+Tests marked `slow` (the real SmolLM2 on CPU) run only when asked for with `-m slow`.
 """
 
 from pathlib import Path
@@ -12,6 +14,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("tokenizers")
 
+HERE = Path(__file__).resolve().parent
 HH_PROBES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "hh_probe_train.jsonl"
 
 
@@ -35,3 +38,13 @@ def synthetic_examples():
     from llm_validation.synthetic import generate
 
     return generate(6, seed=3)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip this folder's `slow` tests unless the marker expression selects them (-m slow)."""
+    if "slow" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="slow: real SmolLM2 on CPU; run with -m slow")
+    for item in items:
+        if "slow" in item.keywords and HERE in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(skip)

@@ -1,0 +1,130 @@
+"""`python -m llm_validation.gpu_check`: a scaled run of the finetuning pipeline on one CUDA card.
+
+Builds a ~25M-parameter Llama from its config on the card (nothing is downloaded), trains it
+briefly with SFT on the synthetic task, then runs DPO from the SFT weights, both with probe
+tracking, and prints the card's name, scoring and training throughput (tokens/s), step times,
+and the batched-vs-naive log-prob gap on the card. The project never needs a GPU: this is the one
+place that asks for one (tests/llm/test_gpu_check.py is marked `gpu`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from llm_validation.config import RunConfig
+from llm_validation.logprobs import collate, naive_sequence_logp, score, sequence_logps
+from llm_validation.models import load_model
+from llm_validation.synthetic import generate
+from llm_validation.tiny import build_tokenizer
+from llm_validation.tracking import build_probes, read_metrics
+from llm_validation.train import main as train
+
+SCALED = dict(hidden_size=512, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=4,
+              intermediate_size=1376, max_position_embeddings=1024)
+
+
+def build_scaled_model(folder: Path, seed: int = 0) -> Path:
+    """Save a random-init scaled Llama plus the tiny BPE tokenizer as a local HF folder."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = build_tokenizer()
+    eos = tokenizer.eos_token_id
+    config = LlamaConfig(vocab_size=len(tokenizer), eos_token_id=eos, bos_token_id=eos,
+                         pad_token_id=eos, attn_implementation="eager", **SCALED)
+    torch.manual_seed(seed)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def throughput(model, items, pad_id: int, device: str, repeats: int = 5) -> tuple[float, float]:
+    """(scoring tokens/s, training fwd+bwd tokens/s) on one padded batch, after a warm-up."""
+    ids, attention, response = (t.to(device) for t in collate(items, pad_id))
+    tokens = int(attention.sum())
+    score(model, items, pad_id)
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        score(model, items, pad_id)
+    _sync(device)
+    scoring = tokens * repeats / (time.perf_counter() - start)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        sequence_logps(model, ids, attention, response).sum().backward()
+    _sync(device)
+    return scoring, tokens * repeats / (time.perf_counter() - start)
+
+
+def timed_run(cfg: RunConfig) -> tuple[float, list[dict]]:
+    start = time.perf_counter()
+    out = train(cfg)
+    return time.perf_counter() - start, read_metrics(out / "metrics.csv")
+
+
+def logp_at(rows, kind: str, step: int) -> float:
+    return next(float(r["value"]) for r in rows if r["probe_type"] == kind
+                and r["metric"] == "logp" and int(r["step"]) == step)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=60, help="optimiser steps per phase")
+    parser.add_argument("--batch-size", type=int, default=32, help="pairs per step")
+    parser.add_argument("--device", default="cuda", help="cuda (the check); cpu for a dry run")
+    parser.add_argument("--repeats", type=int, default=5, help="timed batches per throughput")
+    args = parser.parse_args(argv)
+    device = args.device
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        print("gpu_check: no CUDA device", file=sys.stderr)
+        return 2
+    card = torch.cuda.get_device_name(0) if device.startswith("cuda") else "cpu (dry run)"
+    print(f"card: {card}; torch {torch.__version__}")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        folder = build_scaled_model(root / "scaled")
+        model, tokenizer = load_model(str(folder), device=device)
+        params = sum(p.numel() for p in model.parameters())
+        probes = build_probes(tokenizer, generate(64, seed=9))
+        naive = np.array([naive_sequence_logp(model, it) for it in probes.items[:64]])
+        batched = score(model, probes.items[:64], tokenizer.eos_token_id)["logp"]
+        print(f"model: {params / 1e6:.1f}M parameters; batched vs naive log-prob max |gap| "
+              f"{np.abs(batched - naive).max():.2e}")
+        scoring, training = throughput(model, list(probes.items[:256]), tokenizer.eos_token_id,
+                                       device, args.repeats)
+        print(f"throughput: scoring {scoring:,.0f} tokens/s, training fwd+bwd {training:,.0f} "
+              "tokens/s (fp32)")
+        del model
+        common = dict(data="synthetic", limit=512, probe_limit=64, batch_size=args.batch_size,
+                      eval_every=max(args.steps // 3, 1), steps=args.steps, device=device,
+                      optimizer="adamw", seed=0)
+        seconds, rows = timed_run(RunConfig(method="sft", model=str(folder), lr=1e-3,
+                                            out=str(root / "sft"), **common))
+        print(f"sft: {args.steps} steps in {seconds:.1f} s ({seconds / args.steps * 1e3:.0f} ms/step"
+              f"); chosen {logp_at(rows, 'chosen', 0):.2f} → {logp_at(rows, 'chosen', args.steps):.2f}")
+        model, _ = load_model(str(folder), device=device)
+        model.load_state_dict(torch.load(root / "sft" / "checkpoint.pt", weights_only=True)["model"])
+        model.save_pretrained(root / "sft-model")
+        tokenizer.save_pretrained(root / "sft-model")
+        seconds, rows = timed_run(RunConfig(method="dpo", model=str(root / "sft-model"), lr=1e-4,
+                                            out=str(root / "dpo"), **common))
+        moves = ", ".join(f"{k} {logp_at(rows, k, 0):.2f} → {logp_at(rows, k, args.steps):.2f}"
+                          for k in ("chosen", "rejected", "y_star"))
+        print(f"dpo: {args.steps} steps in {seconds:.1f} s ({seconds / args.steps * 1e3:.0f} "
+              f"ms/step); {moves}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
