@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 demo: install validate-demo
 	$(PY) -m simulator decompose --loss dpo
 	$(PY) -m simulator squeeze --target valley
-	$(PY) -m figures --out figures/out
+	$(PY) -m figures --out figures/out --runs runs
 
 # A short DPO run of the embedded SmolLM2 (4-bit GGUF de-quantised to fp32) on the built-in
 # synthetic task, tracking probe log-likelihoods (README "llm_validation"); under 2 min on 2 cores.

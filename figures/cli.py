@@ -104,9 +104,18 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"python -m figures: error: {err}", file=sys.stderr)
         return 2
+    for spec in FIGURES:
+        if args.only is None and spec.needs_runs and spec not in specs:
+            print(f"skipped {spec.stem}: {_why_skipped(spec, args.runs)}")
     with threadpool_limits(limits=1):  # small matrices: extra BLAS threads only contend
         _draw_all(specs, args, formats)
     return 0
+
+
+def _why_skipped(spec, runs: Path | None) -> str:
+    if runs is None:
+        return "it reads llm_validation runs; give --runs DIR"
+    return f"no {spec.run_file} in {runs} or its subfolders"
 
 
 def _draw_all(specs, args, formats: tuple[str, ...]) -> None:
@@ -117,4 +126,5 @@ def _draw_all(specs, args, formats: tuple[str, ...]) -> None:
         paths = draw(spec, cfg, args.out, formats, dpi=args.dpi)
         sizes = ", ".join(f"{p} ({p.stat().st_size / 1024:.0f} kB)" for p in paths)
         print(f"[{time.perf_counter() - t:5.1f} s] {sizes}")
-    print(f"{len(specs)} figures in {time.perf_counter() - start:.1f} s → {args.out}")
+    plural = "" if len(specs) == 1 else "s"
+    print(f"{len(specs)} figure{plural} in {time.perf_counter() - start:.1f} s → {args.out}")
