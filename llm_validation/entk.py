@@ -211,17 +211,25 @@ def entk_implicit(model: torch.nn.Module, subset: ParamSubset, chi_o: Chi, chi_u
     return torch.stack(cols, dim=-1)  # (M, L, V, V): [..., w] = K e_w
 
 
-def head_inputs(model: torch.nn.Module, chi: Chi) -> Tensor:
-    """h_m, the inputs of the output head at the response positions. Shape: (L, d)."""
+def head_inputs_and_logits(model: torch.nn.Module, chi: Chi) -> tuple[Tensor, Tensor]:
+    """h_m, the inputs of the output head at the response positions, and the logits at every
+    position, from one forward. Shapes: (L, d) and (T, V).
+    """
     captured: list[Tensor] = []
     head = model.get_output_embeddings()
     hook = head.register_forward_hook(lambda mod, args, out: captured.append(args[0]))
     try:
         with torch.no_grad():
-            model(chi.input_ids[None])
+            logits = model(chi.input_ids[None]).logits
     finally:
         hook.remove()
-    return captured[0][0, chi.positions]  # (L, d)
+    return captured[0][0, chi.positions], logits[0]  # (L, d), (T, V)
+
+
+def unembed_scalar(model: torch.nn.Module, h_o: Tensor, h_u: Tensor) -> Tensor:
+    """s_{m,l} = h_mᵀ h_l + 1[b_U exists] from head inputs (M, d) and (L, d). Shape: (M, L)."""
+    bias = 1.0 if model.get_output_embeddings().bias is not None else 0.0
+    return h_o @ h_u.T + bias
 
 
 def entk_unembed(model: torch.nn.Module, chi_o: Chi, chi_u: Chi) -> Tensor:
@@ -230,8 +238,8 @@ def entk_unembed(model: torch.nn.Module, chi_o: Chi, chi_u: Chi) -> Tensor:
     z_m = W_U h_m + b_U, so ∂z_{m,v}/∂W_U[v'] = δ_{vv'} h_m and ∂z_{m,v}/∂b_U[v'] = δ_{vv'}:
     s_{m,l} = h_m(χ_o)ᵀ h_l(χ_u) + 1[b_U exists].
     """
-    bias = 1.0 if model.get_output_embeddings().bias is not None else 0.0
-    return head_inputs(model, chi_o) @ head_inputs(model, chi_u).T + bias
+    h_o, h_u = head_inputs_and_logits(model, chi_o)[0], head_inputs_and_logits(model, chi_u)[0]
+    return unembed_scalar(model, h_o, h_u)
 
 
 def dense_from_unembed(s_o_u: Tensor, vocab: int) -> Tensor:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
@@ -302,10 +303,34 @@ def decomposed_change(
     return out
 
 
+@dataclass(frozen=True)
+class SequenceView:
+    """What the factors need from one forward of χ: head inputs h (L, d), ‖A_m‖_F (L,) and
+    ‖e_{y_m} − π_m‖ (L,)."""
+
+    chi: entk.Chi
+    h: Tensor
+    norm_a: Tensor
+    dist: Tensor
+
+
+def sequence_view(model: torch.nn.Module, chi: entk.Chi) -> SequenceView:
+    """One forward of χ → its `SequenceView`; the norms come from `logprobs.token_statistics`."""
+    h, logits = entk.head_inputs_and_logits(model, chi)  # (L, d), (T, V)
+    mask = torch.zeros_like(chi.input_ids[None], dtype=torch.bool)
+    mask[0, chi.positions + 1] = True
+    stats = token_statistics(
+        logits[None], chi.input_ids[None], mask
+    )  # position t scores token t + 1
+    return SequenceView(
+        chi, h, stats["norm_A"][0, chi.positions], stats["dist_onehot"][0, chi.positions]
+    )
+
+
 def probe_factors(
     model: torch.nn.Module,
-    chi_o: entk.Chi,
-    terms: Mapping[str, tuple[entk.Chi, float]],
+    view_o: SequenceView,
+    terms: Mapping[str, tuple[SequenceView, float]],
     subset: str = "unembed",
     n_probes: int = 2,
     seed: int = 0,
@@ -316,24 +341,19 @@ def probe_factors(
     trace and norm (M, L_r): tr K_{m,l} and ‖K_{m,l}‖_F, exact in closed form for ``unembed``,
     else Hutchinson estimates from `n_probes` Rademacher vectors.
     """
-    with torch.no_grad():
-        logits = model(chi_o.input_ids[None]).logits
-    mask = torch.zeros_like(chi_o.input_ids[None], dtype=torch.bool)
-    mask[0, chi_o.positions + 1] = True
-    norm_a = token_statistics(logits, chi_o.input_ids[None], mask)["norm_A"][0, chi_o.positions]
-    vocab = logits.shape[-1]
-    out = {"norm_A": norm_a.tolist(), "terms": {}}
+    vocab = model.get_output_embeddings().weight.shape[0]
+    out = {"norm_A": view_o.norm_a.tolist(), "terms": {}}
     gen = torch.Generator().manual_seed(seed)
-    for r, (chi_u, c_r) in terms.items():
+    for r, (view_u, c_r) in terms.items():
         if subset == "unembed":
-            summary = entk.unembed_summaries(entk.entk_unembed(model, chi_o, chi_u), vocab)
+            s_o_u = entk.unembed_scalar(model, view_o.h, view_u.h)
+            summary = entk.unembed_summaries(s_o_u, vocab)
         else:
             ps = entk.param_subset(model, subset)
-            summary = entk.estimate_summaries(model, ps, chi_o, chi_u, n_probes, gen)
-        norm_g = abs(c_r) * _residual_rows(model, chi_u).norm(dim=-1)
+            summary = entk.estimate_summaries(model, ps, view_o.chi, view_u.chi, n_probes, gen)
         out["terms"][r] = {
             "coef": c_r,
-            "norm_G": norm_g.tolist(),
+            "norm_G": (abs(c_r) * view_u.dist).tolist(),
             "trace": summary["trace"].tolist(),
             "norm": summary["norm"].tolist(),
         }
@@ -379,14 +399,17 @@ def error_slope(lrs: np.ndarray, errors: np.ndarray) -> float:
     return float(np.polyfit(np.log(lrs), np.log(errors), 1)[0])
 
 
-def roundoff_floor(model: torch.nn.Module, items: list[Tokenized], pad_id: int) -> float:
+def roundoff_floor(
+    model: torch.nn.Module, items: list[Tokenized], pad_id: int, single: np.ndarray
+) -> float:
     """The fp32 noise floor of a measured Δ log π: 2 max |log π_batched − log π_single| at θ₀.
 
-    The two evaluations differ only in padding and matrix blocking, so their gap is the
-    round-off of one evaluation; a difference of two evaluations carries about twice that.
+    single: `logps(model, items, pad_id)`. The two evaluations differ only in padding and matrix
+    blocking, so their gap is the round-off of one evaluation; a difference of two evaluations
+    carries about twice that.
     """
     batched = score(model, items, pad_id)["logp"]
-    return float(2 * np.max(np.abs(batched - logps(model, items, pad_id))))
+    return float(2 * np.max(np.abs(batched - single)))
 
 
 # -------------------------------------------------------------------------------- experiment
@@ -457,11 +480,12 @@ def run_update(model, tokenizer, example, cfg: PredictConfig, lrs, truncation) -
         actual = actual_step(model, seq, pad, pred.grad, cfg.optimizer, lr, before)
         for kind, p, a in zip(pred.kinds, pred.per_lr, actual):
             rows.append({"probe_type": kind, "lr": lr, "predicted": lr * p, "actual": a})
-    terms = {r: (_chi(items[r]), c) for r, c in pred.coef.items()}
     factors = {}
     if cfg.factors != "none":
-        for kind, item in items.items():
-            f = probe_factors(model, _chi(item), terms, cfg.factors, cfg.kernel_probes, cfg.seed)
+        views = {kind: sequence_view(model, _chi(item)) for kind, item in items.items()}
+        terms = {r: (views[r], c) for r, c in pred.coef.items()}
+        for kind in items:
+            f = probe_factors(model, views[kind], terms, cfg.factors, cfg.kernel_probes, cfg.seed)
             factors[kind] = f
             for row in rows:
                 if row["probe_type"] == kind:
@@ -469,7 +493,7 @@ def run_update(model, tokenizer, example, cfg: PredictConfig, lrs, truncation) -
     info = {
         "predict_seconds": seconds,
         "n_probes": len(seq),
-        "floor": roundoff_floor(model, seq, pad),
+        "floor": roundoff_floor(model, seq, pad, before),
         "loss": pred.loss,
         "coef": pred.coef,
         "factors": factors,
@@ -506,6 +530,14 @@ def main(cfg: PredictConfig) -> dict:
         update_rows, info = run_update(model, tokenizer, example, cfg, lrs, truncation)
         rows += [{"update": u, **row} for row in update_rows]
         infos.append(info)
+        base = [r for r in update_rows if r["lr"] == cfg.lr]
+        print(
+            f"update {u + 1}/{len(examples)}: {info['n_probes']} probes, Δ log π(chosen) "
+            f"predicted {base[0]['predicted']:+.3e} actual {base[0]['actual']:+.3e}, "
+            f"{info['predict_seconds']:.1f} s to predict",
+            file=sys.stderr,
+            flush=True,
+        )
     forward_backward = _forward_backward_seconds(model, infos[-1]["items"], tokenizer.eos_token_id)
     summary = _summary(rows, infos, cfg, lrs, forward_backward)
     _write(cfg, rows, summary, infos[0]["factors"])
