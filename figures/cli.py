@@ -87,6 +87,8 @@ def _selected(only: str | None, runs: Path | None) -> list:
 
 
 def _check(args) -> None:
+    if args.out.exists() and not args.out.is_dir():
+        raise UserError(f"--out: {args.out} exists and is not a folder")
     if args.runs is not None and not args.runs.is_dir():
         raise UserError(f"--runs: no such folder {args.runs}")
     if not 0.0 <= args.ema < 1.0:
@@ -107,8 +109,12 @@ def main(argv: list[str] | None = None) -> int:
     for spec in FIGURES:
         if args.only is None and spec.needs_runs and spec not in specs:
             print(f"skipped {spec.stem}: {_why_skipped(spec, args.runs)}")
-    with threadpool_limits(limits=1):  # small matrices: extra BLAS threads only contend
-        _draw_all(specs, args, formats)
+    try:
+        with threadpool_limits(limits=1):  # small matrices: extra BLAS threads only contend
+            _draw_all(specs, args, formats)
+    except runs_io.RunFileError as err:
+        print(f"python -m figures: error: {err}", file=sys.stderr)
+        return 2
     return 0
 
 

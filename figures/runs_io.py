@@ -19,6 +19,23 @@ METRICS = "metrics.csv"
 PREDICTIONS = "predictions.csv"
 
 
+class RunFileError(ValueError):
+    """A run file that exists but cannot be read as its format says."""
+
+
+def _rows(path: Path, columns: tuple[str, ...]) -> list[dict[str, str]]:
+    """The CSV's rows as dicts, after checking that it has `columns` and at least one row."""
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in columns if c not in (reader.fieldnames or ())]
+        rows = list(reader)
+    if missing or not rows:
+        raise RunFileError(
+            f"{path}: " + (f"missing column(s) {', '.join(missing)}" if missing else "no rows")
+        )
+    return rows
+
+
 def find(root: Path, filename: str) -> list[Path]:
     """root/filename if it exists, else every root/*/filename, sorted by run name."""
     own = root / filename
@@ -27,9 +44,11 @@ def find(root: Path, filename: str) -> list[Path]:
 
 def read_trace(path: Path) -> Trace:
     """A tidy metrics.csv (columns step, examples_seen, probe_type, metric, value) as a Trace."""
-    with path.open(newline="") as handle:
-        rows = [tuple(r[c] for c in TRACE_COLUMNS) for r in csv.DictReader(handle)]
-    return Trace.from_rows([(int(s), int(e), p, m, float(v)) for s, e, p, m, v in rows])
+    rows = [tuple(r[c] for c in TRACE_COLUMNS) for r in _rows(path, TRACE_COLUMNS)]
+    try:
+        return Trace.from_rows([(int(s), int(e), p, m, float(v)) for s, e, p, m, v in rows])
+    except ValueError as err:
+        raise RunFileError(f"{path}: {err}") from None
 
 
 @dataclass(frozen=True)
@@ -48,18 +67,24 @@ class Predictions:
 def read_predictions(path: Path) -> Predictions:
     """predictions.csv (update, probe_type, lr, predicted, actual, …) at config.json's η (else the
     largest η in the file, the one a `--lr-sweep` run was asked for)."""
-    with path.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = _rows(path, ("probe_type", "lr", "predicted", "actual"))
     config_path = path.parent / "config.json"
     config = json.loads(config_path.read_text()) if config_path.is_file() else {}
-    lrs = np.array([float(r["lr"]) for r in rows])
-    lr = float(config.get("lr", lrs.max()))
-    keep = [r for r, x in zip(rows, lrs) if np.isclose(x, lr)]
+    try:
+        lrs = np.array([float(r["lr"]) for r in rows])
+        lr = float(config.get("lr", lrs.max()))
+        keep = [r for r, x in zip(rows, lrs) if np.isclose(x, lr)]
+        predicted = np.array([float(r["predicted"]) for r in keep])
+        actual = np.array([float(r["actual"]) for r in keep])
+    except ValueError as err:
+        raise RunFileError(f"{path}: {err}") from None
+    if not keep:
+        raise RunFileError(f"{path}: no rows at the configured η = {lr:g}")
     return Predictions(
         name=path.parent.name,
         probe_type=np.array([r["probe_type"] for r in keep]),
-        predicted=np.array([float(r["predicted"]) for r in keep]),
-        actual=np.array([float(r["actual"]) for r in keep]),
+        predicted=predicted,
+        actual=actual,
         lr=lr,
         method=str(config.get("method", "?")),
         optimizer=str(config.get("optimizer", "?")),

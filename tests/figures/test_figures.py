@@ -87,6 +87,7 @@ def test_cli_only_selects_by_name_or_number(tiny_configs, tmp_path):
         ["--ema", "1.5"],
         ["--bogus"],
         ["--dpi", "5"],
+        ["--out", __file__],
         ["--only", "run_curves"],
         ["--runs", "."],
     ],

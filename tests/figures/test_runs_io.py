@@ -24,3 +24,14 @@ def test_read_predictions_keeps_the_configured_learning_rate(fake_runs):
     p = runs_io.read_predictions(fake_runs / "predict-dpo" / "predictions.csv")
     assert p.lr == 0.001 and p.predicted.size == 4
     assert (p.method, p.optimizer, p.name) == ("dpo", "sgd", "predict-dpo")
+
+
+def test_a_malformed_run_file_is_one_line_and_exit_2(fake_runs, tmp_path, capsys):
+    """A predictions.csv without its `actual` column: a clear error, not a traceback."""
+    from figures import cli
+
+    path = fake_runs / "predict-dpo" / "predictions.csv"
+    path.write_text("update,probe_type,lr,predicted\n0,chosen,0.001,0.1\n")
+    assert cli.main(["--out", str(tmp_path), "--runs", str(fake_runs), "--only", "11"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "missing column(s) actual" in err
