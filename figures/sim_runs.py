@@ -57,10 +57,53 @@ def run(name: str, cfg: RunConfig) -> Trace:
     return run_on(exp, world, pi0, np.random.default_rng(cfg.seed + 1))
 
 
-def curve(ax, trace: Trace, probe_type: str, ema: float, **kw) -> None:
-    """Draw log π(y|x_u) of one probe type against the update step, in its paper style."""
-    steps, values = trace.series(probe_type)
+def curve(ax, trace: Trace, probe_type: str, ema: float, metric: str = "logp", **kw) -> None:
+    """Draw one probe type's metric (default log π(y|x_u)) against the update step, in its paper
+    style; `kw` overrides the style."""
+    steps, values = trace.series(probe_type, metric)
     ax.plot(steps, style.ema(values, ema), **{**style.probe_style(probe_type).kw(), **kw})
+
+
+# How concentrated π is: 1 − max_v π(v|χ) on the contexts of y⁺. It falls as π concentrates,
+# by learning y⁺ or by squeezing (`simulator.metrics.CONTEXT_METRICS`).
+CONCENTRATION = ("chosen", "mass_outside_argmax")
+CONCENTRATION_STYLE = {"color": "#555555", "ls": "-"}
+
+
+@dataclass(frozen=True)
+class Method:
+    """One run of a comparison figure: the experiment's name, its legend and its line style."""
+
+    name: str
+    label: str
+    kw: dict
+
+
+BASELINE_KW = {"lw": 1.3, "marker": "o", "alpha": 0.7}
+VARIANT_KW = {"lw": 2.6, "marker": "s"}
+
+
+def compare(axes, traces: dict[str, Trace], methods: tuple[Method, ...], probes, ema: float):
+    """One panel per probe type (and the concentration of π last), one line per method."""
+    for ax, probe in zip(axes, (*probes, CONCENTRATION)):
+        gauge = probe == CONCENTRATION
+        for m in methods:
+            trace = traces[m.name]
+            kind, metric = probe if gauge else (probe, "logp")
+            every = max(1, trace.series(kind, metric)[0].size // 10)
+            extra = CONCENTRATION_STYLE if gauge else {}
+            curve(
+                ax, trace, kind, ema, metric, markevery=every, ms=5, label=m.label, **m.kw, **extra
+            )
+        if gauge:
+            ax.set(
+                title=r"concentration: $1-\max_v\pi(v\,|\,\chi)$ along $y^+_u$",
+                xlabel="update step",
+                ylabel="mass outside the argmax",
+            )
+        else:
+            label_axes(ax, f"probe {style.probe_style(probe).label}")
+        ax.legend(loc="best")
 
 
 FAMILY_PANELS = (
