@@ -30,7 +30,11 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     names = ", ".join(s.name for s in FIGURES)
-    p = _Parser(prog="python -m figures", description=__doc__.splitlines()[0])
+    p = _Parser(
+        prog="python -m figures",
+        description="Draw the teaching figures: 1–9 from the simulator, 10–11 from llm_validation "
+        "runs when --runs is given.",
+    )
     p.add_argument("--out", type=Path, default=Path("figures/out"), help="output folder (created)")
     p.add_argument(
         "--runs", type=Path, help="a folder of llm_validation runs (runs/<name>/metrics.csv)"
