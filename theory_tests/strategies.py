@@ -199,7 +199,11 @@ def naive_first_order_change(pi: np.ndarray, k: np.ndarray, g: np.ndarray, lr: f
     for o in range(n):
         a_o = np.eye(v) - np.outer(np.ones(v), pi[o])  # [A]_ij = δ_ij − π_j
         for u in range(n):
-            k_ou = k[o, u] * np.eye(v) if k.shape == (n, n) else k[o * v : (o + 1) * v, u * v : (u + 1) * v]
+            k_ou = (
+                k[o, u] * np.eye(v)
+                if k.shape == (n, n)
+                else k[o * v : (o + 1) * v, u * v : (u + 1) * v]
+            )
             out[o] -= lr * a_o @ k_ou @ g[u]
     return out
 

@@ -15,7 +15,7 @@ their mass into y*, so a weaker squeeze leaves them higher.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from hypothesis import given
@@ -46,7 +46,7 @@ BYSTANDERS = tuple(p for p in PROBE_TYPES if p not in ("chosen", "rejected", "y_
 # ---------------------------------------------------------------- cached worlds and runs
 
 
-@lru_cache(maxsize=None)
+@cache
 def world_and_start(seed: int):
     """A small world and its pretrained π₀, drawn from seed."""
     cfg = with_overrides(EXPERIMENTS["dpo"], **SMALL_WORLD)
@@ -54,7 +54,7 @@ def world_and_start(seed: int):
     return world, pretrain(world)
 
 
-@lru_cache(maxsize=None)
+@cache
 def run(name: str, seed: int, **overrides):
     """The named experiment on world `seed`, with its settings pinned by `overrides`."""
     world, start = world_and_start(seed)
@@ -94,7 +94,9 @@ def test_prop1_sequence_form_on_the_teacher_forced_model(seed, loss, probe, lr):
     π_ref = π₀. Also the premise: the parameter step is the function-space step z − ηKG exactly.
     """
     world, start = world_and_start(seed)
-    batch = {name: encode(world, world.train, world.probes[name]) for name in ("chosen", "rejected")}
+    batch = {
+        name: encode(world, world.train, world.probes[name]) for name in ("chosen", "rejected")
+    }
     groups = {"y": batch["chosen"]} if LOSSES[loss].groups == ("y",) else batch
     _, g, phi_u = residual_of(start, loss, groups, start)
     after = start.with_m(start.m - lr * gradient(start, phi_u, g))

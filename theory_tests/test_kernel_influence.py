@@ -20,7 +20,6 @@ import numpy as np
 from hypothesis import example, given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-
 from scipy.special import logsumexp
 
 from simulator import Responses, UpdateBatch, log_softmax, take_step

@@ -11,8 +11,17 @@ import numpy as np
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from simulator import LOSSES, Responses, SequenceScores, UpdateBatch, dpo_coefficient, take_step
-from simulator import log_softmax, loss_and_residual, sequence_logp
+from simulator import (
+    LOSSES,
+    Responses,
+    SequenceScores,
+    UpdateBatch,
+    dpo_coefficient,
+    log_softmax,
+    loss_and_residual,
+    sequence_logp,
+    take_step,
+)
 
 from .strategies import FINITE, loss_problems
 
@@ -125,7 +134,10 @@ def test_ipo_step_pulls_the_margin_toward_one_over_two_beta(zs, beta, s):
     z, ref_z = rng.uniform(-5, 5, (1, v)), rng.uniform(-5, 5, (1, v))
     yp, ym = rng.choice(v, 2, replace=False)
     batch = UpdateBatch(
-        {"chosen": Responses.single_labels([0], [yp]), "rejected": Responses.single_labels([0], [ym])}
+        {
+            "chosen": Responses.single_labels([0], [yp]),
+            "rejected": Responses.single_labels([0], [ym]),
+        }
     )
 
     def margin(logits):

@@ -19,8 +19,15 @@ import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from simulator import LOSSES, Responses, UpdateBatch, loss_and_residual, sequence_logp
-from simulator import log_softmax, softmax
+from simulator import (
+    LOSSES,
+    Responses,
+    UpdateBatch,
+    log_softmax,
+    loss_and_residual,
+    sequence_logp,
+    softmax,
+)
 
 from .strategies import LOGIT_BOUND, case_with_target_probability, logit_vectors, loss_problems
 
@@ -40,7 +47,9 @@ def _away_from_kinks(problem) -> bool:
     groups = problem.batch.groups
     if problem.loss == "slic":
         delta = LOSSES["slic"].defaults["delta"]
-        hinge = delta - sequence_logp(logp, groups["chosen"]) + sequence_logp(logp, groups["rejected"])
+        hinge = (
+            delta - sequence_logp(logp, groups["chosen"]) + sequence_logp(logp, groups["rejected"])
+        )
         return bool(np.all(np.abs(hinge) > KINK_MARGIN))
     if problem.loss == "pg":
         eps = LOSSES["pg"].defaults["clip_eps"]
@@ -69,8 +78,10 @@ def test_residual_equals_finite_difference_gradient_of_the_loss(loss, data):
     # 2.2e−10·scale, where the loss sums terms as large as its sequence log-probs (≤ ~150 here);
     # 1e−7·scale is a ≥ 100× margin on the rounding.
     logp = log_softmax(problem.z)
-    scale = 1.0 + abs(value.loss) + sum(
-        np.abs(sequence_logp(logp, y)).sum() for y in problem.batch.groups.values()
+    scale = (
+        1.0
+        + abs(value.loss)
+        + sum(np.abs(sequence_logp(logp, y)).sum() for y in problem.batch.groups.values())
     )
     np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-7 * scale)
 
