@@ -22,9 +22,9 @@ $(VENV)/.installed: pyproject.toml
 demo: install
 	$(PY) -m simulator decompose --loss dpo
 	$(PY) -m simulator squeeze --target valley
-	$(PY) -m simulator run dpo --out runs/simulator-dpo
+	$(PY) -m simulator run dpo --out runs/simulator/dpo
 	$(MAKE) --no-print-directory validate-demo
-	$(PY) -m figures --out figures/out --runs runs
+	$(PY) -m figures --out figures/out --runs runs/validate-demo
 
 # A short DPO run of the embedded SmolLM2 (4-bit GGUF de-quantised to fp32) on the built-in
 # synthetic task, tracking probe log-likelihoods (README "llm_validation"); under 2 min on 2 cores.
