@@ -55,20 +55,20 @@ class ExperimentConfig:
     name: str = _help("the experiment's name (CLI and runs/<name>/)", "dpo")
     summary: str = _help("one line for `python -m simulator list`", "")
     loss: str = _help("loss of the traced stage, a name in losses.LOSSES", "dpo")
-    steps: int = _help("full-batch steps of the traced stage", 400)
+    steps: int = _help("full-batch steps of the traced stage", 1000)
     lr: float = _help("step size η of the traced stage", 0.5)
     beta: float | None = _help("β of dpo/ipo/simpo/rpo; None keeps the loss's default", None)
     pre_sft_steps: int = _help("SFT steps before the traced stage (0: start at π₀)", 0)
     pre_sft_on: tuple = _help(
         "responses of the SFT stage: ('chosen',) or ('chosen', 'rejected')", ("chosen",)
     )
-    pre_sft_lr: float = _help("step size of the SFT stage", 0.5)
+    pre_sft_lr: float = _help("step size of the SFT stage", 0.05)
     on_policy: bool = _help("draw pairs from the current policy, ranked by the true reward", False)
     onpolicy_samples: int = _help("responses drawn per prompt and step when on_policy", 4)
     optimizer: str = _help(
         "'sgd' (the fixed-kernel step) or 'rmsprop' (diagonal preconditioner)", "sgd"
     )
-    eval_every: int = _help("steps between evaluations", 10)
+    eval_every: int = _help("steps between evaluations", 20)
     world: WorldConfig = _help(
         "the probe world (vocab size, response length, …)", factory=WorldConfig
     )
@@ -89,6 +89,8 @@ EXPERIMENTS = {
         _named(
             name="sft",
             loss="sft",
+            lr=0.05,
+            steps=100,
             summary="SFT on y⁺: chosen and its rephrase rise, so do other prompts' answers",
         ),
         _named(
@@ -97,12 +99,12 @@ EXPERIMENTS = {
         ),
         _named(
             name="sft-dpo",
-            pre_sft_steps=100,
+            pre_sft_steps=10,
             summary="SFT on y⁺, then DPO with π_ref = the SFT model",
         ),
         _named(
             name="extend-dpo",
-            pre_sft_steps=100,
+            pre_sft_steps=10,
             pre_sft_on=("chosen", "rejected"),
             summary="SFT on y⁺ and y⁻ (extension), then DPO: a weaker squeeze",
         ),
@@ -190,15 +192,12 @@ def _on_policy_pairs(
     reward (ties dropped)."""
     n = world.train.size
     idx = np.repeat(np.arange(n), k)
-    tokens = sample(world, model, world.train[idx], rng).reshape(n, k, -1)
-    reward = world.reward(idx, tokens.reshape(n * k, -1)).reshape(n, k)
-    best, worst = reward.argmax(axis=1), reward.argmin(axis=1)
-    keep = reward[np.arange(n), best] > reward[np.arange(n), worst]
-    prompts = world.train[keep]
-    return {
-        "chosen": encode(world, prompts, tokens[np.arange(n), best][keep]),
-        "rejected": encode(world, prompts, tokens[np.arange(n), worst][keep]),
-    }
+    drawn = encode(world, world.train[idx], sample(world, model, world.train[idx], rng))
+    reward = world.reward(idx, drawn.tokens).reshape(n, k)
+    best = k * np.arange(n) + reward.argmax(axis=1)
+    worst = k * np.arange(n) + reward.argmin(axis=1)
+    keep = reward.max(axis=1) > reward.min(axis=1)
+    return {"chosen": drawn.select(best[keep]), "rejected": drawn.select(worst[keep])}
 
 
 def with_overrides(cfg: ExperimentConfig, **kw) -> ExperimentConfig:

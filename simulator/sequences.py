@@ -33,14 +33,18 @@ from .world import World
 
 @dataclass(frozen=True)
 class Readout:
-    """The model z(χ) = E M φ(χ). Shapes: m (V + K, d), e (V, V + K)."""
+    """The model z(χ) = E M φ(χ). Shapes: m (V + K, d), e (V, V + K), sparse."""
 
     m: np.ndarray
-    e: np.ndarray
+    e: sparse.csr_array
 
-    def logits(self, phi: np.ndarray) -> np.ndarray:
-        """z = Φ (E M)ᵀ. Shape: (N, d), dense or sparse → (N, V)."""
-        return np.asarray(phi @ (self.e @ self.m).T)
+    def weights(self) -> np.ndarray:
+        """W = E M, so that z(χ) = W φ(χ). Shape: (V, d)."""
+        return self.e @ self.m
+
+    def logits(self, phi: sparse.csr_array) -> np.ndarray:
+        """z = Φ Wᵀ. Shape: (N, d) sparse → (N, V)."""
+        return np.asarray(phi @ self.weights().T)
 
     def with_m(self, m: np.ndarray) -> Readout:
         return Readout(m, self.e)
@@ -60,6 +64,12 @@ class Batch:
     @property
     def n(self) -> int:
         return self.tokens.shape[0]
+
+    def select(self, which: np.ndarray) -> Batch:
+        """The responses `which` (indices into R), with their features."""
+        length = self.tokens.shape[1]
+        rows = (which[:, None] * length + np.arange(length)).reshape(-1)
+        return Batch(self.prompts[which], self.tokens[which], self.phi[rows])
 
     def responses(self, offset: int = 0) -> Responses:
         """The batch as `Responses` over rows offset … offset + R·L − 1 (context r·L + l)."""
@@ -81,8 +91,12 @@ def init_readout(world: World) -> Readout:
 
 
 def readout_kernel(phi_o: np.ndarray, phi_u: np.ndarray, e: np.ndarray) -> np.ndarray:
-    """K(χ_o, χ_u) = φ_o·φ_u EEᵀ for every pair, ordered (context, label). Shape: → (N_o V, N_u V)."""
-    return np.kron(phi_o @ phi_u.T, e @ e.T)
+    """K(χ_o, χ_u) = φ_o·φ_u EEᵀ for every pair, ordered (context, label). Shape: → (N_o V, N_u V).
+
+    Dense and O(N²V²): the naive twin of the SGD step on M, for tests and small inspections.
+    """
+    dense = lambda a: a.toarray() if sparse.issparse(a) else np.asarray(a)
+    return np.kron(dense(phi_o) @ dense(phi_u).T, dense(e @ e.T))
 
 
 def token_logp(model: Readout, batch: Batch) -> np.ndarray:
@@ -179,9 +193,10 @@ def sample(
     """Ancestral samples y_l ~ π(· | x, y_<l), one per prompt id. Shape: (R,) → (R, L)."""
     r, length = prompts.size, world.cfg.length
     tokens = np.zeros((r, length), dtype=int)
+    w_t = model.weights().T  # (d, V)
     for pos in range(length):
-        phi = world.features(prompts, tokens)[:, pos]  # (R, d): reads only y_<pos
-        pi = np.exp(log_softmax(model.logits(phi)))
+        phi = sparse.csr_array(world.features(prompts, tokens)[:, pos])  # (R, d): reads y_<pos
+        pi = np.exp(log_softmax(np.asarray(phi @ w_t)))
         u = rng.random((r, 1))
         tokens[:, pos] = np.minimum((np.cumsum(pi, axis=1) < u).sum(axis=1), pi.shape[1] - 1)
     return tokens

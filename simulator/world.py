@@ -34,6 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import sparse
 
 FIXED_PROBES = (
     "chosen",
@@ -69,18 +70,18 @@ class WorldConfig:
     synonym_rate: float = _help("probability a content token uses its rare synonym", 0.15)
     n_train: int = _help("training prompts x_u (probes are scored on these)", 8)
     n_test: int = _help("held-out prompts, the source of irr_test", 8)
-    n_corpus: int = _help("pretraining prompts", 64)
-    corpus_responses: int = _help("fluent assistant responses per pretraining prompt", 4)
+    n_corpus: int = _help("pretraining prompts", 128)
+    corpus_responses: int = _help("fluent assistant responses per pretraining prompt", 2)
     corpus_human: int = _help("fluent human-template sentences in the pretraining corpus", 64)
     prompt_dim: int = _help("dimension of the prompt embedding p(x)", 16)
     topic_weight: float = _help("share of the topic vector in p(x) (rest is noise)", 0.7)
-    bias_scale: float = _help("feature scale of the shared bias: similarity of all contexts", 1.0)
+    bias_scale: float = _help("feature scale of the shared bias: similarity of all contexts", 0.2)
     prompt_scale: float = _help("feature scale of p(x): similarity from a shared prompt", 1.0)
     format_scale: float = _help("feature scale of the format slot: shared format", 1.0)
     content_scale: float = _help("feature scale of the last content concept: shared content", 1.0)
     surface_scale: float = _help("feature scale of the last content token's surface form", 0.3)
     concept_share: float = _help(
-        "s in the readout E = [I, s·C]: synonyms share s²/(1+s²) of their output kernel", 1.0
+        "s in the readout E = [I, s·C]: synonyms share s²/(1+s²) of their output kernel", 2.0
     )
     pretrain_steps: int = _help("full-batch SFT steps on the corpus that make π₀ peaky", 300)
     pretrain_lr: float = _help("step size of pretraining", 2.0)
@@ -126,18 +127,25 @@ class World:
     def feature_dim(self) -> int:
         return (
             1
-            + self.cfg.prompt_dim
-            + 3 * self.cfg.length
+            + self.cfg.prompt_dim * self.cfg.length
+            + 4 * self.cfg.length
             + (self.n_concepts + 1)
             + 2 * self.n_concepts
         )
 
-    def output_embedding(self) -> np.ndarray:
-        """E = [I_V, s·C], C the (V, K) token→concept one-hot: z = E M φ. Shape: (V, V + K)."""
-        c = np.zeros((self.vocab, self.n_concepts))
-        content = self.concept_of >= 0
-        c[np.flatnonzero(content), self.concept_of[content]] = 1.0
-        return np.hstack([np.eye(self.vocab), self.cfg.concept_share * c])
+    def output_embedding(self) -> sparse.csr_array:
+        """E = [I_V, s·C], C the (V, K) token→concept one-hot: z = E M φ. Shape: (V, V + K).
+
+        Sparse, so that products with E stay cheap and never call a threaded BLAS.
+        """
+        content = np.flatnonzero(self.concept_of >= 0)
+        c = sparse.csr_array(
+            (np.ones(content.size), (content, self.concept_of[content])),
+            shape=(self.vocab, self.n_concepts),
+        )
+        return sparse.hstack(
+            [sparse.eye_array(self.vocab), self.cfg.concept_share * c], format="csr"
+        )
 
     def features(self, prompts: np.ndarray, tokens: np.ndarray) -> np.ndarray:
         """φ(x, y_<l) for every position l of every response; position l reads only y_<l.
@@ -164,11 +172,16 @@ class World:
         surface = np.where(has, last_tok % 2, 0)
 
         phi = np.zeros((r, length, self.feature_dim))
+        ri, li = np.indices((r, length))
         phi[:, :, 0] = cfg.bias_scale
         o = 1
-        phi[:, :, o : o + cfg.prompt_dim] = cfg.prompt_scale * self.p_emb[prompts][:, None, :]
-        o += cfg.prompt_dim
-        ri, li = np.indices((r, length))
+        block = o + pos[:, None] * cfg.prompt_dim + np.arange(cfg.prompt_dim)  # (L, prompt_dim)
+        phi[ri[:, :, None], li[:, :, None], block[None]] = np.broadcast_to(
+            cfg.prompt_scale * self.p_emb[prompts][:, None, :], (r, length, cfg.prompt_dim)
+        )  # p(x) ⊗ e_l: the prompt as read at position l
+        o += cfg.prompt_dim * length
+        phi[ri, li, o + pos[None, :]] = cfg.format_scale
+        o += length
         phi[ri, li, o + tmpl * length + pos[None, :]] = cfg.format_scale
         o += 3 * length
         phi[ri, li, o + concept] = cfg.content_scale
