@@ -195,7 +195,7 @@ def sample(
     tokens = np.zeros((r, length), dtype=int)
     w_t = model.weights().T  # (d, V)
     for pos in range(length):
-        phi = sparse.csr_array(world.features(prompts, tokens)[:, pos])  # (R, d): reads y_<pos
+        phi = sparse.csr_array(world.features(prompts, tokens[:, : pos + 1])[:, pos])  # (R, d)
         pi = np.exp(log_softmax(np.asarray(phi @ w_t)))
         u = rng.random((r, 1))
         tokens[:, pos] = np.minimum((np.cumsum(pi, axis=1) < u).sum(axis=1), pi.shape[1] - 1)

@@ -150,18 +150,19 @@ class World:
     def features(self, prompts: np.ndarray, tokens: np.ndarray) -> np.ndarray:
         """φ(x, y_<l) for every position l of every response; position l reads only y_<l.
 
+        A prefix of the responses (R, l ≤ L) gives the features of its first l positions.
         Shape: prompts (R,), tokens (R, L) → (R, L, d).
         """
-        cfg, k = self.cfg, self.n_concepts
-        r, length = tokens.shape
-        pos = np.arange(length)
+        cfg, k, length = self.cfg, self.n_concepts, self.cfg.length
+        r, n_pos = tokens.shape
+        pos = np.arange(n_pos)
         first = tokens[:, :1]
         tmpl = np.select(
             [np.isin(first, self.template[ASSISTANT]), np.isin(first, self.template[HUMAN])],
             [1, 2],
             0,
         )  # (R, 1): 0 unknown (and at l = 0), 1 assistant, 2 human
-        tmpl = np.where(pos[None, :] == 0, 0, tmpl)  # (R, L)
+        tmpl = np.where(pos[None, :] == 0, 0, tmpl)  # (R, l)
         is_content = self.concept_of[tokens] >= 0  # (R, L)
         idx = np.where(is_content, pos[None, :], -1)
         last = np.maximum.accumulate(idx, axis=1)  # last content position ≤ l
@@ -171,13 +172,13 @@ class World:
         concept = np.where(has, self.concept_of[last_tok], k)  # k = "no content yet"
         surface = np.where(has, last_tok % 2, 0)
 
-        phi = np.zeros((r, length, self.feature_dim))
-        ri, li = np.indices((r, length))
+        phi = np.zeros((r, n_pos, self.feature_dim))
+        ri, li = np.indices((r, n_pos))
         phi[:, :, 0] = cfg.bias_scale
         o = 1
         block = o + pos[:, None] * cfg.prompt_dim + np.arange(cfg.prompt_dim)  # (L, prompt_dim)
         phi[ri[:, :, None], li[:, :, None], block[None]] = np.broadcast_to(
-            cfg.prompt_scale * self.p_emb[prompts][:, None, :], (r, length, cfg.prompt_dim)
+            cfg.prompt_scale * self.p_emb[prompts][:, None, :], (r, n_pos, cfg.prompt_dim)
         )  # p(x) ⊗ e_l: the prompt as read at position l
         o += cfg.prompt_dim * length
         phi[ri, li, o + pos[None, :]] = cfg.format_scale

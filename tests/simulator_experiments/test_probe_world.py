@@ -1,0 +1,102 @@
+"""The probe world has the structure the paper assumes (Sec. 4.1 probes; Sec. 3.3 peaky start)."""
+
+import numpy as np
+import pytest
+
+from simulator import PROBE_TYPES, WorldConfig, build_world, encode
+from simulator.sequences import token_logp
+from simulator.world import FIXED_PROBES, _canon
+
+
+def test_probe_types_are_the_papers_field_names_plus_y_star():
+    """The probe files' fields (chosen … random_nonhum, chosen_initial) and the greedy y*."""
+    assert PROBE_TYPES == (*FIXED_PROBES, "chosen_initial", "y_star")
+    assert "chosen_selfr" not in PROBE_TYPES  # optional in the files; not simulated
+
+
+def test_world_is_a_pure_function_of_its_seed():
+    a = build_world(WorldConfig(), np.random.default_rng(3))
+    b = build_world(WorldConfig(), np.random.default_rng(3))
+    for name in FIXED_PROBES:
+        np.testing.assert_array_equal(a.probes[name], b.probes[name])
+    np.testing.assert_array_equal(a.corpus_tokens, b.corpus_tokens)
+
+
+def test_every_probe_is_one_response_per_training_prompt(world):
+    for name in FIXED_PROBES:
+        assert world.probes[name].shape == (world.cfg.n_train, world.cfg.length), name
+
+
+def test_chosen_and_rejected_share_format_but_not_content(world):
+    """y⁺ and y⁻ answer the same prompt in the same template, with different concepts."""
+    ch, rej = world.probes["chosen"], world.probes["rejected"]
+    slots = world.slots >= 0
+    np.testing.assert_array_equal(ch[:, slots], rej[:, slots])
+    assert np.all(np.any(_canon(world, ch) != _canon(world, rej), axis=1))
+
+
+def test_semantic_rephrase_keeps_concepts_and_changes_every_content_token(world):
+    for src, reph in (("chosen", "chosen_gptsemantic"), ("rejected", "reject_gptsemantic")):
+        y, g = world.probes[src], world.probes[reph]
+        content = world.concept_of[y] >= 0
+        np.testing.assert_array_equal(world.concept_of[y], world.concept_of[g])
+        assert np.all(y[content] != g[content]) and np.all(y[~content] == g[~content])
+
+
+def test_format_rephrase_keeps_the_template_and_changes_the_content(world):
+    ch, fmt = world.probes["chosen"], world.probes["chosen_gptformat"]
+    slots = world.slots >= 0
+    np.testing.assert_array_equal(ch[:, slots], fmt[:, slots])
+    assert np.any(_canon(world, ch) != _canon(world, fmt))
+
+
+def test_irrelevant_probes_come_from_other_prompts_or_templates(world):
+    np.testing.assert_array_equal(world.probes["irr_train"], np.roll(world.probes["chosen"], -1, 0))
+    assert np.all(np.isin(world.probes["irr_hum"][:, 0], world.template[1]))  # human template
+    np.testing.assert_array_equal(
+        np.sort(world.probes["random_permute"], axis=1), np.sort(world.probes["chosen"], axis=1)
+    )
+
+
+def test_features_at_position_l_read_only_the_prefix(world):
+    """Teacher forcing: φ(x, y_<l) must not see y_l or later tokens."""
+    y = world.probes["chosen"][:2].copy()
+    phi = world.features(world.train[:2], y)
+    y[:, 4:] = world.probes["random_nonhum"][:2, 4:]
+    np.testing.assert_array_equal(world.features(world.train[:2], y)[:, :5], phi[:, :5])
+
+
+def _k(world, a, b):
+    """Mean linear-kernel similarity φ·φ′ between the aligned contexts of two probe types."""
+    pa = world.features(world.train, world.probes[a])
+    pb = world.features(world.train, world.probes[b])
+    return float(np.mean(np.sum(pa * pb, axis=-1)))
+
+
+def test_kernel_ranks_shared_content_above_shared_format_above_nothing_shared(world):
+    """K is built from prompt, format and content features, so the rephrase (all three shared)
+    is more similar to y⁺ than y⁻ (prompt and format), which beats irr_hum (neither)."""
+    assert _k(world, "chosen", "chosen_gptsemantic") > _k(world, "chosen", "rejected")
+    assert _k(world, "chosen", "rejected") > _k(world, "chosen", "irr_hum")
+
+
+def test_pretrained_start_is_peaky_on_format_and_low_on_junk(world, start):
+    """π₀ is a 'pretrained LM': near one-hot where the language is deterministic (format slots),
+    and junk tokens, which no fluent text uses, sit in valleys."""
+    batch = encode(world, world.train, world.probes["chosen"])
+    pi = np.exp(token_logp(start, batch)).reshape(world.cfg.n_train, world.cfg.length, -1)
+    slots = world.slots >= 0
+    assert pi[:, slots].max(axis=-1).mean() > 0.9
+    junk = np.flatnonzero(np.arange(world.vocab) >= world.template.max() + 1)
+    assert pi[..., junk].max() < 1e-2
+    uniform_entropy = np.log(world.vocab)
+    entropy = -np.sum(pi * np.log(pi), axis=-1).mean()
+    assert entropy < 0.25 * uniform_entropy
+
+
+@pytest.mark.parametrize("bad", [dict(length=3), dict(vocab=10), dict(branching=(0.5, 0.4))])
+def test_bad_world_configs_are_refused(bad):
+    from dataclasses import replace
+
+    with pytest.raises(ValueError):
+        build_world(replace(WorldConfig(), **bad), np.random.default_rng(0))
