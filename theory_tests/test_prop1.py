@@ -19,10 +19,21 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from simulator import LOSSES, apply_kernel, loss_and_residual, sequence_logp, take_step
+from simulator import (
+    LOSSES,
+    Responses,
+    UpdateBatch,
+    apply_kernel,
+    loss_and_residual,
+    sequence_logp,
+    take_step,
+)
 
 from .strategies import (
+    LossProblem,
     any_kernel,
+    case_with_target_probability,
+    is_pair_loss,
     log_softmax_change,
     loss_problems,
     naive_first_order_change,
@@ -134,3 +145,40 @@ def test_prop1_sequence_form_sums_over_positions(loss, data, lr):
         np.testing.assert_allclose(sequence_logp(step.predicted, y), first_order, atol=tol)
         bound = y.lengths * np.max(row_range(dz)) ** 2 / 8.0
         assert np.all(np.abs(exact - first_order) <= bound + y.lengths * floor)
+
+
+EDGE_LOGITS = {
+    "V=2": np.array([[0.0, 3.0]]),
+    "uniform": np.zeros((1, 7)),
+    "near one-hot": np.array([[20.0, -20.0, -20.0, -20.0]]),
+    "target 1e-12": case_with_target_probability(16, 1, 1e-12, peak=1.0).z[None, :],
+}
+
+
+def _pinned_problem(loss: str, z: np.ndarray) -> LossProblem:
+    """One update on input 0 (labels 1 and 0; pg: advantage 1), reference π_ref = π."""
+    if is_pair_loss(loss):
+        groups = {
+            "chosen": Responses.single_labels([0], [0]),
+            "rejected": Responses.single_labels([0], [1]),
+        }
+    else:
+        groups = {"y": Responses.single_labels([0], [1])}
+    advantage = np.ones(1) if loss == "pg" else None
+    return LossProblem(loss, z, z.copy(), UpdateBatch(groups, advantage))
+
+
+@pytest.mark.parametrize("edge", sorted(EDGE_LOGITS))
+@pytest.mark.parametrize("loss", ALL_LOSSES)
+def test_prop1_remainder_is_second_order_on_pinned_edge_cases(loss, edge):
+    """Prop. 1's bound on the pinned edge cases (V = 2, uniform π, near one-hot π,
+    π(label) = 1e−12), for every loss, at η = 1e−3 and η = 1 (kernel K = 1)."""
+    problem = _pinned_problem(loss, EDGE_LOGITS[edge])
+    k = np.eye(1)
+    for lr in (1e-3, 1.0):
+        step = _step(problem, k, lr)
+        dz = -lr * apply_kernel(k, step.g)
+        floor = _float_floor(problem.z, dz)
+        remainder = step.actual - step.predicted
+        assert np.all(np.abs(remainder) <= row_range(dz)[:, None] ** 2 / 8.0 + floor)
+        assert np.all(row_range(remainder) <= 2 * floor)
