@@ -20,7 +20,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -178,7 +178,7 @@ def train_step(session: Session, phase: Phase, batch: list[Pair], index: list[in
     params = loss_params(spec, cfg)
     size = cfg.micro_batch_size or cfg.batch_size
     session.model.train()
-    session.optimizer.zero_grad(set_to_none=True)
+    session.optimizer.zero_grad(set_to_none=False)  # reuse the buffers: no 0.5 GB malloc a step
     total = 0.0
     for i in range(0, len(batch), size):
         pairs, rows = batch[i:i + size], index[i:i + size]
@@ -283,8 +283,6 @@ def main(cfg: RunConfig, on_eval: Callable[[int], None] | None = None) -> Path:
     check_config(cfg)
     prepare_run_dir(cfg)
     session = open_session(cfg)
-    if cfg.method == "onpolicy-dpo" and cfg.reference != "copy":
-        session = replace(session, cfg=replace(cfg, reference="copy"))
     start = load_checkpoint(session.out, session.model, session.optimizer) if cfg.resume else 0
     log = MetricsLog(session.out / "metrics.csv", keep_through=start if start else None)
     phases = plan(cfg)
