@@ -128,9 +128,14 @@ def responses(draw, n_inputs: int, vocab: int, n: int, max_len: int = 3) -> Resp
 
 @st.composite
 def loss_problems(
-    draw, loss: str, max_inputs: int = 4, max_vocab: int = 16, bound: float = LOGIT_BOUND
+    draw,
+    loss: str,
+    max_inputs: int = 4,
+    max_vocab: int = 16,
+    bound: float = LOGIT_BOUND,
+    max_responses: int = 3,
 ) -> LossProblem:
-    """A random problem for `loss`: logits, a nearby reference and 1–3 responses (or pairs).
+    """A random problem for `loss`: logits, a nearby reference and 1…max_responses responses (or pairs).
 
     The reference is z plus noise in [−1, 1]: π_ref close to π, as when finetuning from it (and,
     for `pg`, a behaviour policy close to the current one, so ρ = π/π_old stays moderate).
@@ -140,7 +145,7 @@ def loss_problems(
     elements = st.floats(-bound, bound, **FINITE)
     z = draw(arrays(np.float64, (n, v), elements=elements))
     noise = draw(arrays(np.float64, (n, v), elements=st.floats(-1.0, 1.0, **FINITE)))
-    n_resp = draw(st.integers(1, 3))
+    n_resp = draw(st.integers(1, max_responses))
     spec = LOSSES[loss]
     groups = {g: draw(responses(n, v, n_resp)) for g in spec.groups}
     advantage = None

@@ -47,7 +47,7 @@ def test_dpo_residual_is_one_minus_a_times_sft_plus_negative(data, beta, first_s
     On one preference pair of teacher-forced responses (1–3 tokens each, shared contexts). With
     `first_step`, π_ref = π, so h = 0 and a = ½: G_dpo = (β/2)(G_sft + G_negative).
     """
-    problem = data.draw(loss_problems("dpo").filter(lambda p: p.batch.groups["chosen"].n == 1))
+    problem = data.draw(loss_problems("dpo", max_responses=1))
     ref_z = None if first_step else problem.ref_z
     chosen, rejected = problem.batch.groups["chosen"], problem.batch.groups["rejected"]
     _, g = loss_and_residual("dpo", problem.z, problem.batch, ref_z, beta=beta)
