@@ -130,6 +130,10 @@ def _run(args) -> dict:
     if args.steps is not None:
         cfg = dataclasses.replace(cfg, steps=args.steps)
     out_dir = pathlib.Path(args.out or f"runs/{cfg.name}")
+    try:  # fail before the run, not after it
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"cannot write {out_dir}: {err.strerror or err}") from err
     print(f"simulator: running {cfg.name} ({cfg.steps} steps, seed {args.seed})…", file=sys.stderr)
     start = time.perf_counter()
     trace = run_experiment(cfg, np.random.default_rng(args.seed))

@@ -90,7 +90,7 @@ EXPERIMENTS = {
             name="sft",
             loss="sft",
             lr=0.05,
-            steps=100,
+            steps=150,
             summary="SFT on y⁺: chosen and its rephrase rise, so do other prompts' answers",
         ),
         _named(
@@ -135,9 +135,20 @@ def probe_batches(world: World, start: Readout, rng: np.random.Generator) -> dic
 
 
 def run_experiment(cfg: ExperimentConfig, rng: np.random.Generator) -> Trace:
-    """Draw the world from rng, pretrain π₀ on its corpus, and run `cfg`."""
-    world = build_world(cfg.world, rng)
-    return run_on(cfg, world, pretrain(world), rng)
+    """Draw the world, pretrain π₀ on its corpus, and run `cfg`.
+
+    rng is split with `spawn(2)` into the world's stream and the run's (chosen_initial, on-policy
+    samples), so `run_on(cfg, world, start, run_rng)` with the same streams reproduces it.
+    """
+    world_rng, run_rng = seed_streams(rng)
+    world = build_world(cfg.world, world_rng)
+    return run_on(cfg, world, pretrain(world), run_rng)
+
+
+def seed_streams(rng: np.random.Generator) -> tuple[np.random.Generator, np.random.Generator]:
+    """(world_rng, run_rng): the two independent streams `run_experiment` draws from rng."""
+    world_rng, run_rng = rng.spawn(2)
+    return world_rng, run_rng
 
 
 def run_on(cfg: ExperimentConfig, world: World, start: Readout, rng: np.random.Generator) -> Trace:

@@ -1,0 +1,60 @@
+"""`python -m simulator list` and `run`: the experiments from the command line."""
+
+import csv
+import json
+
+import pytest
+
+from simulator import EXPERIMENTS, PROBE_TYPES, TRACE_COLUMNS
+from simulator.cli import main
+
+
+def test_list_prints_one_line_per_experiment(capsys):
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split()[0] for line in lines] == list(EXPERIMENTS)
+
+
+def test_run_json_reports_the_trend_of_every_probe_type_and_writes_the_trace(tmp_path, capsys):
+    out = tmp_path / "dpo"
+    assert main(["run", "dpo", "--steps", "4", "--out", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["experiment"] == "dpo"
+    assert set(report["trends"]) == set(PROBE_TYPES)
+    assert all(set(t) == {"start", "max", "min", "end"} for t in report["trends"].values())
+    config = json.loads((out / "config.json").read_text())
+    assert config["name"] == "dpo" and config["steps"] == 4 and config["seed"] == 0
+    with open(out / "trace.csv") as f:
+        rows = list(csv.reader(f))
+    assert tuple(rows[0]) == TRACE_COLUMNS
+    assert {r[2] for r in rows[1:]} == set(PROBE_TYPES)
+
+
+def test_run_prints_a_trend_table(tmp_path, capsys):
+    assert main(["run", "sft", "--steps", "2", "--out", str(tmp_path), "--seed", "1"]) == 0
+    captured = capsys.readouterr()
+    table = captured.out.splitlines()
+    assert table[0].startswith("sft:") and len(table) == 2 + len(PROBE_TYPES)
+    assert "trace.csv" in captured.err  # progress and the output path go to stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "no-such-experiment"],
+        ["run", "dpo", "--steps", "0"],
+        ["run", "dpo", "--steps", "many"],
+        ["run", "dpo", "--seed", "x"],
+    ],
+)
+def test_bad_input_is_one_line_on_stderr_and_exit_2(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("simulator: error:")
+
+
+def test_unwritable_output_is_a_user_error(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert main(["run", "sft", "--steps", "1", "--out", str(blocker / "sub")]) == 2
+    assert capsys.readouterr().err.strip().startswith("simulator: error: cannot write")
