@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from .experiments import EXPERIMENTS, run_experiment
+from .experiments import EXPERIMENTS, run_experiment, with_overrides
 from .losses import LOSSES
 from .metrics import TRACE_COLUMNS, trends
 from .problems import random_problem
@@ -126,9 +126,18 @@ def _print_list(out: dict) -> None:
 def _run(args) -> dict:
     if args.experiment not in EXPERIMENTS:
         raise UserError(f"unknown experiment {args.experiment!r}; known: {', '.join(EXPERIMENTS)}")
-    cfg = EXPERIMENTS[args.experiment]
-    if args.steps is not None:
-        cfg = dataclasses.replace(cfg, steps=args.steps)
+    settings = {
+        "steps": args.steps,
+        "lr": args.lr,
+        "beta": args.beta,
+        "pre_sft_steps": args.pre_sft_steps,
+        "optimizer": args.optimizer,
+        "vocab": args.vocab,
+        "length": args.length,
+    }
+    cfg = with_overrides(
+        EXPERIMENTS[args.experiment], **{k: v for k, v in settings.items() if v is not None}
+    )
     out_dir = pathlib.Path(args.out or f"runs/{cfg.name}")
     try:  # fail before the run, not after it
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -205,6 +214,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--steps", type=_at_least(1), default=None, help="steps of the traced stage")
     run.add_argument("--out", default=None, help="output folder (default runs/<experiment>/)")
     run.add_argument("--seed", type=int, default=0, help="seed of the world and the samples")
+    run.add_argument("--lr", type=_positive(float), default=None, help="step size η of the run")
+    run.add_argument("--beta", type=_positive(float), default=None, help="β of dpo/ipo/simpo/rpo")
+    run.add_argument(
+        "--pre-sft-steps", type=_at_least(0), default=None, help="SFT steps before the run"
+    )
+    run.add_argument("--optimizer", choices=("sgd", "rmsprop"), default=None, help="sgd or rmsprop")
+    run.add_argument("--vocab", type=_at_least(2), default=None, help="V of the probe world")
+    run.add_argument("--length", type=_at_least(4), default=None, help="response length L")
     run.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
