@@ -21,6 +21,9 @@ Losses depend on θ only through sequence log-probs (`losses.LOSSES`), so with c
 (e.g. SFT c = −1; DPO c_± = ∓β(1 − a), a = σ(β h)) the residual is G_l = c_r (e_{y_l} − π_l) and
 g_u = Σ_r c_r ∇θ log π(y_r|χ_u): one backward per probe, plus none for the update, whose
 responses (y⁺, y⁻) are probes too.
+
+The real step (`actual_step`) is one step of a fresh torch optimiser in fp32, unclipped (the
+training loop's clipping only rescales g), with π_ref = π_θ₀ for losses with a reference.
 """
 
 from __future__ import annotations
@@ -217,6 +220,42 @@ class StepPrediction:
     grad: Tensor
 
 
+def predict_steps(
+    model: torch.nn.Module,
+    items: Mapping[str, Tokenized],
+    pad_id: int,
+    methods: tuple[str, ...],
+    optimizer: str,
+    hyper: Mapping[str, float] | None = None,
+) -> dict[str, StepPrediction]:
+    """Δ log π per unit η for every probe in `items` (which holds the update's y⁺, y⁻ too), for
+    one update under each loss in `methods`.
+
+    Cost: one forward + backward per probe, shared by all methods; each update's gradient is
+    Σ_r c_r ∇ log π(y_r) from the probes' own gradients (chain rule through the sequence
+    log-probs). Memory: three gradient vectors plus one direction per method.
+    """
+    theta = flatten(trainable(model)).detach()
+    seen = {r: logp_and_grad(model, items[r], pad_id) for r in ("chosen", "rejected")}
+    logp = {r: v[0] for r, v in seen.items()}
+    lengths = {r: items[r].response_len for r in seen}
+    updates = {}
+    for method in methods:
+        loss, coef = loss_coefficients(method, logp, logp, lengths, hyper or {})
+        g_u = sum(c * seen[r][1] for r, c in coef.items())  # ∇θ L_u = Σ_r c_r ∇θ log π(y_r)
+        d = step_direction(optimizer, g_u, theta).double()  # float64 for the dot products over P
+        updates[method] = (loss, coef, g_u, d)
+    per_lr = {method: [] for method in methods}
+    for kind, item in items.items():
+        grad = (seen[kind][1] if kind in seen else logp_and_grad(model, item, pad_id)[1]).double()
+        for method, (_, _, _, d) in updates.items():
+            per_lr[method].append(float(grad @ d))  # ⟨∇θ log π(y|χ_o), d⟩
+    return {
+        m: StepPrediction(tuple(items), np.array(per_lr[m]), loss, coef, g_u)
+        for m, (loss, coef, g_u, _) in updates.items()
+    }
+
+
 def predict_step(
     model: torch.nn.Module,
     items: Mapping[str, Tokenized],
@@ -225,24 +264,8 @@ def predict_step(
     optimizer: str,
     hyper: Mapping[str, float] | None = None,
 ) -> StepPrediction:
-    """Δ log π per unit η for every probe in `items` (which holds the update's y⁺, y⁻ too).
-
-    Cost: one forward + backward per probe; the update's gradient is Σ_r c_r ∇ log π(y_r) from
-    the probes' own gradients (chain rule through the sequence log-probs).
-    """
-    theta = flatten(trainable(model)).detach()
-    responses = ("chosen", "rejected") if get_loss(method).pairwise else ("chosen",)
-    seen = {r: logp_and_grad(model, items[r], pad_id) for r in responses}
-    logp = {r: v[0] for r, v in seen.items()}
-    lengths = {r: items[r].response_len for r in responses}
-    loss, coef = loss_coefficients(method, logp, logp, lengths, hyper or {})
-    g_u = sum(coef[r] * seen[r][1] for r in responses)  # ∇θ L_u = Σ_r c_r ∇θ log π(y_r)
-    d = step_direction(optimizer, g_u, theta)
-    per_lr = []
-    for kind, item in items.items():
-        grad = seen[kind][1] if kind in seen else logp_and_grad(model, item, pad_id)[1]
-        per_lr.append(float(grad.double() @ d.double()))  # ⟨∇θ log π(y|χ_o), d⟩
-    return StepPrediction(tuple(items), np.array(per_lr), loss, coef, g_u)
+    """`predict_steps` for one loss."""
+    return predict_steps(model, items, pad_id, (method,), optimizer, hyper)[method]
 
 
 def actual_step(
@@ -414,7 +437,13 @@ def roundoff_floor(
 
 # -------------------------------------------------------------------------------- experiment
 
-SWEEP = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)  # --lr-sweep: multiples of --lr
+ADAMW_NOTE = (
+    "adamw: a fresh AdamW's first step is Δθ = −η(g/(|g| + ε) + λθ) ≈ −η(sign(g) + λθ). The "
+    "prediction uses that direction, so it is exact to first order in η, but P = 1/(|g| + ε) depends "
+    "on the update's own gradient: no fixed kernel, effects of examples do not add, and every "
+    "coordinate moves by ≈ η (‖Δθ‖ ≈ η√P), so the first-order regime needs a far smaller η than SGD."
+)
+SWEEP = (1 / 8, 1 / 4, 1 / 2, 1.0, 2.0, 4.0)  # --lr-sweep: multiples of --lr
 
 
 @dataclass(frozen=True)
@@ -452,7 +481,7 @@ def _chi(item: Tokenized) -> entk.Chi:
     return entk.Chi.from_ids(item.ids, item.prompt_len)
 
 
-def _forward_backward_seconds(model: torch.nn.Module, items: list[Tokenized], pad_id: int) -> float:
+def forward_backward_seconds(model: torch.nn.Module, items: list[Tokenized], pad_id: int) -> float:
     """Mean wall time of one plain forward + backward of log π(y|x) over `items`."""
     started = time.perf_counter()
     for item in items:
@@ -538,7 +567,7 @@ def main(cfg: PredictConfig) -> dict:
             file=sys.stderr,
             flush=True,
         )
-    forward_backward = _forward_backward_seconds(model, infos[-1]["items"], tokenizer.eos_token_id)
+    forward_backward = forward_backward_seconds(model, infos[-1]["items"], tokenizer.eos_token_id)
     summary = _summary(rows, infos, cfg, lrs, forward_backward)
     _write(cfg, rows, summary, infos[0]["factors"])
     return summary
@@ -563,6 +592,8 @@ def _summary(rows, infos, cfg: PredictConfig, lrs, forward_backward: float) -> d
         "cost_per_probe_vs_forward_backward": per_probe / forward_backward,
         "mean_abs_actual": float(np.mean(np.abs(actual))),
     }
+    if cfg.optimizer == "adamw":
+        out["note"] = ADAMW_NOTE
     if len(lrs) > 1:
         errors = []
         for lr in lrs:
@@ -570,10 +601,12 @@ def _summary(rows, infos, cfg: PredictConfig, lrs, forward_backward: float) -> d
             errors.append(
                 relative_error(*(np.array([r[k] for r in sel]) for k in ("predicted", "actual")))
             )
+        local = np.diff(np.log(errors)) / np.diff(np.log(lrs))  # slope between neighbours
         out["lr_sweep"] = {
             "lr": list(lrs),
             "relative_error": errors,
             "slope_log_error_vs_log_lr": error_slope(np.array(lrs), np.array(errors)),
+            "local_slopes": local.tolist(),
         }
     return out
 
@@ -645,7 +678,7 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--lr-sweep",
         action="store_true",
-        help="also step with η × (1/16 … 1) and report the error's slope in η",
+        help="also step with η × (1/8 … 4) and report the error's slope in η",
     )
     parser.add_argument("--probe-types", default=None, help="comma-separated probe types")
     parser.add_argument("--beta", type=float, default=None, help="β of dpo-like losses")
@@ -693,6 +726,11 @@ def _run(args) -> int:
         sweep = summary["lr_sweep"]
         for lr, err in zip(sweep["lr"], sweep["relative_error"]):
             print(f"η = {lr:.3g}: relative error {err:.4f}")
-        print(f"slope of log error vs log η: {sweep['slope_log_error_vs_log_lr']:.2f}")
+        print(
+            f"slope of log error vs log η: {sweep['slope_log_error_vs_log_lr']:.2f} (between "
+            f"neighbours: {', '.join(f'{x:.2f}' for x in sweep['local_slopes'])})"
+        )
+    if cfg.optimizer == "adamw":
+        print(ADAMW_NOTE)
     print(f"wrote {cfg.run_dir()}/")
     return 0

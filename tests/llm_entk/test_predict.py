@@ -54,11 +54,12 @@ def test_predicted_change_equals_finite_difference_directional_derivative(
 ):
     """⟨∇θ log π(y|χ_o), d⟩ = lim (log π(θ + εd) − log π(θ − εd)) / 2ε for every probe."""
     model, tok = tiny_neox64
-    pred = predict.predict_step(model, synthetic_items, tok.eos_token_id, method, optimizer)
+    probes = {k: synthetic_items[k] for k in ("chosen", "rejected", "irr_hum", "random_permute")}
+    pred = predict.predict_step(model, probes, tok.eos_token_id, method, optimizer)
     theta = predict.flatten(predict.trainable(model)).detach()
     d = predict.step_direction(optimizer, pred.grad, theta)
     eps = 1e-4 / float(d.norm())  # central difference: O(ε²) truncation, fp64 log-probs
-    items = list(synthetic_items.values())
+    items = list(probes.values())
     _shift(model, eps * d)
     plus = np.array([naive_sequence_logp(model, it) for it in items])
     _shift(model, -2 * eps * d)
@@ -111,7 +112,7 @@ def test_kernel_decomposition_sums_to_the_predicted_change(tiny_neox64, syntheti
                 (t.view_as(p) for t, p in zip(predict.unflatten(flat, params), params)),
             )
         )
-    kind = "irr_hum"
+    kind = "random_permute"
     parts = predict.decomposed_change(model, subset, chi[kind], terms, precondition)
     total = sum(float(m.sum()) for m in parts.values())
     assert total == pytest.approx(pred.per_lr[pred.kinds.index(kind)], rel=1e-5)
