@@ -81,7 +81,14 @@ class Batch:
 def encode(world: World, prompts: np.ndarray, tokens: np.ndarray) -> Batch:
     """Responses `tokens` (R, L) to prompt ids `prompts` (R,), with their context features."""
     phi = world.features(prompts, tokens)
-    return Batch(prompts, tokens, sparse.csr_array(phi.reshape(-1, phi.shape[-1])))
+    return Batch(prompts, tokens, _csr(phi.reshape(-1, phi.shape[-1])))
+
+
+def _csr(dense: np.ndarray) -> sparse.csr_array:
+    """A dense (N, d) array as CSR, built from its non-zeros directly (scipy's converter is slow)."""
+    rows, cols = np.nonzero(dense)
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=dense.shape[0]))])
+    return sparse.csr_array((dense[rows, cols], cols, indptr), shape=dense.shape)
 
 
 def init_readout(world: World) -> Readout:
@@ -195,7 +202,7 @@ def sample(
     tokens = np.zeros((r, length), dtype=int)
     w_t = model.weights().T  # (d, V)
     for pos in range(length):
-        phi = sparse.csr_array(world.features(prompts, tokens[:, : pos + 1])[:, pos])  # (R, d)
+        phi = _csr(world.features(prompts, tokens[:, : pos + 1])[:, pos])  # (R, d)
         pi = np.exp(log_softmax(np.asarray(phi @ w_t)))
         u = rng.random((r, 1))
         tokens[:, pos] = np.minimum((np.cumsum(pi, axis=1) < u).sum(axis=1), pi.shape[1] - 1)

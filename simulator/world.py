@@ -156,12 +156,9 @@ class World:
         cfg, k, length = self.cfg, self.n_concepts, self.cfg.length
         r, n_pos = tokens.shape
         pos = np.arange(n_pos)
-        first = tokens[:, :1]
-        tmpl = np.select(
-            [np.isin(first, self.template[ASSISTANT]), np.isin(first, self.template[HUMAN])],
-            [1, 2],
-            0,
-        )  # (R, 1): 0 unknown (and at l = 0), 1 assistant, 2 human
+        template_of = np.zeros(self.vocab, dtype=int)  # 0 none, 1 assistant, 2 human
+        template_of[self.template[ASSISTANT]], template_of[self.template[HUMAN]] = 1, 2
+        tmpl = template_of[tokens[:, :1]]  # (R, 1): the template y_1 opens
         tmpl = np.where(pos[None, :] == 0, 0, tmpl)  # (R, l)
         is_content = self.concept_of[tokens] >= 0  # (R, L)
         idx = np.where(is_content, pos[None, :], -1)
