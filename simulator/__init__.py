@@ -1,10 +1,18 @@
 """Fixed-kernel softmax simulator of LLM finetuning dynamics (numpy + scipy only).
 
 The public surface: losses and their residuals, kernels, one step with its Proposition 1
-decomposition, and the squeezing analysis.
+decomposition, the squeezing analysis, and the paper's SFT/DPO/extension/on-policy runs on a
+synthetic probe world of teacher-forced sequences (`run_experiment`, `PROBE_TYPES`, `Trace`).
 """
 
-from .experiments import EXPERIMENTS, ExperimentConfig, run_experiment, run_on, with_overrides
+from .experiments import (
+    EXPERIMENTS,
+    ExperimentConfig,
+    run_experiment,
+    run_on,
+    seed_streams,
+    with_overrides,
+)
 from .kernels import MLP, apply_kernel, kernel_block, linear_kernel, mlp_entk, rbf_kernel
 from .losses import (
     LOSSES,
@@ -50,6 +58,7 @@ __all__ = [
     "run_experiment",
     "run_on",
     "sample",
+    "seed_streams",
     "trends",
     "with_overrides",
     "LOSSES",

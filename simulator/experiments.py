@@ -11,13 +11,21 @@ An experiment has two stages, both from the pretrained π₀ (`sequences.pretrai
 
 Public API (used by theory tests and figures):
 
-    run_experiment(cfg, rng) -> Trace       # draws the world from rng, then runs
+    run_experiment(cfg, rng) -> Trace       # = `python -m simulator run NAME --seed S`
     run_on(cfg, world, start, rng) -> Trace # a given world and π₀ (shares pretraining across runs)
+    seed_streams(rng) -> (world_rng, run_rng)   # the two streams run_experiment draws
     EXPERIMENTS[name] -> ExperimentConfig   # the named configs; PROBE_TYPES in `metrics`
+    with_overrides(cfg, lr=…, vocab=…)      # world fields are routed to cfg.world
 
 The trace is tidy: (step, examples_seen, probe_type, metric, value); examples_seen counts
-preference pairs (SFT: responses) consumed by the traced stage. `main(cfg, out_dir)` lives in
-the CLI, the only place with I/O.
+preference pairs (SFT: responses) consumed by the traced stage. The CLI's `run` is the
+experiment's main: it writes runs/<name>/config.json beside trace.csv (the only I/O).
+
+Defaults. β = 0.1 is DPO's default in the paper and in Rafailov et al.; the step sizes and
+lengths are this world's, not the paper's (its LLM runs used RMSprop on Pythia/Qwen): plain SGD on
+M at η = 0.5 for the preference losses (η = 0.05 for IPO, whose residual is unscaled by β) and
+η = 0.05 for SFT, 1000 traced steps. Which trends hold over which ranges of these settings is
+measured, seed by seed, in README ("Simulator experiments").
 """
 
 from __future__ import annotations
