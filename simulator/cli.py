@@ -138,6 +138,7 @@ def _run(args) -> dict:
     cfg = with_overrides(
         EXPERIMENTS[args.experiment], **{k: v for k, v in settings.items() if v is not None}
     )
+    cfg.check()
     out_dir = pathlib.Path(args.out or f"runs/{cfg.name}")
     try:  # fail before the run, not after it
         out_dir.mkdir(parents=True, exist_ok=True)

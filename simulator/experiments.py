@@ -81,6 +81,15 @@ class ExperimentConfig:
         "the probe world (vocab size, response length, …)", factory=WorldConfig
     )
 
+    def check(self) -> None:
+        """Raise ValueError on a config that cannot run (before any work is done)."""
+        get_loss(self.loss)
+        self.world.check()
+        if self.steps < 0 or self.eval_every < 1 or self.pre_sft_steps < 0:
+            raise ValueError("steps and pre_sft_steps must be ≥ 0, eval_every ≥ 1")
+        if self.optimizer not in ("sgd", "rmsprop"):
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose sgd or rmsprop")
+
     def hyperparameters(self) -> dict:
         """The loss settings this config overrides: β where the loss has one."""
         defaults = get_loss(self.loss).defaults
@@ -161,8 +170,7 @@ def seed_streams(rng: np.random.Generator) -> tuple[np.random.Generator, np.rand
 
 def run_on(cfg: ExperimentConfig, world: World, start: Readout, rng: np.random.Generator) -> Trace:
     """Run `cfg` on a given world from the pretrained model `start` (π₀)."""
-    if cfg.steps < 0 or cfg.eval_every < 1:
-        raise ValueError("steps must be ≥ 0 and eval_every ≥ 1")
+    cfg.check()
     probes = probe_batches(world, start, rng)
     optimizer = Optimizer(cfg.optimizer)
     model = _sft_stage(cfg, world, start, optimizer)

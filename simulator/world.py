@@ -86,6 +86,17 @@ class WorldConfig:
     pretrain_steps: int = _help("full-batch SFT steps on the corpus that make π₀ peaky", 300)
     pretrain_lr: float = _help("step size of pretraining", 2.0)
 
+    def check(self) -> None:
+        """Raise ValueError on a world that cannot be built."""
+        if self.length < 4:
+            raise ValueError(f"length must be ≥ 4, got {self.length}")
+        if self.vocab < 2 * self.n_concepts + 6:
+            raise ValueError(
+                f"vocab must be ≥ 2K + 6 = {2 * self.n_concepts + 6}, got {self.vocab}"
+            )
+        if not np.isclose(sum(self.branching), 1.0) or len(self.branching) >= self.n_concepts:
+            raise ValueError("branching must be probabilities summing to 1, fewer than n_concepts")
+
 
 @dataclass(frozen=True)
 class World:
@@ -204,14 +215,9 @@ def _canon(world: World, tokens: np.ndarray) -> np.ndarray:
 
 def build_world(cfg: WorldConfig, rng: np.random.Generator) -> World:
     """Draw the language, the prompts, the probes and the pretraining corpus."""
+    cfg.check()
     k, length, b = cfg.n_concepts, cfg.length, len(cfg.branching)
     n_fmt = 3
-    if length < 4:
-        raise ValueError(f"length must be ≥ 4, got {length}")
-    if cfg.vocab < 2 * k + 2 * n_fmt:
-        raise ValueError(f"vocab must be ≥ 2K + 6 = {2 * k + 2 * n_fmt}, got {cfg.vocab}")
-    if not np.isclose(sum(cfg.branching), 1.0) or b >= k:
-        raise ValueError("branching must be probabilities summing to 1, fewer than n_concepts")
     concept_of = np.full(cfg.vocab, -1)
     concept_of[: 2 * k] = np.arange(2 * k) // 2
     template = 2 * k + np.arange(2 * n_fmt).reshape(2, n_fmt)

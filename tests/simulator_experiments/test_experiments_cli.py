@@ -45,6 +45,8 @@ def test_run_prints_a_trend_table(tmp_path, capsys):
         ["run", "dpo", "--steps", "0"],
         ["run", "dpo", "--steps", "many"],
         ["run", "dpo", "--seed", "x"],
+        ["run", "dpo", "--vocab", "10"],
+        ["run", "dpo", "--length", "3"],
     ],
 )
 def test_bad_input_is_one_line_on_stderr_and_exit_2(argv, capsys):
