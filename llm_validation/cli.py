@@ -118,7 +118,7 @@ def _logprobs(args: argparse.Namespace) -> int:
     examples, report = load_examples(args.probes, required=(), strict=args.strict,
                                      limit=args.limit, seed=args.seed)
     print(f"probes: {report.summary()}", file=sys.stderr)
-    truncation = Truncation(args.max_length, args.max_prompt_length)
+    truncation = Truncation(args.max_length, args.max_prompt_length, args.truncation_mode)
     probes = build_probes(tokenizer, examples, truncation)
     arrays = evaluate(model, probes, tokenizer.eos_token_id, args.batch_tokens, progress=True)
     means = {kind: float(np.mean(stats["logp"])) for kind, stats in arrays.items()}
@@ -149,6 +149,8 @@ def _register_logprobs(subparsers) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object type → mean")
     parser.add_argument("--max-length", type=int, default=512, help="paper: 512")
     parser.add_argument("--max-prompt-length", type=int, default=256, help="paper: 256")
+    parser.add_argument("--truncation-mode", default="keep_end", choices=("keep_end", "keep_start"),
+                        help="which end of a long prompt survives (paper, HH: keep_end)")
     parser.add_argument("--batch-tokens", type=int, default=4096, help="padded tokens per batch")
     parser.add_argument("--device", default="auto", help="cuda, mps, cpu or auto")
     parser.set_defaults(handler=_logprobs)

@@ -51,6 +51,8 @@ class RunConfig:
     max_new_tokens: int = _f(24, "onpolicy-dpo: tokens sampled per response")
     max_length: int = _f(512, "prompt + response tokens before truncation (paper: 512)")
     max_prompt_length: int = _f(256, "prompt tokens kept when truncating (paper: 256)")
+    truncation_mode: str = _f("keep_end", "which end of a long prompt survives truncation "
+                              "(paper, HH: keep_end)", choices=("keep_end", "keep_start"))
     batch_tokens: int = _f(4096, "padded tokens per scoring batch (length-bucketed)")
     precision: str = _f("auto", "fp32, bf16 (autocast) or auto (bf16 on capable cuda)",
                         choices=("auto", "fp32", "bf16"))

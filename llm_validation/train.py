@@ -251,7 +251,7 @@ def open_session(cfg: RunConfig) -> Session:
     dtype = pick_dtype(cfg.precision, device)
     seed_everything(cfg.seed)
     model, tokenizer = load_model(cfg.model, seed=cfg.seed, device=device)
-    truncation = Truncation(cfg.max_length, cfg.max_prompt_length)
+    truncation = Truncation(cfg.max_length, cfg.max_prompt_length, cfg.truncation_mode)
     examples, report = load_examples(cfg.data, strict=cfg.strict, limit=cfg.limit, seed=cfg.seed)
     print(f"data: {report.summary()}", file=sys.stderr)
     probe_examples = examples

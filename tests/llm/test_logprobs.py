@@ -60,15 +60,18 @@ def test_eos_is_appended_and_prompt_and_padding_are_masked(tiny):
     assert not response[0, : item.prompt_len].any() and not response[0, len(item.ids):].any()
 
 
-def test_prompt_truncation_is_shared_by_all_responses_of_an_example(tiny):
-    """When prompt + longest response exceeds max_length, the prompt keeps its last
-    max_prompt_length tokens for every response (the paper's keep_end), long or short."""
+@pytest.mark.parametrize("mode", ["keep_end", "keep_start"])
+def test_prompt_truncation_is_shared_by_all_responses_of_an_example(tiny, mode):
+    """When prompt + longest response exceeds max_length, the prompt keeps max_prompt_length
+    tokens (its end under the paper's keep_end) for every response, long or short."""
     _, tokenizer = tiny
     prompt = "\n\nHuman: " + "tell me about the red house " * 20 + "\n\nAssistant:"
-    cut = Truncation(max_length=48, max_prompt_length=16)
+    cut = Truncation(max_length=48, max_prompt_length=16, mode=mode)
     out = tokenize_example(tokenizer, prompt, {"short": " ok", "long": " cat dog" * 10}, cut)
     assert {it.prompt_len for it in out.values()} == {16}
-    assert out["short"].ids[:16] == out["long"].ids[:16]
+    full = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    kept = full[-16:] if mode == "keep_end" else full[:16]
+    assert list(out["short"].ids[:16]) == kept == list(out["long"].ids[:16])
     assert max(len(it.ids) for it in out.values()) <= 48
 
 
