@@ -122,3 +122,18 @@ def test_rmsprop_option_runs_and_moves_the_model(run):
     """The paper's runs used RMSprop: the diagonal preconditioner is one config field away."""
     t = trends(run(replace(EXPERIMENTS["dpo"], optimizer="rmsprop", lr=1e-3, steps=20)))
     assert _gain(t, "rejected") < 0
+
+
+def test_sft_rephrase_gain_is_transient_once_chosen_saturates(run):
+    """Range of the SFT claim: y⁺_gpts rises only while π(y⁺) is far from 1; run 1000 steps and
+    the 0.2 of the push that separates y⁺ from its synonym wins (seed 0: −14.99 → −18.09)."""
+    t = trends(run(replace(EXPERIMENTS["sft"], steps=1000, eval_every=50)))
+    assert t["chosen_gptsemantic"]["max"] > t["chosen_gptsemantic"]["start"]
+    assert t["chosen_gptsemantic"]["end"] < t["chosen_gptsemantic"]["start"]
+
+
+def test_dpo_lifts_chosen_before_it_squeezes_it(run):
+    """Range of the DPO claim: early on y⁺ still rises (seed 0: above its start at step 100); only
+    a long run drags it below its start."""
+    t = trends(run(replace(EXPERIMENTS["dpo"], steps=100)))
+    assert t["chosen"]["end"] > t["chosen"]["start"]
