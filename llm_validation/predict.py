@@ -503,6 +503,7 @@ def run_update(model, tokenizer, example, cfg: PredictConfig, lrs, truncation) -
     pred = predict_step(model, items, pad, cfg.method, cfg.optimizer, hyper)
     seconds = time.perf_counter() - started
     seq = list(items.values())
+    forward_backward = forward_backward_seconds(model, seq, pad)  # right after, same load
     before = logps(model, seq, pad)
     rows = []
     for lr in lrs:
@@ -521,12 +522,12 @@ def run_update(model, tokenizer, example, cfg: PredictConfig, lrs, truncation) -
                     row.update(_factor_columns(f))
     info = {
         "predict_seconds": seconds,
+        "forward_backward_seconds": forward_backward,
         "n_probes": len(seq),
         "floor": roundoff_floor(model, seq, pad, before),
         "loss": pred.loss,
         "coef": pred.coef,
         "factors": factors,
-        "items": seq,
     }
     return rows, info
 
@@ -567,18 +568,18 @@ def main(cfg: PredictConfig) -> dict:
             file=sys.stderr,
             flush=True,
         )
-    forward_backward = forward_backward_seconds(model, infos[-1]["items"], tokenizer.eos_token_id)
-    summary = _summary(rows, infos, cfg, lrs, forward_backward)
+    summary = _summary(rows, infos, cfg, lrs)
     _write(cfg, rows, summary, infos[0]["factors"])
     return summary
 
 
-def _summary(rows, infos, cfg: PredictConfig, lrs, forward_backward: float) -> dict:
+def _summary(rows, infos, cfg: PredictConfig, lrs) -> dict:
     floor = max(i["floor"] for i in infos)
     base = [r for r in rows if r["lr"] == cfg.lr]
     pred, actual = (np.array([r[k] for r in base]) for k in ("predicted", "actual"))
     kinds = np.array([r["probe_type"] for r in base])
-    per_probe = sum(i["predict_seconds"] for i in infos) / sum(i["n_probes"] for i in infos)
+    per_probe = [i["predict_seconds"] / i["n_probes"] for i in infos]
+    ratio = [p / i["forward_backward_seconds"] for p, i in zip(per_probe, infos)]
     out = {
         **summarize(pred, actual, floor),
         "noise_floor": floor,
@@ -587,9 +588,11 @@ def _summary(rows, infos, cfg: PredictConfig, lrs, forward_backward: float) -> d
         "per_type": {
             k: summarize(pred[kinds == k], actual[kinds == k], floor) for k in dict.fromkeys(kinds)
         },
-        "seconds_per_probe_prediction": per_probe,
-        "seconds_forward_backward": forward_backward,
-        "cost_per_probe_vs_forward_backward": per_probe / forward_backward,
+        "seconds_per_probe_prediction": float(np.median(per_probe)),
+        "seconds_forward_backward": float(
+            np.median([i["forward_backward_seconds"] for i in infos])
+        ),
+        "cost_per_probe_vs_forward_backward": float(np.median(ratio)),  # per update, then median
         "mean_abs_actual": float(np.mean(np.abs(actual))),
     }
     if cfg.optimizer == "adamw":
