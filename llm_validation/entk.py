@@ -286,11 +286,21 @@ def estimate_summaries(
     n_probes: int,
     generator: torch.Generator,
 ) -> dict[str, Tensor]:
-    """Trace and norm of every block K_{m,l} from n Rademacher probes via (b). Each: (M, L)."""
+    """Trace and norm of every block K_{m,l} from n Rademacher probes via (b). Each: (M, L).
+
+    Streams over probes and positions (memory O(P + M·V)): each column K_{:,l} r enters
+    `probe_summaries` alone and only its (M,) reductions are kept.
+    """
     vocab = model.get_output_embeddings().weight.shape[0]
     probes = rademacher(n_probes, vocab, generator, model.dtype)
     length = chi_u.positions.numel()
-    columns = torch.stack(
-        [kernel_columns(model, subset, chi_o, chi_u, r.expand(length, -1)) for r in probes]
-    )
-    return probe_summaries(probes, columns)
+    trace = torch.zeros(chi_o.positions.numel(), length, dtype=model.dtype)
+    square = torch.zeros_like(trace)
+    for r in probes:
+        for pos, col in enumerate(
+            _columns(model, subset, chi_o, chi_u, r.expand(length, -1), None)
+        ):
+            one = probe_summaries(r[None], col[None, :, None, :])  # n = 1, L = 1
+            trace[:, pos] += one["trace"][:, 0]
+            square[:, pos] += one["norm"][:, 0] ** 2
+    return {"trace": trace / n_probes, "norm": (square / n_probes).sqrt()}

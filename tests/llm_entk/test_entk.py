@@ -93,3 +93,15 @@ def test_lora_subset_kernel_equals_explicit(neox, make_chi, vocab):
     k_a = entk.entk_explicit(model, subset, chi_o, chi_u)
     k_b = entk.entk_implicit(model, subset, chi_o, chi_u)
     torch.testing.assert_close(k_b, k_a, rtol=RTOL, atol=ATOL)
+
+
+def test_streamed_estimates_equal_probe_summaries_of_stacked_columns(neox, make_chi, vocab):
+    """The memory-safe streaming estimate is `probe_summaries` over the same Rademacher probes."""
+    subset = entk.param_subset(neox, "last:1")
+    chi_o, chi_u = make_chi(14), make_chi(15, n_response=2)
+    est = entk.estimate_summaries(neox, subset, chi_o, chi_u, 3, torch.Generator().manual_seed(1))
+    probes = entk.rademacher(3, vocab, torch.Generator().manual_seed(1), torch.float64)
+    k_a = entk.entk_explicit(neox, subset, chi_o, chi_u)
+    ref = entk.probe_summaries(probes, torch.einsum("mlvw,iw->imlv", k_a, probes))
+    for key in ("trace", "norm"):
+        torch.testing.assert_close(est[key], ref[key], rtol=RTOL, atol=ATOL)
