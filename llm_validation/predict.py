@@ -407,12 +407,15 @@ def relative_error(pred: np.ndarray, actual: np.ndarray) -> float:
 
 
 def summarize(pred: np.ndarray, actual: np.ndarray, floor: float = 0.0) -> dict:
-    """r, sign agreement (all probes, and those above the noise floor), relative error, count."""
+    """r, sign agreement (all probes, and those above the noise floor), relative error, the mean
+    predicted and actual Δ log π, and the count."""
     return {
         "pearson_r": pearson_r(pred, actual),
         "sign_agreement": sign_agreement(pred, actual),
         "sign_agreement_above_floor": sign_agreement(pred, actual, floor),
         "relative_error": relative_error(pred, actual),
+        "mean_predicted": float(np.mean(pred)),
+        "mean_actual": float(np.mean(actual)),
         "n": int(len(pred)),
     }
 
@@ -714,11 +717,14 @@ def _run(args) -> int:
     if cfg.json:
         print(json.dumps({k: v for k, v in summary.items()}))
         return 0
-    print(f"{'probe type':<20} {'n':>4} {'r':>8} {'sign':>6} {'rel.err':>8}")
+    print(
+        f"{'probe type':<20} {'n':>4} {'mean pred':>10} {'mean act':>10} {'r':>8} {'sign':>6} "
+        f"{'rel.err':>8}"
+    )
     for kind, s in {**summary["per_type"], "all": summary}.items():
         print(
-            f"{kind:<20} {s['n']:>4} {s['pearson_r']:>8.4f} {s['sign_agreement']:>6.3f} "
-            f"{s['relative_error']:>8.4f}"
+            f"{kind:<20} {s['n']:>4} {s['mean_predicted']:>+10.3e} {s['mean_actual']:>+10.3e} "
+            f"{s['pearson_r']:>8.4f} {s['sign_agreement']:>6.3f} {s['relative_error']:>8.4f}"
         )
     print(
         f"noise floor {summary['noise_floor']:.2e}; sign agreement above it "
