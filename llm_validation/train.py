@@ -30,7 +30,14 @@ from llm_validation.checkpoint import atomic_save, load_checkpoint, save_checkpo
 from llm_validation.config import RunConfig
 from llm_validation.data import PROBE_TYPES, Y_STAR, Example, load_examples
 from llm_validation.errors import UserError
-from llm_validation.logprobs import Tokenized, Truncation, collate, sequence_logps, tokenize_example
+from llm_validation.logprobs import (
+    Tokenized,
+    Truncation,
+    collate,
+    length_buckets,
+    sequence_logps,
+    tokenize_example,
+)
 from llm_validation.losses import LOSSES, LossSpec, PairScores
 from llm_validation.methods import METHODS, Phase, plan
 from llm_validation.models import load_model
@@ -108,18 +115,21 @@ def phase_data(session: Session, phase: Phase) -> list[Pair]:
 
 
 @torch.no_grad()
-def precompute_reference(session: Session, data: list[Pair], spec: LossSpec) -> torch.Tensor:
-    """log π_ref of every pair, Shape: (N, 2), from the model as it is now."""
+def precompute_reference(session: Session, data: list[Pair]) -> torch.Tensor:
+    """log π_ref of every pair from the model as it is now, Shape: (N, 2) (y⁺, y⁻); batched by
+    length like `logprobs.score`, `batch_tokens` padded tokens a forward."""
     from tqdm.auto import tqdm
 
-    cfg, out = session.cfg, []
-    size = cfg.micro_batch_size or cfg.batch_size
-    for i in tqdm(range(0, len(data), size), desc="reference", unit="batch", leave=False):
+    items = [w for w, _ in data] + [r for _, r in data]
+    values = torch.zeros(len(items), dtype=torch.float64)
+    device = next(session.model.parameters()).device
+    buckets = length_buckets([len(it.ids) for it in items], session.cfg.batch_tokens)
+    for index in tqdm(buckets, desc="reference", unit="batch", leave=False):
+        batch = (t.to(device) for t in collate([items[i] for i in index], session.pad_id))
         with session.autocast():
-            w, r, _, _ = pair_logps(session.model, data[i:i + size], session.pad_id, cfg.reduction,
-                                    spec.pairwise)
-        out.append(torch.stack([w, r if r is not None else w], -1).cpu())
-    return torch.cat(out)
+            logp = sequence_logps(session.model, *batch, session.cfg.reduction)
+        values[torch.as_tensor(index)] = logp.cpu()
+    return values.view(2, len(data)).T
 
 
 def phase_reference(session: Session, index: int, phase: Phase, data: list[Pair]):
@@ -132,7 +142,7 @@ def phase_reference(session: Session, index: int, phase: Phase, data: list[Pair]
     if session.cfg.reference == "precomputed" and phase.data != "onpolicy":
         if path.is_file():
             return torch.load(path, weights_only=True)
-        logps = precompute_reference(session, data, spec)
+        logps = precompute_reference(session, data)
         atomic_save(logps, path)
         return logps
     reference = copy.deepcopy(session.model).eval().requires_grad_(False)
