@@ -6,10 +6,14 @@ real HH probes read `<repo>/../shared/data/hh_probe_train.jsonl` and skip when i
 Tests marked `slow` (the real SmolLM2 on CPU) run only when asked for with `-m slow`.
 """
 
+import os
 from pathlib import Path
 
 import pytest
 
+# Sleeping, not spinning, OpenMP threads (see llm_validation/__main__.py); effective only if
+# torch is not loaded yet in this pytest process.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("tokenizers")
