@@ -108,8 +108,7 @@ def test_score_speedup_over_batch_size_one(benchmark, scored):
         speedup >= BATCH_ONE_SPEEDUP_TARGET,
     )
     assert speedup >= BATCH_ONE_SPEEDUP_TARGET
-    np.testing.assert_allclose(  # the fast path must still be right
-        score(model, items[:4], pad)["logp"],
-        [float(sequence_logps(model, *collate([it], pad))[0]) for it in items[:4]],
-        rtol=1e-4,
-    )
+    with torch.no_grad():
+        one_by_one = [float(sequence_logps(model, *collate([it], pad))[0]) for it in items[:4]]
+    # fp32 forwards of padded vs unpadded batches differ by ~1e-6 relative; 1e-4 is generous.
+    np.testing.assert_allclose(score(model, items[:4], pad)["logp"], one_by_one, rtol=1e-4)
