@@ -362,7 +362,8 @@ def probe_factors(
 
     norm_A (M,): ‖A_m‖_F; per update response r: coef c_r, norm_G (L_r,): ‖G_l‖ = |c_r|‖e_y − π_l‖,
     trace and norm (M, L_r): tr K_{m,l} and ‖K_{m,l}‖_F, exact in closed form for ``unembed``,
-    else Hutchinson estimates from `n_probes` Rademacher vectors.
+    else Hutchinson estimates from `n_probes` Rademacher vectors. These summarise K = J Jᵀ without a
+    preconditioner; the preconditioned K_P = J P Jᵀ of RMSprop enters `decomposed_change`.
     """
     vocab = model.get_output_embeddings().weight.shape[0]
     out = {"norm_A": view_o.norm_a.tolist(), "terms": {}}
@@ -460,6 +461,7 @@ class PredictConfig:
     optimizer: str = "sgd"  # sgd, rmsprop or adamw (fresh state: its first step)
     lr: float = 1e-3  # η
     steps: int = 8  # K updates (examples), each one step from θ₀
+    limit: int | None = None  # the shared --limit: at most this many examples (caps K)
     lr_sweep: bool = False  # also step with η × SWEEP and fit the error's slope in η
     probe_types: str | None = None  # comma-separated probe types (default: all present)
     beta: float | None = None  # β of dpo-like losses (default: the loss's)
@@ -555,11 +557,12 @@ def main(cfg: PredictConfig) -> dict:
         raise UserError(f"unknown method {cfg.method!r}; choose from {', '.join(LOSSES)}")
     seed_everything(cfg.seed)
     model, tokenizer = load_model(cfg.model, seed=cfg.seed)  # fp32, cpu, eager attention
-    examples, _ = load_examples(cfg.data, strict=cfg.strict, limit=cfg.steps, seed=cfg.seed)
+    count = cfg.steps if cfg.limit is None else min(cfg.steps, cfg.limit)
+    examples, _ = load_examples(cfg.data, strict=cfg.strict, limit=count, seed=cfg.seed)
     truncation = Truncation(cfg.max_length, cfg.max_prompt_length)
     lrs = tuple(cfg.lr * f for f in SWEEP) if cfg.lr_sweep else (cfg.lr,)
     rows, infos = [], []
-    for u, example in enumerate(examples[: cfg.steps]):
+    for u, example in enumerate(examples[:count]):
         update_rows, info = run_update(model, tokenizer, example, cfg, lrs, truncation)
         rows += [{"update": u, **row} for row in update_rows]
         infos.append(info)
