@@ -57,9 +57,9 @@ def _measure(build: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.slow  # ~30 s of CPU: 64 vjp + 64 jvp passes at V = 49,152
 def test_implicit_kernel_at_v49152_stays_under_4gb():
-    """A·K·G for a pair of 64-token responses at V = 49,152 (tiny model): peak RSS < 4 GiB."""
+    """A·K·G for a pair of 64-token responses at V = 49,152 (tiny model): peak RSS < 4 GiB
+    (measured 1.16-1.26 GB; ~3 s of contraction plus the subprocess's imports)."""
     result = _measure(TINY)
     assert result["shape"] == [64, 64] and result["vocab"] == 49152
     assert result["peak_bytes"] < 4 * GIB, result
@@ -67,7 +67,8 @@ def test_implicit_kernel_at_v49152_stays_under_4gb():
 
 @pytest.mark.slow
 def test_implicit_kernel_on_smollm2_stays_under_4gb():
-    """The same contraction on SmolLM2-135M itself (all 135M parameters): peak RSS < 4 GiB."""
+    """The same contraction on SmolLM2-135M itself (all 135M parameters): peak RSS < 4 GiB
+    (measured 2.84 GB, 217 s on a shared 2-core CPU)."""
     pytest.importorskip("transformers")
     import importlib.util
 
