@@ -55,7 +55,8 @@ def test_sft_same_prompt_influence_is_symmetric(tiny_neox64, two_examples):
 
 def test_dpo_rows_are_the_two_terms_of_the_loss(tiny_neox64, two_examples):
     """DPO's rows are its y⁺ and y⁻ terms, c_± = ∓β/2 at π_ref = π_θ₀: they push in opposite
-    directions, so their same-prompt effects on y⁺ itself have opposite signs."""
+    directions, so where y⁺ and y⁻ are alike (⟨∇ log π(y⁺), ∇ log π(y⁻)⟩ > 0; the synthetic y⁻ is y⁺
+    with one or two words replaced) their same-prompt effects on y⁺ have opposite signs."""
     model, tok = tiny_neox64
     rows = influence.row_terms("dpo", ("ignored",))
     mats = influence.influence_matrices(
