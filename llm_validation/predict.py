@@ -638,15 +638,20 @@ def _write(cfg: PredictConfig, rows: list[dict], summary: dict, factors: dict) -
 def plot(rows: list[dict], summary: dict, cfg: PredictConfig):
     """Predicted vs actual Δ log π at η (one colour per probe type, the line y = x), and with
     `--lr-sweep` the relative error against η beside a slope-1 guide."""
+    import matplotlib
+    import matplotlib.ticker
     from matplotlib.figure import Figure
 
     sweep = "lr_sweep" in summary
     fig = Figure(figsize=(10 if sweep else 5.5, 4.5))
     ax = fig.add_subplot(1, 2 if sweep else 1, 1)
     base = [r for r in rows if r["lr"] == cfg.lr]
-    for kind in dict.fromkeys(r["probe_type"] for r in base):
+    kinds = list(dict.fromkeys(r["probe_type"] for r in base))
+    colors = matplotlib.colormaps["tab20"].colors  # 13 probe types: more than the default 10
+    for kind, color in zip(kinds, colors):
         sel = [r for r in base if r["probe_type"] == kind]
-        ax.scatter([r["predicted"] for r in sel], [r["actual"] for r in sel], s=14, label=kind)
+        xy = [r["predicted"] for r in sel], [r["actual"] for r in sel]
+        ax.scatter(*xy, s=14, color=color, label=kind)
     lim = max(abs(r[k]) for r in base for k in ("predicted", "actual"))
     ax.plot([-lim, lim], [-lim, lim], color="black", lw=0.8)
     ax.set_xlabel("predicted Δ log π (first order)")
@@ -658,6 +663,7 @@ def plot(rows: list[dict], summary: dict, cfg: PredictConfig):
         lrs, errs = summary["lr_sweep"]["lr"], summary["lr_sweep"]["relative_error"]
         ax2.loglog(lrs, errs, "o-", label="relative error")
         ax2.loglog(lrs, [errs[-1] * lr / lrs[-1] for lr in lrs], "k--", lw=0.8, label="∝ η")
+        ax2.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax2.set_xlabel("η")
         ax2.set_ylabel("‖pred − actual‖ / ‖actual‖")
         ax2.legend()
