@@ -122,15 +122,24 @@ def sequence_logps(model, input_ids: Tensor, attention_mask: Tensor, response_ma
     return reduce(logp, mask, reduction)
 
 
-def token_statistics(logits: Tensor, input_ids: Tensor, response_mask: Tensor) -> dict[str, Tensor]:
-    """Per-token quantities at response positions, each Shape: (B, T−1), plus `mask`."""
-    logp_all = torch.log_softmax(logits[:, :-1].float(), dim=-1)  # (B, T−1, V)
-    targets = input_ids[:, 1:].unsqueeze(-1)
-    logp = logp_all.gather(-1, targets).squeeze(-1)
-    logp_max = logp_all.max(-1).values
-    pi = logp_all.exp()
-    pi_y, sq_norm = logp.exp(), (pi * pi).sum(-1)  # π_y, ‖π‖²
-    vocab = logits.shape[-1]
+def token_statistics(z: Tensor, targets: Tensor) -> dict[str, Tensor]:
+    """Per-token quantities from the logits z that score each target y. Shape: z (..., V),
+    targets (...) → each (...).
+
+    One shifted exponential e = exp(z − max z) gives them all without materialising π or log π
+    over V: S₁ = Σ e, log π_y = z_y − max z − log S₁, max_v log π_v = −log S₁ and
+    ‖π‖² = Σ e² / S₁². (torch.logsumexp would cost more than the forward on small models.)
+    """
+    z = z.float()
+    z_max = z.amax(-1, keepdim=True)  # (..., 1)
+    e = (z - z_max).exp_()  # (..., V)
+    s1 = e.sum(-1)
+    log_s1 = s1.log()
+    logp = z.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - z_max.squeeze(-1) - log_s1
+    logp_max = -log_s1
+    sq_norm = torch.linalg.vecdot(e, e) / (s1 * s1)  # ‖π‖²
+    pi_y = logp.exp()
+    vocab = z.shape[-1]
     return {
         "logp": logp,
         "logp_max": logp_max,
@@ -138,7 +147,6 @@ def token_statistics(logits: Tensor, input_ids: Tensor, response_mask: Tensor) -
         "one_minus_p": 1 - pi_y,
         "dist_onehot": (sq_norm - 2 * pi_y + 1).clamp_min(0).sqrt(),  # ‖π − e_y‖₂
         "norm_A": (vocab * sq_norm + vocab - 2).clamp_min(0).sqrt(),  # ‖I − 1πᵀ‖_F
-        "mask": response_mask[:, 1:],
     }
 
 
@@ -173,13 +181,14 @@ def score(model, items: Sequence[Tokenized], pad_id: int, batch_tokens: int = 40
     out = {k: np.zeros(len(items)) for k in names}
     for index in tqdm(buckets, desc="scoring", unit="batch", disable=not progress, leave=False):
         ids, attention, response = (t.to(device) for t in collate([items[i] for i in index], pad_id))
-        logits = model(input_ids=ids, attention_mask=attention).logits
-        stats = token_statistics(logits, ids, response)
-        mask = stats.pop("mask")
-        n = mask.sum(-1).clamp_min(1)
-        out["n_tokens"][index] = mask.sum(-1).cpu().numpy()
+        logits = model(input_ids=ids, attention_mask=attention).logits  # (B, T, V)
+        seq, pos = response[:, 1:].nonzero(as_tuple=True)  # response positions only: (n,), (n,)
+        stats = token_statistics(logits[seq, pos], ids[seq, pos + 1])  # each (n,)
+        n = torch.bincount(seq, minlength=len(index)).clamp_min(1)
+        out["n_tokens"][index] = torch.bincount(seq, minlength=len(index)).cpu().numpy()
         for name, per_token in stats.items():
-            total = (per_token.double() * mask).sum(-1)  # float64, as in `reduce`
+            total = torch.zeros(len(index), dtype=torch.float64, device=device)
+            total.index_add_(0, seq, per_token.double())  # float64, as in `reduce`
             value = total if name in ("logp", "logp_max") else total / n
             out[name][index] = value.cpu().numpy()
     return out

@@ -340,14 +340,8 @@ class SequenceView:
 def sequence_view(model: torch.nn.Module, chi: entk.Chi) -> SequenceView:
     """One forward of χ → its `SequenceView`; the norms come from `logprobs.token_statistics`."""
     h, logits = entk.head_inputs_and_logits(model, chi)  # (L, d), (T, V)
-    mask = torch.zeros_like(chi.input_ids[None], dtype=torch.bool)
-    mask[0, chi.positions + 1] = True
-    stats = token_statistics(
-        logits[None], chi.input_ids[None], mask
-    )  # position t scores token t + 1
-    return SequenceView(
-        chi, h, stats["norm_A"][0, chi.positions], stats["dist_onehot"][0, chi.positions]
-    )
+    stats = token_statistics(logits[chi.positions], chi.targets)  # position t scores token t + 1
+    return SequenceView(chi, h, stats["norm_A"], stats["dist_onehot"])
 
 
 def probe_factors(
