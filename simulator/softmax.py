@@ -17,18 +17,33 @@ def log_softmax(z: np.ndarray) -> np.ndarray:
     return out
 
 
+def log_softmax_and_softmax(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(log π, π) from one exponential: e = exp(z − max z), π = e/Σe, log π = z − max z − log Σe.
+
+    Two (..., V) buffers in all, where `log_softmax` then `np.exp` would make three and exponentiate
+    twice. Shape: (..., V) → ((..., V), (..., V)).
+    """
+    logp = z - np.max(z, axis=-1, keepdims=True)
+    pi = np.exp(logp)
+    total = np.sum(pi, axis=-1, keepdims=True)
+    pi /= total
+    logp -= np.log(total)
+    return logp, pi
+
+
 def softmax(z: np.ndarray) -> np.ndarray:
     """π = softmax(z). Shape: (..., V) → (..., V)."""
     return np.exp(log_softmax(z))
 
 
-def apply_a(pi: np.ndarray, v: np.ndarray) -> np.ndarray:
+def apply_a(pi: np.ndarray, v: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """A(π) v = v − (πᵀv) 1, the log-softmax Jacobian applied to a direction v.
 
     This is how a change of logits Δz becomes a change of log-probabilities at first order:
-    Δ log π ≈ A Δz (Eq. 3). Shape: pi (..., V), v (..., V) → (..., V).
+    Δ log π ≈ A Δz (Eq. 3). `out` may be v itself. Shape: pi (..., V), v (..., V) → (..., V).
     """
-    return v - np.einsum("...i,...i->...", pi, v)[..., None]  # row dot products, no (N, V) temporary
+    row_dot = np.einsum("...i,...i->...", pi, v)[..., None]  # πᵀv, no (N, V) temporary
+    return np.subtract(v, row_dot, out=out)
 
 
 def a_matrix(pi: np.ndarray) -> np.ndarray:

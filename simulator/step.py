@@ -16,7 +16,7 @@ import numpy as np
 
 from .kernels import apply_kernel, kernel_block
 from .losses import UpdateBatch, loss_and_residual_at
-from .softmax import a_matrix, apply_a, log_softmax
+from .softmax import a_matrix, apply_a, log_softmax, log_softmax_and_softmax
 
 
 @dataclass(frozen=True)
@@ -80,18 +80,16 @@ def take_step(
     """One step of `loss` on `batch`, with its exact and first-order Δ log π on every input.
 
     K G is formed once and shared by the step and the prediction; elementwise work is done in
-    place, since at (N, V) = (2048, 32k) every fresh (N, V) buffer costs as much as its math.
+    place, since at large (N, V) every fresh (N, V) buffer costs page faults on top of its math.
     """
-    logp = log_softmax(z)
-    pi = np.exp(logp)
+    logp, pi = log_softmax_and_softmax(z)
     value, g = loss_and_residual_at(loss, logp, pi, batch, ref_z, **hp)
-    kg = apply_kernel(k, g)  # (N, V)
-    z_after = kg * -lr
-    z_after += z  # z − η K G
+    delta_z = apply_kernel(k, g)  # (N, V), K G
+    delta_z *= -lr  # −η K G
+    z_after = z + delta_z
     actual = log_softmax(z_after)
     actual -= logp
-    predicted = apply_a(pi, kg)
-    predicted *= -lr  # −η A K G
+    predicted = apply_a(pi, delta_z, out=delta_z)  # −η A K G, in the same buffer
     return StepResult(
         loss=value.loss,
         lr=lr,
