@@ -68,6 +68,12 @@ def first_order_change(pi: np.ndarray, k: np.ndarray, g: np.ndarray, lr: float) 
     return -lr * apply_a(pi, apply_kernel(k, g))
 
 
+def row_blocks(n: int, v: int, block_bytes: int = 2**21):
+    """Slices of rows of an (N, V) float64 array, each about `block_bytes` (2 MiB: cache-sized)."""
+    size = max(1, block_bytes // (8 * v))
+    return [slice(start, min(start + size, n)) for start in range(0, n, size)]
+
+
 def take_step(
     z: np.ndarray,
     k: np.ndarray,
@@ -79,17 +85,23 @@ def take_step(
 ) -> StepResult:
     """One step of `loss` on `batch`, with its exact and first-order Δ log π on every input.
 
-    K G is formed once and shared by the step and the prediction; elementwise work is done in
-    place, since at large (N, V) every fresh (N, V) buffer costs page faults on top of its math.
+    K G is formed once and shared by the step and the prediction. The elementwise work around it
+    runs over blocks of rows that fit in cache (`row_blocks`): at (N, V) = (2048, 32k) a pass over
+    a whole (N, V) array is a trip to main memory, and a step makes a dozen of them.
     """
-    logp, pi = log_softmax_and_softmax(z)
+    logp, pi = np.empty_like(z), np.empty_like(z)
+    for rows in row_blocks(*z.shape):
+        logp[rows], pi[rows] = log_softmax_and_softmax(z[rows])
     value, g = loss_and_residual_at(loss, logp, pi, batch, ref_z, **hp)
-    delta_z = apply_kernel(k, g)  # (N, V), K G
-    delta_z *= -lr  # −η K G
-    z_after = z + delta_z
-    actual = log_softmax(z_after)
-    actual -= logp
-    predicted = apply_a(pi, delta_z, out=delta_z)  # −η A K G, in the same buffer
+    delta_z = apply_kernel(k, g)  # (N, V), K G; becomes −η A K G block by block below
+    z_after, actual = np.empty_like(z), np.empty_like(z)
+    for rows in row_blocks(*z.shape):
+        step = delta_z[rows]  # a view
+        step *= -lr  # −η K G
+        np.add(z[rows], step, out=z_after[rows])
+        np.subtract(log_softmax(z_after[rows]), logp[rows], out=actual[rows])
+        apply_a(pi[rows], step, out=step)  # −η A K G
+    predicted = delta_z
     return StepResult(
         loss=value.loss,
         lr=lr,
