@@ -30,7 +30,7 @@ import numpy as np
 from scipy.special import expit, log_expit
 
 from .responses import Responses, residual, sequence_logp
-from .softmax import log_softmax, log_softmax_and_softmax
+from .softmax import log_softmax
 
 PAIR = ("chosen", "rejected")
 SINGLE = ("y",)
@@ -196,8 +196,8 @@ def loss_and_residual(
     ref_z are the reference logits (π_ref; for `pg` π_old); None means π_ref = π, the state of
     the first step. Shape: z (N, V) → G (N, V).
     """
-    logp, pi = log_softmax_and_softmax(z)
-    return loss_and_residual_at(loss, logp, pi, batch, ref_z, **hp)
+    logp = log_softmax(z)
+    return loss_and_residual_at(loss, logp, np.exp(logp), batch, ref_z, **hp)
 
 
 def loss_and_residual_at(
