@@ -31,7 +31,7 @@ Probe types, per training prompt x_u (field names of the paper's probing files):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy import sparse
@@ -284,22 +284,7 @@ def build_world(cfg: WorldConfig, rng: np.random.Generator) -> World:
             sample(rng.integers(cfg.n_topics, size=cfg.corpus_human), HUMAN),
         ]
     )
-    return World(
-        cfg,
-        concept_of,
-        template,
-        slots,
-        successors,
-        start,
-        p_emb,
-        topic,
-        train,
-        test,
-        corpus,
-        probes,
-        corpus_prompts,
-        corpus_tokens,
-    )
+    return replace(partial, probes=probes, corpus_prompts=corpus_prompts, corpus_tokens=corpus_tokens)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
