@@ -1,4 +1,4 @@
-"""Shared pytest configuration: hypothesis profiles and the `gpu` marker's skip.
+"""Shared pytest configuration: hypothesis profiles and the `slow` and `gpu` skips.
 
 Profiles (select with HYPOTHESIS_PROFILE=dev|ci; `make test` uses ci):
 - dev: few examples, fast feedback while editing.
@@ -30,9 +30,13 @@ def _cuda_available() -> bool:
 
 
 def pytest_collection_modifyitems(config, items):
-    if _cuda_available():
-        return
+    """`slow` tests run only when `-m` names them; `gpu` tests only where CUDA is available."""
+    run_slow = "slow" in (config.getoption("-m") or "")
+    has_cuda = _cuda_available()
+    skip_slow = pytest.mark.skip(reason="slow (real SmolLM2 or V = 49,152 on CPU); run with -m slow")
     skip_gpu = pytest.mark.skip(reason="needs a CUDA device")
     for item in items:
-        if "gpu" in item.keywords:
+        if "slow" in item.keywords and not run_slow:
+            item.add_marker(skip_slow)
+        if "gpu" in item.keywords and not has_cuda:
             item.add_marker(skip_gpu)

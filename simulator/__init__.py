@@ -39,7 +39,7 @@ from .squeeze import (
     with_probability,
     zipf_logits,
 )
-from .step import StepResult, first_order_change, kernel_step, relative_error, take_step
+from .step import StepResult, first_order_change, relative_error, take_step
 from .world import World, WorldConfig, build_world
 
 __all__ = [
@@ -78,7 +78,6 @@ __all__ = [
     "first_order_change",
     "get_loss",
     "kernel_block",
-    "kernel_step",
     "linear_kernel",
     "log_ratio_margin",
     "log_softmax",

@@ -58,11 +58,6 @@ def relative_error(actual: np.ndarray, predicted: np.ndarray) -> float:
     return float(diff / denom) if denom > 0 else float(diff)
 
 
-def kernel_step(z: np.ndarray, k: np.ndarray, g: np.ndarray, lr: float) -> np.ndarray:
-    """z ← z − η K G, exact under a fixed kernel. Shape: (N, V)."""
-    return z - lr * apply_kernel(k, g)
-
-
 def first_order_change(pi: np.ndarray, k: np.ndarray, g: np.ndarray, lr: float) -> np.ndarray:
     """−η A(x_o) (K G)(x_o) for every observed input o (Proposition 1). Shape: (N, V)."""
     return -lr * apply_a(pi, apply_kernel(k, g))

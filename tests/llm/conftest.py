@@ -18,7 +18,6 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("tokenizers")
 
-HERE = Path(__file__).resolve().parent
 HH_PROBES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "hh_probe_train.jsonl"
 
 
@@ -43,12 +42,3 @@ def synthetic_examples():
 
     return generate(6, seed=3)
 
-
-def pytest_collection_modifyitems(config, items):
-    """Skip this folder's `slow` tests unless the marker expression selects them (-m slow)."""
-    if "slow" in (config.getoption("-m") or ""):
-        return
-    skip = pytest.mark.skip(reason="slow: real SmolLM2 on CPU; run with -m slow")
-    for item in items:
-        if "slow" in item.keywords and HERE in Path(str(item.fspath)).resolve().parents:
-            item.add_marker(skip)

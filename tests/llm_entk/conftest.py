@@ -4,7 +4,6 @@ torch and transformers are an extra: the whole folder skips without them. Tests 
 (SmolLM2 on CPU, V = 49,152 memory) run only when asked for with `-m slow`.
 """
 
-from pathlib import Path
 
 import pytest
 
@@ -14,17 +13,7 @@ transformers = pytest.importorskip("transformers")
 from llm_validation.entk import Chi  # noqa: E402
 
 VOCAB = 24
-HERE = Path(__file__).resolve().parent
 
-
-def pytest_collection_modifyitems(config, items):
-    """Skip this folder's `slow` tests unless the marker expression selects them (-m slow)."""
-    if "slow" in (config.getoption("-m") or ""):
-        return
-    skip = pytest.mark.skip(reason="slow: SmolLM2 / V = 49,152 on CPU; run with -m slow")
-    for item in items:
-        if "slow" in item.keywords and HERE in Path(str(item.fspath)).resolve().parents:
-            item.add_marker(skip)
 
 
 def _tiny(config_cls, **extra):
