@@ -96,11 +96,16 @@ def collate(items: Sequence[Tokenized], pad_id: int) -> tuple[Tensor, Tensor, Te
     return ids, attention.long(), response
 
 
+def at_least_fp32(z: Tensor) -> Tensor:
+    """z in float32, or in its own dtype when that is wider (a float64 model keeps float64)."""
+    return z.to(torch.promote_types(z.dtype, torch.float32))
+
+
 def token_logps(logits: Tensor, input_ids: Tensor, response_mask: Tensor) -> tuple[Tensor, Tensor]:
     """log π(y_l | x, y_<l) at every position → (logp Shape: (B, T−1), mask Shape: (B, T−1)).
 
     Position t of the outputs scores token t+1 from the logits at t (teacher forcing)."""
-    logits = logits[:, :-1].float()  # (B, T−1, V)
+    logits = at_least_fp32(logits[:, :-1])  # (B, T−1, V)
     targets = input_ids[:, 1:]  # (B, T−1)
     picked = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     return picked - torch.logsumexp(logits, dim=-1), response_mask[:, 1:]
@@ -130,7 +135,7 @@ def token_statistics(z: Tensor, targets: Tensor) -> dict[str, Tensor]:
     over V: S₁ = Σ e, log π_y = z_y − max z − log S₁, max_v log π_v = −log S₁ and
     ‖π‖² = Σ e² / S₁². (torch.logsumexp would cost more than the forward on small models.)
     """
-    z = z.float()
+    z = at_least_fp32(z)
     z_max = z.amax(-1, keepdim=True)  # (..., 1)
     e = (z - z_max).exp_()  # (..., V)
     s1 = e.sum(-1)

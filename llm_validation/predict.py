@@ -23,7 +23,9 @@ g_u = Σ_r c_r ∇θ log π(y_r|χ_u): one backward per probe, plus none for the
 responses (y⁺, y⁻) are probes too.
 
 The real step (`actual_step`) is one step of a fresh torch optimiser in fp32, unclipped (the
-training loop's clipping only rescales g), with π_ref = π_θ₀ for losses with a reference.
+training loop's clipping only rescales g), with π_ref = π_θ₀ for losses with a reference. Its
+Δ log π is measured with the fp32 weights cast exactly to float64 (`logps`), so that the comparison
+at small η is not lost in fp32 evaluation round-off.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -162,15 +165,31 @@ def logp_and_grad(model: torch.nn.Module, item: Tokenized, pad_id: int) -> tuple
     )
 
 
+@contextmanager
+def weights_in_float64(model: torch.nn.Module):
+    """The model with its weights cast to float64 for the duration, then back. fp32 → fp64 → fp32
+    is exact, so the model that trains is unchanged; a log π evaluated inside carries none of
+    fp32's ~1e-7 relative round-off (transformers' eager attention still takes its softmax in
+    fp32, ~1e-8 relative)."""
+    dtype = next(model.parameters()).dtype
+    model.to(torch.float64)
+    try:
+        yield model
+    finally:
+        model.to(dtype)
+
+
 @torch.no_grad()
 def logps(model: torch.nn.Module, items: list[Tokenized], pad_id: int) -> np.ndarray:
-    """log π(y|x) for each item, one unpadded sequence at a time (the same arithmetic before and
-    after a step, so that padding cannot enter Δ). Shape: (N,)."""
+    """log π(y|x) for each item, one unpadded sequence at a time, evaluated in float64 (the
+    measured Δ log π = log π_θ₁ − log π_θ₀ of a real fp32 step is then free of evaluation
+    round-off; the same arithmetic before and after, so padding cannot enter Δ). Shape: (N,)."""
     device = next(model.parameters()).device
     out = []
-    for item in items:
-        ids, attention, response = (t.to(device) for t in collate([item], pad_id))
-        out.append(float(sequence_logps(model, ids, attention, response)[0]))
+    with weights_in_float64(model):
+        for item in items:
+            ids, attention, response = (t.to(device) for t in collate([item], pad_id))
+            out.append(float(sequence_logps(model, ids, attention, response)[0]))
     return np.array(out)
 
 
@@ -423,13 +442,15 @@ def error_slope(lrs: np.ndarray, errors: np.ndarray) -> float:
 def roundoff_floor(
     model: torch.nn.Module, items: list[Tokenized], pad_id: int, single: np.ndarray
 ) -> float:
-    """The fp32 noise floor of a measured Δ log π: 2 max |log π_batched − log π_single| at θ₀.
+    """The noise floor of a measured Δ log π: 2 max |log π_batched − log π_single| at θ₀, both in
+    float64 like `logps`.
 
     single: `logps(model, items, pad_id)`. The two evaluations differ only in padding and matrix
     blocking, so their gap is the round-off of one evaluation; a difference of two evaluations
     carries about twice that.
     """
-    batched = score(model, items, pad_id)["logp"]
+    with weights_in_float64(model):
+        batched = score(model, items, pad_id)["logp"]
     return float(2 * np.max(np.abs(batched - single)))
 
 
