@@ -17,9 +17,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from llm_validation.data import PROBE_TYPES, load_examples  # noqa: E402
+from llm_validation.first_order import forward_backward_seconds, predict_step  # noqa: E402
 from llm_validation.logprobs import tokenize_example  # noqa: E402
 from llm_validation.models import load_model  # noqa: E402
-from llm_validation.predict import forward_backward_seconds, predict_step  # noqa: E402
 
 from .timing import paired_ratio, record  # noqa: E402
 

