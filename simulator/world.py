@@ -83,8 +83,10 @@ class WorldConfig:
     concept_share: float = _help(
         "s in the readout E = [I, s·C]: synonyms share s²/(1+s²) of their output kernel", 2.0
     )
-    pretrain_steps: int = _help("full-batch SFT steps on the corpus that make π₀ peaky", 300)
-    pretrain_lr: float = _help("step size of pretraining", 2.0)
+    pretrain_steps: int = _help("full-batch SFT steps on the corpus that make π₀ peaky", 600)
+    pretrain_lr: float = _help(
+        "step size of pretraining (2.0 is past the edge of stability: round-off changes π₀)", 1.0
+    )
 
     def check(self) -> None:
         """Raise ValueError on a world that cannot be built."""

@@ -38,7 +38,10 @@ SMALL_WORLD = {
     "n_corpus": 16,
     "corpus_responses": 4,
     "corpus_human": 16,
-    "pretrain_steps": 150,  # enough full-batch SFT for a peaky π₀ (y* ≈ −1.5 nats over 6 tokens)
+    # Enough full-batch SFT for a peaky π₀ (y* ≈ −1.2 nats over 6 tokens), at a stable step:
+    # at lr 2.0 a 1e-12 change of the start moved π₀'s M by up to 0.97 (7 of 8 worlds).
+    "pretrain_steps": 300,
+    "pretrain_lr": 1.0,
 }
 SEEDS = range(8)  # worlds per claim: each comparison below holds in mean over all of them
 BYSTANDERS = tuple(p for p in PROBE_TYPES if p not in ("chosen", "rejected", "y_star", "irr_train"))
@@ -122,7 +125,7 @@ def test_prop1_sequence_form_on_the_teacher_forced_model(seed, loss, probe, lr):
 
 # ---------------------------------------------------------------- C16
 
-DPO = {"steps": 800, "lr": 0.5, "beta": 0.1, "eval_every": 100}
+DPO = {"steps": 800, "lr": 0.5, "beta": 0.1, "eval_every": 10}  # y⁺ peaks at step 30 in mean
 
 
 TRAINED_AS_CHOSEN = ("chosen", "irr_train")  # irr_train is another training prompt's y⁺
@@ -146,7 +149,8 @@ def test_dpo_chosen_rises_then_falls():
     """C16 for y⁺ (and irr_train): not "falls" but "rises, then falls" (Sec. 4.2: the chosen's
     log-probability first increases, then decreases as the squeeze takes over). Whether it ends
     below its start depends on the world and the run length; the mean trajectory over worlds peaks
-    strictly inside the run and then declines to the end."""
+    strictly inside the run and then declines to the end. The rise is short (the mean peaks at
+    step 20–30), so the run is read every 10 steps."""
     traces = [run("dpo", s, **DPO) for s in SEEDS]
     for probe in TRAINED_AS_CHOSEN:
         mean = np.mean([changes(t, probe) for t in traces], axis=0)  # over worlds, per evaluation

@@ -1,4 +1,5 @@
-"""The paper's probe trends, read from the experiments exactly as the CLI runs them (seed 0).
+"""The paper's probe trends, read from the experiments exactly as the CLI runs them (seed 0; a
+claim whose outcome differs between worlds is read over seeds 0–2 and asserted for most of them).
 
 Each test names the claim; where the claim fails in this world under the paper's assumptions it is
 kept as a strict xfail whose reason is the counterexample (README, "Simulator experiments").
@@ -53,19 +54,28 @@ def test_extension_keeps_chosen_higher_than_sft_then_dpo(traced):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="finding: extension raises the y* gain here (0.66 vs 0.56 at seed 0; smaller in 4 of 24 "
-    "seed × SFT-length cases). Our reading: after SFT on "
+    reason="finding: after 100 SFT steps extension's y* gain is the larger one at seeds 0–2 "
+    "(seed 0: +1.29 vs +1.13); over seeds 0–7 × SFT length 10/30/100 it is smaller in 4 of 24 "
+    "cases, all at 10 or 30 steps, where the two starts barely differ. Our reading: after SFT on "
     "both, y⁺ and y⁻ split the mass at shared contexts, and DPO re-concentrates it on y⁺, "
     "which lifts y* more than the squeeze it removes",
 )
-def test_extension_weakens_the_y_star_gain(traced):
-    """Sec. 4.3: with y⁻ lifted out of the valley, DPO squeezes less, so y* gains less."""
-    assert _gain(traced["extend-dpo"], "y_star") < _gain(traced["sft-dpo"], "y_star")
+def test_extension_weakens_the_y_star_gain(run_at):
+    """Sec. 4.3: with y⁻ lifted out of the valley, DPO squeezes less, so y* gains less — in most
+    worlds (seeds 0–2), after an SFT stage long enough (100 steps) to lift y⁻ well out of it."""
+    smaller = []
+    for seed in (0, 1, 2):
+        base, extended = (
+            trends(run_at(replace(EXPERIMENTS[name], pre_sft_steps=100), seed))
+            for name in ("sft-dpo", "extend-dpo")
+        )
+        smaller.append(_gain(extended, "y_star") < _gain(base, "y_star"))
+    assert sum(smaller) > len(smaller) / 2, smaller
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="finding: on-policy DPO raises y* more (1.19 vs 0.39 at seed 0; 16 of 16 cases). "
+    reason="finding: on-policy DPO raises y* more (1.47 vs 0.85 at seed 0; 16 of 16 cases). "
     "Our reading: its pairs are the "
     "policy's own modes, and pushing the better mode up sharpens π along y⁺'s contexts",
 )
@@ -128,14 +138,16 @@ def test_rmsprop_option_runs_and_moves_the_model(run):
 
 def test_sft_rephrase_gain_is_transient_once_chosen_saturates(run):
     """Range of the SFT claim: y⁺_gpts rises only while π(y⁺) is far from 1; run 1000 steps and
-    the 0.2 of the push that separates y⁺ from its synonym wins (seed 0: −14.99 → −18.09)."""
+    the 0.2 of the push that separates y⁺ from its synonym wins (seed 0: −13.96 → −18.10)."""
     t = trends(run(replace(EXPERIMENTS["sft"], steps=1000, eval_every=50)))
     assert t["chosen_gptsemantic"]["max"] > t["chosen_gptsemantic"]["start"]
     assert t["chosen_gptsemantic"]["end"] < t["chosen_gptsemantic"]["start"]
 
 
 def test_dpo_lifts_chosen_before_it_squeezes_it(run):
-    """Range of the DPO claim: early on y⁺ still rises (seed 0: above its start at step 100); only
-    a long run drags it below its start."""
+    """Range of the DPO claim: early on y⁺ still rises, and the squeeze takes over within the first
+    100 steps (seed 0: −6.92 → −6.13 at step 20, back below its start by step 60; every seed 0–7
+    peaks above its start); only a long run drags it far below its start."""
     t = trends(run(replace(EXPERIMENTS["dpo"], steps=100)))
-    assert t["chosen"]["end"] > t["chosen"]["start"]
+    assert t["chosen"]["max"] > t["chosen"]["start"]
+    assert t["chosen"]["end"] < t["chosen"]["max"]

@@ -46,15 +46,18 @@ def test_proposition_1_in_sequence_form_predicts_delta_log_pi_of_a_response(worl
     z = np.asarray(phi_all @ start.weights().T)
     g_all = np.vstack([np.zeros((probe.phi.shape[0], g.shape[1])), g])
     rows = probe.responses()
+    pi = np.exp(log_softmax(z))
     errors = []
-    for lr in (0.2, 0.1):
-        pi = np.exp(log_softmax(z))
+    for lr in (0.1, 0.05):
         z_after = z - lr * apply_kernel(k, g_all)
         actual = sequence_logp(log_softmax(z_after) - log_softmax(z), rows)
         predicted = sequence_logp(first_order_change(pi, k, g_all, lr), rows)
         errors.append(np.linalg.norm(actual - predicted) / np.linalg.norm(actual))
+    # At η = 0.1 the step moves log π(y) by ~0.1–0.4 nats: small enough for first order to be
+    # within 5% (measured 0.018–0.035 at seeds 0–3; at η = 0.2 it is 0.04–0.07, no margin).
     assert errors[0] < 0.05
-    assert errors[1] < 0.6 * errors[0]  # relative error O(η): halves with η, with slack
+    # Relative error = c·η + O(η²): halving η halves it (0.498 at seed 0).
+    assert 0.45 < errors[1] / errors[0] < 0.55
 
 
 @pytest.mark.parametrize("loss", sorted(LOSSES))
