@@ -48,10 +48,11 @@ class Chi:
     targets: Tensor
 
     @classmethod
-    def from_ids(cls, ids, prompt_len: int) -> Chi:
-        """χ from the token ids of x followed by y (as `logprobs.Tokenized`), 1 ≤ prompt_len < T."""
-        input_ids = torch.as_tensor(ids, dtype=torch.long)
-        positions = torch.arange(prompt_len - 1, input_ids.numel() - 1)
+    def from_ids(cls, ids, prompt_len: int, device: torch.device | str = "cpu") -> Chi:
+        """χ from the token ids of x followed by y (as `logprobs.Tokenized`), 1 ≤ prompt_len < T,
+        on the model's `device`."""
+        input_ids = torch.as_tensor(ids, dtype=torch.long, device=device)
+        positions = torch.arange(prompt_len - 1, input_ids.numel() - 1, device=device)
         return cls(input_ids, positions, input_ids[prompt_len:])
 
 
@@ -203,7 +204,7 @@ def entk_implicit(model: torch.nn.Module, subset: ParamSubset, chi_o: Chi, chi_u
     V·L vjp/jvp pairs; for tests and small vocabularies (the blocks alone are M·L·V² floats).
     """
     vocab = model.get_output_embeddings().weight.shape[0]
-    basis = torch.eye(vocab, dtype=model.dtype)
+    basis = torch.eye(vocab, dtype=model.dtype, device=model.device)
     cols = [
         kernel_columns(model, subset, chi_o, chi_u, e.expand(chi_u.positions.numel(), -1))
         for e in basis
@@ -244,7 +245,7 @@ def entk_unembed(model: torch.nn.Module, chi_o: Chi, chi_u: Chi) -> Tensor:
 
 def dense_from_unembed(s_o_u: Tensor, vocab: int) -> Tensor:
     """The V×V blocks s_{m,l} I_V of (c), for comparison with (a). Shape: (M, L, V, V)."""
-    return s_o_u[:, :, None, None] * torch.eye(vocab, dtype=s_o_u.dtype)
+    return s_o_u[:, :, None, None] * torch.eye(vocab, dtype=s_o_u.dtype, device=s_o_u.device)
 
 
 def block_summaries(k_o_u: Tensor) -> dict[str, Tensor]:
@@ -272,10 +273,13 @@ def unembed_summaries(s_o_u: Tensor, vocab: int) -> dict[str, Tensor]:
     return {"trace": vocab * s_o_u, "norm": s_o_u.abs() * vocab**0.5}
 
 
-def rademacher(n: int, vocab: int, generator: torch.Generator, dtype: torch.dtype) -> Tensor:
-    """n Rademacher probe vectors in R^V, E[r rᵀ] = I. Shape: (n, V)."""
-    signs = torch.randint(0, 2, (n, vocab), generator=generator).to(dtype)
-    return 2 * signs - 1
+def rademacher(
+    n: int, vocab: int, generator: torch.Generator, dtype: torch.dtype, device="cpu"
+) -> Tensor:
+    """n Rademacher probe vectors in R^V, E[r rᵀ] = I, drawn from a CPU `generator` (the same
+    draws on every device), then moved to `device`. Shape: (n, V)."""
+    signs = torch.randint(0, 2, (n, vocab), generator=generator)
+    return (2 * signs - 1).to(dtype=dtype, device=device)
 
 
 def estimate_summaries(
@@ -292,9 +296,9 @@ def estimate_summaries(
     `probe_summaries` alone and only its (M,) reductions are kept.
     """
     vocab = model.get_output_embeddings().weight.shape[0]
-    probes = rademacher(n_probes, vocab, generator, model.dtype)
+    probes = rademacher(n_probes, vocab, generator, model.dtype, model.device)
     length = chi_u.positions.numel()
-    trace = torch.zeros(chi_o.positions.numel(), length, dtype=model.dtype)
+    trace = torch.zeros(chi_o.positions.numel(), length, dtype=model.dtype, device=model.device)
     square = torch.zeros_like(trace)
     for r in probes:
         for pos, col in enumerate(

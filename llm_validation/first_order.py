@@ -45,12 +45,16 @@ from llm_validation.logprobs import Tokenized, collate, score, sequence_logps, t
 from llm_validation.losses import PairScores, get_loss
 
 
+def one_sequence(model: torch.nn.Module, item: Tokenized, pad_id: int) -> tuple[Tensor, ...]:
+    """(input_ids, attention_mask, response_mask) of one unpadded sequence on the model's device."""
+    device = next(model.parameters()).device
+    return tuple(t.to(device) for t in collate([item], pad_id))
+
+
 def logp_and_grad(model: torch.nn.Module, item: Tokenized, pad_id: int) -> tuple[float, Tensor]:
     """log π(y|x) and ∇θ log π(y|x) for one sequence (one forward + one backward). Grad: (P,)."""
     params = trainable(model)
-    device = params[0].device
-    ids, attention, response = (t.to(device) for t in collate([item], pad_id))
-    logp = sequence_logps(model, ids, attention, response)[0]
+    logp = sequence_logps(model, *one_sequence(model, item, pad_id))[0]
     grads = torch.autograd.grad(logp, params, allow_unused=True)
     return float(logp.detach()), flatten(
         [torch.zeros_like(p) if g is None else g for g, p in zip(grads, params)]
@@ -62,9 +66,10 @@ def weights_in_float64(model: torch.nn.Module):
     """The model with its weights cast to float64 for the duration, then back. fp32 → fp64 → fp32
     is exact, so the model that trains is unchanged; a log π evaluated inside carries none of
     fp32's ~1e-7 relative round-off (transformers' eager attention still takes its softmax in
-    fp32, ~1e-8 relative)."""
-    dtype = next(model.parameters()).dtype
-    model.to(torch.float64)
+    fp32, ~1e-8 relative). MPS has no float64: there the model stays as it is."""
+    first = next(model.parameters())
+    dtype = first.dtype
+    model.to(first.dtype if first.device.type == "mps" else torch.float64)
     try:
         yield model
     finally:
@@ -76,12 +81,8 @@ def logps(model: torch.nn.Module, items: list[Tokenized], pad_id: int) -> np.nda
     """log π(y|x) for each item, one unpadded sequence at a time, evaluated in float64 (the
     measured Δ log π = log π_θ₁ − log π_θ₀ of a real fp32 step is then free of evaluation
     round-off; the same arithmetic before and after, so padding cannot enter Δ). Shape: (N,)."""
-    device = next(model.parameters()).device
-    out = []
     with weights_in_float64(model):
-        for item in items:
-            ids, attention, response = (t.to(device) for t in collate([item], pad_id))
-            out.append(float(sequence_logps(model, ids, attention, response)[0]))
+        out = [float(sequence_logps(model, *one_sequence(model, item, pad_id))[0]) for item in items]
     return np.array(out)
 
 
@@ -308,10 +309,12 @@ def roundoff_floor(
 
 
 def forward_backward_seconds(model: torch.nn.Module, items: list[Tokenized], pad_id: int) -> float:
-    """Mean wall time of one plain forward + backward of log π(y|x) over `items`."""
+    """Mean wall time of one plain forward + backward of log π(y|x) over `items` (on CUDA, after
+    the queued kernels finish)."""
     started = time.perf_counter()
     for item in items:
-        ids, attention, response = collate([item], pad_id)
-        sequence_logps(model, ids, attention, response)[0].backward()
+        sequence_logps(model, *one_sequence(model, item, pad_id))[0].backward()
+    if next(model.parameters()).is_cuda:
+        torch.cuda.synchronize()
     model.zero_grad(set_to_none=True)
     return (time.perf_counter() - started) / len(items)

@@ -3,7 +3,8 @@
 Builds a ~25M-parameter Llama from its config on the card (nothing is downloaded), trains it
 briefly with SFT on the synthetic task, then runs DPO from the SFT weights, both with probe
 tracking, and prints the card's name, scoring and training throughput (tokens/s), step times,
-and the batched-vs-naive log-prob gap on the card. The project never needs a GPU: this is the one
+and the batched-vs-naive log-prob gap on the card. Last, `predict` (first-order Δ log π against
+real SGD steps) on tiny-neox at the issue's η = 1e-3 and on the SFT'd scaled model, on the card. The project never needs a GPU: this is the one
 place that asks for one (tests/llm/test_gpu_check.py is marked `gpu`).
 """
 
@@ -21,6 +22,8 @@ import torch
 from llm_validation.config import RunConfig
 from llm_validation.logprobs import collate, naive_sequence_logp, score, sequence_logps
 from llm_validation.models import load_model
+from llm_validation.predict import PredictConfig
+from llm_validation.predict import main as predict
 from llm_validation.synthetic import generate
 from llm_validation.tiny import build_tokenizer
 from llm_validation.tracking import build_probes, read_metrics
@@ -123,7 +126,23 @@ def main(argv=None) -> int:
                           for k in ("chosen", "rejected", "y_star"))
         print(f"dpo: {args.steps} steps in {seconds:.1f} s ({seconds / args.steps * 1e3:.0f} "
               f"ms/step); {moves}")
+        for model_name, lr in (("tiny-neox", 1e-3), (str(root / "sft-model"), 1e-4)):
+            for method in ("sft", "dpo"):
+                report_prediction(model_name, method, lr, device, root / f"predict-{method}")
     return 0
+
+
+def report_prediction(model: str, method: str, lr: float, device: str, out: Path) -> None:
+    """`predict` (4 SGD updates, with the lr sweep) on the device: r, signs, error and cost."""
+    cfg = PredictConfig(model=model, method=method, lr=lr, steps=4, lr_sweep=True, device=device,
+                        out=str(out))
+    started = time.perf_counter()
+    s = predict(cfg)
+    print(f"predict {Path(model).name} {method} sgd η={lr:g}: r {s['pearson_r']:.5f}, sign "
+          f"{s['sign_agreement']:.3f}, relative error {s['relative_error']:.4f} (slope in η "
+          f"{s['lr_sweep']['slope_log_error_vs_log_lr']:.2f}), "
+          f"{s['cost_per_probe_vs_forward_backward']:.2f}× fwd+bwd per probe, "
+          f"{time.perf_counter() - started:.1f} s")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from llm_validation.first_order import logp_and_grad, logps, loss_coefficients
 from llm_validation.logprobs import Truncation, tokenize_example
 from llm_validation.losses import LOSSES, get_loss
 from llm_validation.models import load_model
-from llm_validation.runtime import seed_everything
+from llm_validation.runtime import pick_device, seed_everything
 
 
 def row_terms(method: str, train_types: tuple[str, ...]) -> tuple[str, ...]:
@@ -110,6 +110,7 @@ class InfluenceConfig:
     max_prompt_length: int = 256  # paper: 256
     strict: bool = False  # stop at the first malformed line
     seed: int = 0  # model init (tiny models)
+    device: str = "auto"  # cuda, mps, cpu or auto (cuda if present)
     out: str | None = None  # output folder (default runs/influence-<method>-<model>-<data>)
 
     def run_dir(self) -> Path:
@@ -124,7 +125,7 @@ def main(cfg: InfluenceConfig) -> dict:
     if cfg.method not in LOSSES:
         raise UserError(f"unknown method {cfg.method!r}; choose from {', '.join(LOSSES)}")
     seed_everything(cfg.seed)
-    model, tokenizer = load_model(cfg.model, seed=cfg.seed)
+    model, tokenizer = load_model(cfg.model, seed=cfg.seed, device=pick_device(cfg.device))
     examples, _ = load_examples(cfg.data, strict=cfg.strict, limit=cfg.limit, seed=cfg.seed)
     rows = row_terms(cfg.method, tuple(cfg.train_types.split(",")))
     missing = [r for r in rows if any(r not in ex.responses for ex in examples)]
@@ -187,6 +188,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--lr", type=float, default=1e-3, help="learning rate η (a scale)")
     parser.add_argument("--beta", type=float, default=None, help="β of dpo-like losses")
+    parser.add_argument("--device", default="auto", help="cuda, mps, cpu or auto (cuda if present)")
     parser.add_argument("--max-length", type=int, default=512, help="paper: 512")
     parser.add_argument("--max-prompt-length", type=int, default=256, help="paper: 256")
     parser.set_defaults(handler=_run)

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from llm_validation import entk
 from llm_validation.agreement import error_slope, relative_error, summarize
@@ -31,7 +32,7 @@ from llm_validation.first_order import (
 from llm_validation.logprobs import Tokenized, Truncation, tokenize_example
 from llm_validation.losses import LOSSES
 from llm_validation.models import load_model
-from llm_validation.runtime import seed_everything
+from llm_validation.runtime import pick_device, seed_everything
 
 ADAMW_NOTE = (
     "adamw: a fresh AdamW's first step is Δθ = −η(g/(|g| + ε) + λθ) ≈ −η(sign(g) + λθ). The "
@@ -63,6 +64,7 @@ class PredictConfig:
     max_prompt_length: int = 256  # prompt tokens kept when truncating (paper: 256)
     strict: bool = False  # stop at the first malformed line
     seed: int = 0  # model init (tiny models) and kernel probes
+    device: str = "auto"  # cuda, mps, cpu or auto (cuda if present); the model is fp32 everywhere
     out: str | None = None  # output folder (default runs/predict-<method>-<optimizer>-<model>)
     json: bool = False  # print one JSON object instead of a table
 
@@ -74,8 +76,8 @@ class PredictConfig:
         return Path("runs") / name
 
 
-def _chi(item: Tokenized) -> entk.Chi:
-    return entk.Chi.from_ids(item.ids, item.prompt_len)
+def _chi(item: Tokenized, model: torch.nn.Module) -> entk.Chi:
+    return entk.Chi.from_ids(item.ids, item.prompt_len, model.device)
 
 
 def run_update(model, tokenizer, example, cfg: PredictConfig, lrs, truncation) -> tuple[list, dict]:
@@ -99,7 +101,7 @@ def run_update(model, tokenizer, example, cfg: PredictConfig, lrs, truncation) -
             rows.append({"probe_type": kind, "lr": lr, "predicted": lr * p, "actual": a})
     factors = {}
     if cfg.factors != "none":
-        views = {kind: sequence_view(model, _chi(item)) for kind, item in items.items()}
+        views = {kind: sequence_view(model, _chi(item, model)) for kind, item in items.items()}
         terms = {r: (views[r], c) for r, c in pred.coef.items()}
         for kind in items:
             f = probe_factors(model, views[kind], terms, cfg.factors, cfg.kernel_probes, cfg.seed)
@@ -138,7 +140,8 @@ def main(cfg: PredictConfig) -> dict:
     if cfg.method not in LOSSES:
         raise UserError(f"unknown method {cfg.method!r}; choose from {', '.join(LOSSES)}")
     seed_everything(cfg.seed)
-    model, tokenizer = load_model(cfg.model, seed=cfg.seed)  # fp32, cpu, eager attention
+    device = pick_device(cfg.device)
+    model, tokenizer = load_model(cfg.model, seed=cfg.seed, device=device)  # fp32, eager
     count = cfg.steps if cfg.limit is None else min(cfg.steps, cfg.limit)
     examples, _ = load_examples(cfg.data, strict=cfg.strict, limit=count, seed=cfg.seed)
     truncation = Truncation(cfg.max_length, cfg.max_prompt_length)
@@ -291,6 +294,7 @@ def register(subparsers) -> None:
         default=2,
         help="Rademacher vectors per kernel summary (subsets other than unembed)",
     )
+    parser.add_argument("--device", default="auto", help="cuda, mps, cpu or auto (cuda if present)")
     parser.add_argument("--max-length", type=int, default=512, help="paper: 512")
     parser.add_argument("--max-prompt-length", type=int, default=256, help="paper: 256")
     parser.add_argument(
