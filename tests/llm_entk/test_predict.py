@@ -137,3 +137,14 @@ def test_error_slope_of_a_second_order_error_is_one():
     """err/‖Δ‖ = cη for an O(η²) remainder: slope 1 in log–log."""
     lrs = np.array([1e-4, 1e-3, 1e-2])
     assert agreement.error_slope(lrs, 3.0 * lrs) == pytest.approx(1.0)
+
+
+def test_dot_over_theta_keeps_float64_accuracy_without_a_float64_copy():
+    """⟨a, b⟩ over θ-shaped fp32 lists (chunk sums in float64) matches the float64 dot to far below
+    the 1e-5 · Σ|a_i b_i| that the prediction tests allow; a tail shorter than a chunk counts too."""
+    gen = torch.Generator().manual_seed(0)
+    a = [torch.randn(1000, 1001, generator=gen), torch.randn(37, generator=gen)]
+    b = [torch.randn(1000, 1001, generator=gen), torch.randn(37, generator=gen)]
+    exact = sum(float(x.double().flatten() @ y.double().flatten()) for x, y in zip(a, b))
+    scale = sum(float(x.double().abs().flatten() @ y.double().abs().flatten()) for x, y in zip(a, b))
+    assert abs(first_order.dot(a, b) - exact) <= 1e-7 * scale
