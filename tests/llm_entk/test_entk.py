@@ -14,7 +14,7 @@ RTOL = 1e-5
 
 
 def assert_close(actual, expected):
-    torch.testing.assert_close(actual, expected, rtol=RTOL, atol=RTOL * float(expected.abs().max()))
+    torch.testing.assert_close(actual, expected, rtol=RTOL, atol=RTOL * float(expected.detach().abs().max()))
 
 
 @pytest.mark.parametrize("spec", ["all", "last:1"])
