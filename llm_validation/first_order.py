@@ -75,13 +75,13 @@ def dot(a: list[Tensor], b: list[Tensor], chunk: int = 64) -> float:
     in float64, so the error is ~chunk·ε₃₂·Σ|a_i b_i| at most (~1e-6) without a float64 copy
     of P-vectors; for P = 135M that copy cost half a forward + backward.
     """
-    total = 0.0
+    sums = []
     for x, y in zip(a, b):
         x, y = x.reshape(-1), y.reshape(-1)
         whole = x.numel() // chunk * chunk
         heads = torch.linalg.vecdot(x[:whole].view(-1, chunk), y[:whole].view(-1, chunk))
-        total += float(heads.double().sum()) + float(x[whole:].double() @ y[whole:].double())
-    return total
+        sums += [heads.double().sum(), x[whole:].double() @ y[whole:].double()]
+    return float(torch.stack(sums).sum())
 
 
 @contextmanager
