@@ -16,9 +16,17 @@ PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
 def pick_device(requested: str = "auto") -> torch.device:
-    """`auto` → cuda if available, else mps, else cpu; any other string is taken literally."""
+    """`auto` → cuda if available, else mps, else cpu; any other string is taken literally, and
+    a malformed or absent device is a `UserError`."""
     if requested != "auto":
-        return torch.device(requested)
+        try:
+            device = torch.device(requested)
+        except RuntimeError:
+            raise UserError(f"unknown device {requested!r}; use auto, cpu, cuda, cuda:N or mps") from None
+        available = {"cuda": torch.cuda.is_available, "mps": torch.backends.mps.is_available}
+        if device.type in available and not available[device.type]():
+            raise UserError(f"device {requested!r} is not available here; use --device auto or cpu")
+        return device
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():

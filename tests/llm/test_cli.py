@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from llm_validation.cli import add_shared_args, main
 from llm_validation.synthetic import generate
@@ -24,10 +25,18 @@ def _error_line(capsys, argv):
     (["logprobs", "--model", "./no/such/model", "--probes", "x.jsonl"], "model path not found"),
     (["run", "--method", "ppo", "--model", "tiny-neox"], "unknown method 'ppo'"),
     (["run", "--model", "tiny-neox", "--steps", "many"], "invalid int value"),
+    (["run", "--model", "tiny-neox", "--device", "gpu0"], "unknown device 'gpu0'"),
+    (["predict", "--model", "tiny-neox", "--device", "nonsense"], "unknown device 'nonsense'"),
 ])
 def test_bad_input_gives_one_line_and_status_2(capsys, argv, message):
     code, err = _error_line(capsys, argv)
     assert code == 2 and message in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present")
+def test_an_absent_cuda_device_is_a_one_line_error(capsys):
+    code, err = _error_line(capsys, ["influence", "--model", "tiny-neox", "--device", "cuda"])
+    assert code == 2 and "not available here" in err and len(err.splitlines()) == 1
 
 
 def test_malformed_jsonl_under_strict_exits_2_without_traceback(tmp_path):
