@@ -59,7 +59,8 @@ def logp_and_grads(
     params = trainable(model)
     logp = sequence_logps(model, *one_sequence(model, item, pad_id))[0]
     grads = torch.autograd.grad(logp, params, allow_unused=True)
-    return float(logp.detach()), [torch.zeros_like(p) if g is None else g for g, p in zip(grads, params)]
+    grads = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, params)]
+    return float(logp.detach()), grads
 
 
 def logp_and_grad(model: torch.nn.Module, item: Tokenized, pad_id: int) -> tuple[float, Tensor]:
@@ -105,8 +106,8 @@ def logps(model: torch.nn.Module, items: list[Tokenized], pad_id: int) -> np.nda
     measured Δ log π = log π_θ₁ − log π_θ₀ of a real fp32 step is then free of evaluation
     round-off; the same arithmetic before and after, so padding cannot enter Δ). Shape: (N,)."""
     with weights_in_float64(model):
-        out = [float(sequence_logps(model, *one_sequence(model, item, pad_id))[0]) for item in items]
-    return np.array(out)
+        out = [sequence_logps(model, *one_sequence(model, item, pad_id))[0] for item in items]
+    return np.array([float(x) for x in out])
 
 
 def loss_coefficients(
@@ -183,8 +184,10 @@ def predict_steps(
         updates[method] = (loss, coef, g_u, d)
     per_lr = {method: [] for method in methods}
     for kind, item in items.items():
-        grads = unflatten(seen[kind][1], params) if kind in seen else logp_and_grads(
-            model, item, pad_id)[1]
+        if kind in seen:
+            grads = unflatten(seen[kind][1], params)
+        else:
+            grads = logp_and_grads(model, item, pad_id)[1]
         for method, (_, _, _, d) in updates.items():
             per_lr[method].append(dot(grads, d))  # ⟨∇θ log π(y|χ_o), d⟩
     return {

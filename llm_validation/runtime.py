@@ -22,7 +22,8 @@ def pick_device(requested: str = "auto") -> torch.device:
         try:
             device = torch.device(requested)
         except RuntimeError:
-            raise UserError(f"unknown device {requested!r}; use auto, cpu, cuda, cuda:N or mps") from None
+            message = f"unknown device {requested!r}; use auto, cpu, cuda, cuda:N or mps"
+            raise UserError(message) from None
         available = {"cuda": torch.cuda.is_available, "mps": torch.backends.mps.is_available}
         if device.type in available and not available[device.type]():
             raise UserError(f"device {requested!r} is not available here; use --device auto or cpu")

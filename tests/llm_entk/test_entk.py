@@ -14,7 +14,8 @@ RTOL = 1e-5
 
 
 def assert_close(actual, expected):
-    torch.testing.assert_close(actual, expected, rtol=RTOL, atol=RTOL * float(expected.detach().abs().max()))
+    scale = float(expected.detach().abs().max())
+    torch.testing.assert_close(actual, expected, rtol=RTOL, atol=RTOL * scale)
 
 
 @pytest.mark.parametrize("spec", ["all", "last:1"])
