@@ -228,7 +228,7 @@ def plot(rows: list[dict], summary: dict, cfg: PredictConfig):
     from matplotlib.figure import Figure
 
     sweep = "lr_sweep" in summary
-    fig = Figure(figsize=(10 if sweep else 5.5, 4.5))
+    fig = Figure(figsize=(10 if sweep else 5.5, 4.5), layout="constrained")
     ax = fig.add_subplot(1, 2 if sweep else 1, 1)
     base = [r for r in rows if r["lr"] == cfg.lr]
     kinds = list(dict.fromkeys(r["probe_type"] for r in base))
