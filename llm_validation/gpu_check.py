@@ -4,8 +4,9 @@ Builds a ~25M-parameter Llama from its config on the card (nothing is downloaded
 briefly with SFT on the synthetic task, then runs DPO from the SFT weights, both with probe
 tracking, and prints the card's name, scoring and training throughput (tokens/s), step times,
 and the batched-vs-naive log-prob gap on the card. Last, `predict` (first-order Δ log π against
-real SGD steps) on tiny-neox at the issue's η = 1e-3 and on the SFT'd scaled model, on the card. The project never needs a GPU: this is the one
-place that asks for one (tests/llm/test_gpu_check.py is marked `gpu`).
+real SGD steps) on tiny-neox at the issue's η = 1e-3 and on the SFT'd scaled model, on the card.
+The project never needs a GPU: this is the one place that asks for one
+(tests/llm/test_gpu_check.py is marked `gpu`).
 """
 
 from __future__ import annotations
@@ -128,7 +129,8 @@ def main(argv=None) -> int:
               f"ms/step); {moves}")
         for model_name, lr in (("tiny-neox", 1e-3), (str(root / "sft-model"), 1e-4)):
             for method in ("sft", "dpo"):
-                report_prediction(model_name, method, lr, device, root / f"predict-{method}")
+                out = root / f"predict-{Path(model_name).name}-{method}"
+                report_prediction(model_name, method, lr, device, out)
     return 0
 
 
