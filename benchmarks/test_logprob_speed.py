@@ -13,15 +13,16 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from llm_validation.data import PROBE_TYPES, load_examples  # noqa: E402
-from llm_validation.logprobs import (  # noqa: E402
+from common.probes import PROBE_TYPES  # noqa: E402
+from llm_validation.core.logprobs import (  # noqa: E402
     collate,
     length_buckets,
     score,
     sequence_logps,
     tokenize_example,
 )
-from llm_validation.models import load_model  # noqa: E402
+from llm_validation.sources.data import load_examples  # noqa: E402
+from llm_validation.sources.models import load_model  # noqa: E402
 
 from .timing import paired_ratio, record  # noqa: E402
 

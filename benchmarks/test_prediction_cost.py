@@ -16,10 +16,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from llm_validation.data import PROBE_TYPES, load_examples  # noqa: E402
-from llm_validation.first_order import forward_backward_seconds, predict_step  # noqa: E402
-from llm_validation.logprobs import tokenize_example  # noqa: E402
-from llm_validation.models import load_model  # noqa: E402
+from common.probes import PROBE_TYPES  # noqa: E402
+from llm_validation.core.first_order import forward_backward_seconds, predict_step  # noqa: E402
+from llm_validation.core.logprobs import tokenize_example  # noqa: E402
+from llm_validation.sources.data import load_examples  # noqa: E402
+from llm_validation.sources.models import load_model  # noqa: E402
 
 from .timing import paired_ratio, record  # noqa: E402
 
@@ -55,7 +56,7 @@ def test_prediction_cost_per_probe_against_forward_backward(benchmark, quick):
 
 _CHILD = """
 import json, resource, torch, transformers
-from llm_validation import entk
+from llm_validation.core import entk
 torch.manual_seed(0)
 config = transformers.GPTNeoXConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
     intermediate_size=64, vocab_size=49152, attn_implementation="eager")

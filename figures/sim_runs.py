@@ -11,6 +11,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from common import probes
 from simulator.experiments import EXPERIMENTS, run_on, with_overrides
 from simulator.metrics import Trace
 from simulator.sequences import Readout, pretrain
@@ -106,16 +107,14 @@ def compare(axes, traces: dict[str, Trace], methods: tuple[Method, ...], probes,
         ax.legend(loc="best")
 
 
-FAMILY_PANELS = (
-    (
-        r"chosen $y^+_u$ and its rephrases",
-        ("chosen", "chosen_gptsemantic", "chosen_gptformat", "chosen_initial"),
-    ),
-    (r"rejected $y^-_u$ and its rephrases", ("rejected", "reject_gptsemantic", "reject_gptformat")),
-    ("irrelevant responses", ("irr_train", "irr_test", "irr_hum")),
-    ("random responses", ("random_permute", "random_nonhum")),
-    (r"the argmax $y^*$", ("y_star",)),
-)
+FAMILY_TITLES = {
+    "chosen": r"chosen $y^+_u$ and its rephrases",
+    "rejected": r"rejected $y^-_u$ and its rephrases",
+    "irrelevant": "irrelevant responses",
+    "random": "random responses",
+    "y*": r"the argmax $y^*$",
+}
+FAMILY_PANELS = tuple((FAMILY_TITLES[f], probes.members(f)) for f in probes.FAMILIES)
 
 
 def family_panels(axes, trace: Trace, ema: float) -> None:

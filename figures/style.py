@@ -18,6 +18,8 @@ import numpy as np
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
+from common import probes
+
 # Blue and orange from Okabe & Ito (2008), cyan from Paul Tol's "bright" scheme, and a red darker
 # than Okabe–Ito's vermillion, which sits too close to orange under deuteranopia (ΔE 18 against 35).
 BLUE = "#0072B2"
@@ -45,22 +47,6 @@ class ProbeStyle:
         return {"color": self.color, "ls": self.ls, "label": self.label}
 
 
-PROBES: dict[str, ProbeStyle] = {
-    "chosen": ProbeStyle(BLUE, "-", r"$y^+_u$"),
-    "chosen_gptsemantic": ProbeStyle(BLUE, "--", r"$y^+_{\rm gpts}$"),
-    "chosen_gptformat": ProbeStyle(BLUE, ":", r"$y^+_{\rm gptf}$"),
-    "chosen_initial": ProbeStyle(BLUE, "-.", r"$y^+_{u,0}$ (initial)"),
-    "rejected": ProbeStyle(ORANGE, "-", r"$y^-_u$"),
-    "reject_gptsemantic": ProbeStyle(ORANGE, "--", r"$y^-_{\rm gpts}$"),
-    "reject_gptformat": ProbeStyle(ORANGE, ":", r"$y^-_{\rm gptf}$"),
-    "irr_train": ProbeStyle(RED, "-", r"$y^+_{j\neq u}$"),
-    "irr_test": ProbeStyle(RED, "--", r"$y_{\rm test}$"),
-    "irr_hum": ProbeStyle(RED, ":", r"$y_{\rm hum}$"),
-    "random_permute": ProbeStyle(CYAN, "-", r"$y^+_{\rm urnd}$"),
-    "random_nonhum": ProbeStyle(CYAN, "--", r"$y'_{\rm rnd}$"),
-    "y_star": ProbeStyle(BLACK, "--", r"$y^*$"),
-}
-
 FAMILY_COLORS = {
     "chosen": BLUE,
     "rejected": ORANGE,
@@ -68,6 +54,17 @@ FAMILY_COLORS = {
     "random": CYAN,
     "y*": BLACK,
 }
+LINE_STYLES = ("-", "--", ":", "-.", (0, (3, 1, 1, 1, 1, 1)))  # by place within the family
+
+
+def _style(p: probes.ProbeType) -> ProbeStyle:
+    place = probes.members(p.family).index(p.name)
+    ls = "--" if p.name == probes.Y_STAR else LINE_STYLES[place]
+    suffix = " (initial)" if p.name == "chosen_initial" else ""
+    return ProbeStyle(FAMILY_COLORS[p.family], ls, f"${p.symbol}${suffix}")
+
+
+PROBES: dict[str, ProbeStyle] = {p.name: _style(p) for p in probes.VOCABULARY}
 
 RC = {
     "font.size": 10,
@@ -87,7 +84,7 @@ RC = {
     "image.cmap": "viridis",
 }
 
-DIVERGING = "RdBu_r"  # influence maps: blue = falls, red = rises; readable by all CVD types
+DIVERGING = "RdBu"  # heat maps: positive (rises) blue like RISE, negative red; readable by all CVD types
 
 
 def probe_style(probe_type: str) -> ProbeStyle:

@@ -6,27 +6,26 @@ Public surface (imported lazily, so `python -m llm_validation` starts fast):
 - `load_model(spec, seed=0, device="cpu", dtype=float32) -> (model, tokenizer)`
 - `load_examples(spec, required=("chosen", "rejected"), strict=False, limit=None, seed=0)`
 - `tokenize_example`, `collate`, `sequence_logps`, `score`, `naive_sequence_logp`, `Truncation`
-- `LOSSES`, `PairScores`, `RunConfig`, `main` (a run), `UserError`
+- `LOSSES` (the one registry, `simulator.LOSSES`), `RunConfig`, `main` (a run), `UserError`
 """
 
 from importlib import import_module
 
 _EXPORTS = {
-    "load_model": "models",
-    "load_examples": "data",
-    "Example": "data",
-    "PROBE_TYPES": "data",
-    "Truncation": "logprobs",
-    "tokenize_example": "logprobs",
-    "collate": "logprobs",
-    "sequence_logps": "logprobs",
-    "score": "logprobs",
-    "naive_sequence_logp": "logprobs",
-    "LOSSES": "losses",
-    "PairScores": "losses",
-    "RunConfig": "config",
-    "main": "train",
-    "UserError": "errors",
+    "load_model": "sources.models",
+    "load_examples": "sources.data",
+    "Example": "sources.examples",
+    "PROBE_TYPES": "common.probes",
+    "Truncation": "core.logprobs",
+    "tokenize_example": "core.logprobs",
+    "collate": "core.logprobs",
+    "sequence_logps": "core.logprobs",
+    "score": "core.logprobs",
+    "naive_sequence_logp": "core.logprobs",
+    "LOSSES": "core.losses",
+    "RunConfig": "runs.config",
+    "main": "runs.train",
+    "UserError": "common.errors",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -35,4 +34,6 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str):
     if name not in _EXPORTS:
         raise AttributeError(f"module 'llm_validation' has no attribute {name!r}")
-    return getattr(import_module(f"llm_validation.{_EXPORTS[name]}"), name)
+    module = _EXPORTS[name]
+    package = module if module.startswith("common.") else f"llm_validation.{module}"
+    return getattr(import_module(package), name)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy.special import expit, log_expit
@@ -37,131 +38,192 @@ SINGLE = ("y",)
 
 
 @dataclass(frozen=True)
+class ArrayOps:
+    """The array functions a loss may call, so that one definition runs on numpy (here) and on
+    torch tensors (`llm_validation.core.losses.TORCH`, where autograd differentiates it)."""
+
+    log_sigmoid: Callable
+    sigmoid: Callable
+    relu: Callable
+    exp: Callable
+    minimum: Callable
+    clip: Callable
+    where: Callable
+    ones_like: Callable
+    positive: Callable  # 1.0 where x > 0, else 0.0, in x's dtype
+    sum: Callable
+
+
+NUMPY = ArrayOps(
+    log_sigmoid=log_expit,
+    sigmoid=expit,
+    relu=lambda x: np.maximum(x, 0.0),
+    exp=np.exp,
+    minimum=np.minimum,
+    clip=np.clip,
+    where=np.where,
+    ones_like=np.ones_like,
+    positive=lambda x: (x > 0).astype(float),
+    sum=np.sum,
+)
+
+
+@dataclass(frozen=True)
 class SequenceScores:
     """What a loss sees, per named group of responses ("y", or "chosen" and "rejected").
 
     logp:      log π_θ(y|x) per response, Shape: (R,).
-    ref_logp:  log π_ref(y|x) (for `pg`: the behaviour policy π_old), Shape: (R,).
+    ref_logp:  log π_ref(y|x) (for `pg`: the behaviour policy π_old), Shape: (R,); may be None
+               for a loss registered with reference=False.
     length:    |y| per response, Shape: (R,).
     advantage: Â per response (`pg` only), Shape: (R,).
+    Arrays are numpy or torch, all of one kind.
     """
 
-    logp: Mapping[str, np.ndarray]
-    ref_logp: Mapping[str, np.ndarray]
-    length: Mapping[str, np.ndarray]
-    advantage: np.ndarray | None = None
+    logp: Mapping[str, Any]
+    ref_logp: Mapping[str, Any] | None
+    length: Mapping[str, Any]
+    advantage: Any = None
 
 
 @dataclass(frozen=True)
 class LossValue:
-    """The loss and c = ∂L/∂ log π(y|x) for each group of responses."""
+    """The loss summed over the batch, and c = ∂L/∂ log π(y|x) for each group of responses."""
 
-    loss: float
-    dlogp: dict[str, np.ndarray]
+    loss: Any
+    dlogp: dict[str, Any]
 
 
 @dataclass(frozen=True)
 class LossSpec:
-    """A registered loss: its function, the response groups it reads, its default settings."""
+    """A registered loss: its function, the response groups it reads, whether it reads π_ref,
+    and its default settings."""
 
     fn: Callable[..., LossValue]
     groups: tuple[str, ...]
+    reference: bool
     defaults: dict = field(default_factory=dict)
+
+    @property
+    def pairwise(self) -> bool:
+        return self.groups == PAIR
+
+    def evaluate(self, scores: SequenceScores, ops: ArrayOps = NUMPY, **hp) -> LossValue:
+        """The loss at `scores` with its defaults overridden by `hp`."""
+        unknown = set(hp) - set(self.defaults)
+        if unknown:
+            raise ValueError(f"unknown hyper-parameter(s) {', '.join(sorted(unknown))}")
+        return self.fn(scores, ops, **{**self.defaults, **hp})
 
 
 LOSSES: dict[str, LossSpec] = {}
 
 
-def register(name: str, groups: tuple[str, ...], **defaults):
+def register(name: str, groups: tuple[str, ...], reference: bool, **defaults):
     """Add a loss to `LOSSES` under `name`; `defaults` are its hyper-parameters."""
 
     def add(fn):
-        LOSSES[name] = LossSpec(fn, groups, defaults)
+        LOSSES[name] = LossSpec(fn, groups, reference, defaults)
         return fn
 
     return add
 
 
-def log_ratio_margin(s: SequenceScores) -> np.ndarray:
+def log_ratio_margin(s: SequenceScores):
     """h = [log π(y⁺) − log π_ref(y⁺)] − [log π(y⁻) − log π_ref(y⁻)], per pair."""
     return (s.logp["chosen"] - s.ref_logp["chosen"]) - (s.logp["rejected"] - s.ref_logp["rejected"])
 
 
-def dpo_coefficient(margin: np.ndarray, beta: float) -> np.ndarray:
+def dpo_coefficient(margin, beta: float, ops: ArrayOps = NUMPY):
     """β(1 − a), a = σ(β h): the scale of DPO's residual, in (0, β), falling as h grows (Sec. 3.3)."""
-    return beta * expit(-beta * margin)
+    return beta * ops.sigmoid(-beta * margin)
 
 
-@register("sft", SINGLE)
-def sft(s: SequenceScores) -> LossValue:
+@register("sft", SINGLE, reference=False)
+def sft(s: SequenceScores, ops: ArrayOps) -> LossValue:
     """L = −Σ log π(y|x); c = −1, so G = π − e_y (Eq. 5)."""
     logp = s.logp["y"]
-    return LossValue(float(-logp.sum()), {"y": -np.ones_like(logp)})
+    return LossValue(-ops.sum(logp), {"y": -ops.ones_like(logp)})  # Eq. (5)
 
 
-@register("negative", SINGLE)
-def negative(s: SequenceScores) -> LossValue:
+@register("negative", SINGLE, reference=False)
+def negative(s: SequenceScores, ops: ArrayOps) -> LossValue:
     """L = +Σ log π(ȳ|x): the pure negative gradient, G = e_ȳ − π (squeezing, Sec. 3.3)."""
     logp = s.logp["y"]
-    return LossValue(float(logp.sum()), {"y": np.ones_like(logp)})
+    return LossValue(ops.sum(logp), {"y": ops.ones_like(logp)})
 
 
-@register("dpo", PAIR, beta=0.1)
-def dpo(s: SequenceScores, beta: float) -> LossValue:
-    """L = −Σ log σ(β h); G± = ±β(1 − a)(π − e_{y±}), a = σ(β h) (Rafailov et al. 2023; Eq. 7)."""
+@register("dpo", PAIR, reference=True, beta=0.1)
+def dpo(s: SequenceScores, ops: ArrayOps, beta: float) -> LossValue:
+    """L = −Σ log σ(β h); G± = ±β(1 − a)(π − e_{y±}), a = σ(β h) (Rafailov et al. 2023; Eq. 7).
+
+    Equals trl's `loss_type="sigmoid"` (label smoothing 0) on the same sequence sums.
+    """
     h = log_ratio_margin(s)
-    coef = dpo_coefficient(h, beta)
-    return LossValue(float(-log_expit(beta * h).sum()), {"chosen": -coef, "rejected": coef})
+    coef = dpo_coefficient(h, beta, ops)
+    return LossValue(-ops.sum(ops.log_sigmoid(beta * h)), {"chosen": -coef, "rejected": coef})
 
 
-@register("ipo", PAIR, beta=0.1)
-def ipo(s: SequenceScores, beta: float) -> LossValue:
+@register("ipo", PAIR, reference=True, beta=0.1)
+def ipo(s: SequenceScores, ops: ArrayOps, beta: float) -> LossValue:
     """L = Σ (h − 1/(2β))² (Azar et al. 2023, Eq. 17), h the log-ratio margin without β.
 
     c± = ±2(h − 1/(2β)): the push reverses once h passes 1/(2β), so IPO limits itself. The
-    paper's IPO uses sequence sums; trl's default averages over tokens instead.
+    paper's IPO uses sequence sums; trl's `loss_type="ipo"` averages log-probs over tokens, so it
+    equals this loss under `--reduction mean` (per pair; trl then averages over the batch).
     """
     gap = log_ratio_margin(s) - 1.0 / (2.0 * beta)
-    return LossValue(float(np.sum(gap**2)), {"chosen": 2.0 * gap, "rejected": -2.0 * gap})
+    return LossValue(ops.sum(gap**2), {"chosen": 2.0 * gap, "rejected": -2.0 * gap})  # Eq. (17)
 
 
-@register("slic", PAIR, delta=1.0, lam=0.1)
-def slic(s: SequenceScores, delta: float, lam: float) -> LossValue:
+@register("slic", PAIR, reference=False, delta=1.0, lam=0.1)
+def slic(s: SequenceScores, ops: ArrayOps, delta: float, lam: float) -> LossValue:
     """L = Σ max(0, δ − log π(y⁺) + log π(y⁻)) − λ log π(y⁺) (SLiC-HF, Zhao et al. 2023).
 
     The hinge's push vanishes once the margin exceeds δ; the λ·SFT term never does.
+    Deviation from trl: trl's `loss_type="hinge"` is relu(1 − β h) on the *reference* log-ratio
+    margin h, and its SFT term (`loss_weights` with "sft") is a token mean. With a reference equal
+    to zero the hinge here is δ · trl-hinge at β = 1/δ, and λ·(token-mean NLL) is trl's sft term;
+    the sequence-summed NLL here equals it only under `--reduction mean`.
     """
     hinge = delta - s.logp["chosen"] + s.logp["rejected"]
-    active = (hinge > 0).astype(float)
-    loss = np.maximum(hinge, 0.0).sum() - lam * s.logp["chosen"].sum()
-    return LossValue(float(loss), {"chosen": -active - lam, "rejected": active})
+    active = ops.positive(hinge)
+    loss = ops.sum(ops.relu(hinge)) - lam * ops.sum(s.logp["chosen"])
+    return LossValue(loss, {"chosen": -active - lam, "rejected": active})
 
 
-@register("simpo", PAIR, beta=2.0, gamma=0.5)
-def simpo(s: SequenceScores, beta: float, gamma: float) -> LossValue:
-    """L = −Σ log σ(β/|y⁺| log π(y⁺) − β/|y⁻| log π(y⁻) − γ) (Meng et al. 2024, Eq. 6); no reference."""
+@register("simpo", PAIR, reference=False, beta=2.0, gamma=0.5)
+def simpo(s: SequenceScores, ops: ArrayOps, beta: float, gamma: float) -> LossValue:
+    """L = −Σ log σ(β/|y⁺| log π(y⁺) − β/|y⁻| log π(y⁻) − γ) (Meng et al. 2024, Eq. 6); no reference.
+
+    Equals trl's CPOTrainer with `loss_type="simpo"` and `cpo_alpha=0` (its default 1.0 adds an
+    NLL term), whose γ is `simpo_gamma` and whose log-probs are token means: the same u.
+    """
     lc, lr = s.length["chosen"], s.length["rejected"]
-    u = beta * s.logp["chosen"] / lc - beta * s.logp["rejected"] / lr - gamma
-    w = expit(-u)  # 1 − σ(u)
-    return LossValue(
-        float(-log_expit(u).sum()), {"chosen": -w * beta / lc, "rejected": w * beta / lr}
-    )
+    u = beta * s.logp["chosen"] / lc - beta * s.logp["rejected"] / lr - gamma  # Eq. (6)
+    w = ops.sigmoid(-u)  # 1 − σ(u)
+    return LossValue(-ops.sum(ops.log_sigmoid(u)), {"chosen": -w * beta / lc, "rejected": w * beta / lr})
 
 
-@register("rpo", PAIR, beta=0.1, alpha=1.0)
-def rpo(s: SequenceScores, beta: float, alpha: float) -> LossValue:
-    """L = DPO − α Σ log π(y⁺)/|y⁺| (Pang et al. 2024, Eq. 2): DPO plus a length-normalised NLL."""
-    d = dpo(s, beta)
-    nll = -(s.logp["chosen"] / s.length["chosen"]).sum()
+@register("rpo", PAIR, reference=True, beta=0.1, alpha=1.0)
+def rpo(s: SequenceScores, ops: ArrayOps, beta: float, alpha: float) -> LossValue:
+    """L = DPO − α Σ log π(y⁺)/|y⁺| (Pang et al. 2024, Eq. 2): DPO plus a length-normalised NLL.
+
+    Deviation from trl: trl's `rpo_alpha` NLL pools the chosen tokens of the whole batch
+    (Σ_pairs Σ_tokens / Σ_pairs |y⁺|), where this is a per-pair token mean; they agree when
+    every y⁺ of a batch has the same length.
+    """
+    d = dpo(s, ops, beta)
+    nll = -ops.sum(s.logp["chosen"] / s.length["chosen"])
     dlogp = {
         "chosen": d.dlogp["chosen"] - alpha / s.length["chosen"],
         "rejected": d.dlogp["rejected"],
     }
-    return LossValue(d.loss + alpha * float(nll), dlogp)
+    return LossValue(d.loss + alpha * nll, dlogp)  # Eq. (2)
 
 
-@register("pg", SINGLE, clip_eps=0.2)
-def pg(s: SequenceScores, clip_eps: float | None) -> LossValue:
+@register("pg", SINGLE, reference=True, clip_eps=0.2)
+def pg(s: SequenceScores, ops: ArrayOps, clip_eps: float | None) -> LossValue:
     """L = −Σ_r min(ρ_r Â_r, clip(ρ_r, 1 − ε, 1 + ε) Â_r), ρ_r = π(y_r)/π_old(y_r).
 
     PPO's clipped surrogate (Schulman et al. 2017) as GRPO uses it; `clip_eps=None` is the
@@ -171,13 +233,13 @@ def pg(s: SequenceScores, clip_eps: float | None) -> LossValue:
     if s.advantage is None:
         raise ValueError("the pg loss needs an advantage per response")
     adv = s.advantage
-    rho = np.exp(s.logp["y"] - s.ref_logp["y"])
+    rho = ops.exp(s.logp["y"] - s.ref_logp["y"])
     if clip_eps is None:
-        return LossValue(float(-(rho * adv).sum()), {"y": -rho * adv})
-    clipped = np.clip(rho, 1.0 - clip_eps, 1.0 + clip_eps)
-    surrogate = np.minimum(rho * adv, clipped * adv)
+        return LossValue(-ops.sum(rho * adv), {"y": -rho * adv})
+    clipped = ops.clip(rho, 1.0 - clip_eps, 1.0 + clip_eps)
+    surrogate = ops.minimum(rho * adv, clipped * adv)
     live = rho * adv <= clipped * adv  # the unclipped term is the minimum: gradient flows
-    return LossValue(float(-surrogate.sum()), {"y": np.where(live, -rho * adv, 0.0)})
+    return LossValue(-ops.sum(surrogate), {"y": ops.where(live, -rho * adv, 0.0 * rho)})
 
 
 @dataclass(frozen=True)
@@ -217,7 +279,8 @@ def loss_and_residual_at(
         length={g: y.lengths.astype(float) for g, y in groups.items()},
         advantage=batch.advantage,
     )
-    value = spec.fn(scores, **{**spec.defaults, **hp})
+    value = spec.evaluate(scores, NUMPY, **hp)
+    value = LossValue(float(value.loss), value.dlogp)
     every = Responses.concat(list(groups.values()))
     g = residual(pi, every, np.concatenate([value.dlogp[name] for name in groups]))
     return value, g

@@ -111,7 +111,7 @@ def test_ipo_coefficient_changes_sign_at_one_over_two_beta(h, beta):
         ref_logp={"chosen": np.array([0.0]), "rejected": np.array([0.0])},
         length={"chosen": np.ones(1), "rejected": np.ones(1)},
     )
-    c = LOSSES["ipo"].fn(scores, beta=beta).dlogp
+    c = LOSSES["ipo"].evaluate(scores, beta=beta).dlogp
     gap = h - 1.0 / (2.0 * beta)
     assert np.sign(c["chosen"][0]) == np.sign(gap)
     assert c["rejected"][0] == -c["chosen"][0]
@@ -169,7 +169,7 @@ def test_slic_push_vanishes_once_the_margin_exceeds_delta(lp_chosen, lp_rejected
         ref_logp={"chosen": np.zeros(1), "rejected": np.zeros(1)},
         length={"chosen": np.ones(1), "rejected": np.ones(1)},
     )
-    c = LOSSES["slic"].fn(scores, delta=delta, lam=lam).dlogp
+    c = LOSSES["slic"].evaluate(scores, delta=delta, lam=lam).dlogp
     active = float(margin < delta)
     # Away from the kink (any subgradient in [0, 1] is valid there), by more than the rounding of
     # δ − log π(y⁺) + log π(y⁻): eps·(δ + |log π|) ≤ 2.2e−16·130 ≈ 3e−14.

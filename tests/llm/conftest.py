@@ -31,14 +31,14 @@ def hh_probes() -> Path:
 @pytest.fixture(params=["tiny-neox", "tiny-llama"])
 def tiny(request):
     """(model, tokenizer) in fp32, eval mode, seed 0."""
-    from llm_validation.models import load_model
+    from llm_validation.sources.models import load_model
 
     return load_model(request.param, seed=0)
 
 
 @pytest.fixture
 def synthetic_examples():
-    from llm_validation.synthetic import generate
+    from llm_validation.sources.synthetic import generate
 
     return generate(6, seed=3)
 

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from llm_validation.data import load_examples
-from llm_validation.errors import UserError
-from llm_validation.synthetic import generate, reward
+from common.errors import UserError
+from llm_validation.sources.data import load_examples
+from llm_validation.sources.synthetic import generate, reward
 
 GOOD = {"prompt": "\n\nHuman: hi\n\nAssistant:", "chosen": " hello", "rejected": " go away"}
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from llm_validation.logprobs import (
+from llm_validation.core.logprobs import (
     Truncation,
     collate,
     naive_sequence_logp,
@@ -101,11 +101,11 @@ def test_token_statistics_match_their_definitions(tiny, synthetic_examples):
     targets = [item.ids[t + 1] for t in rows]
     eye = torch.eye(pi.shape[-1], dtype=torch.float64)
     expected = {
-        "one_minus_p": np.mean([1 - float(pi[t, y]) for t, y in zip(rows, targets, strict=True)]),
-        "mass_off_argmax": np.mean([1 - float(pi[t].max()) for t in rows]),
-        "dist_onehot": np.mean([float((pi[t] - eye[y]).norm())
+        "one_minus_pi": np.mean([1 - float(pi[t, y]) for t, y in zip(rows, targets, strict=True)]),
+        "mass_outside_argmax": np.mean([1 - float(pi[t].max()) for t in rows]),
+        "residual_norm": np.mean([float((pi[t] - eye[y]).norm())
                                 for t, y in zip(rows, targets, strict=True)]),
-        "norm_A": np.mean([float((eye - pi[t][None, :]).norm()) for t in rows]),
+        "a_frobenius": np.mean([float((eye - pi[t][None, :]).norm()) for t in rows]),
     }
     for name, value in expected.items():
         assert stats[name][0] == pytest.approx(value, rel=1e-5), name

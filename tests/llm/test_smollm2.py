@@ -17,7 +17,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def smollm2():
-    from llm_validation.models import load_model
+    from llm_validation.sources.models import load_model
 
     return load_model("smollm2")
 
@@ -27,7 +27,7 @@ def test_cached_plain_model_reproduces_the_gguf_model(smollm2):
     logits as transformers' GGUF load it was rebuilt from."""
     from transformers import AutoModelForCausalLM
 
-    from llm_validation.smollm2 import cached_dir, gguf_path
+    from llm_validation.sources.smollm2 import cached_dir, gguf_path
 
     model, tokenizer = smollm2
     gguf = gguf_path()
@@ -44,8 +44,8 @@ def test_cached_plain_model_reproduces_the_gguf_model(smollm2):
 def test_chosen_scores_far_above_its_shuffled_words_on_hh(smollm2, hh_probes):
     """The same words in a random order (random_permute) are far less likely than the fluent
     chosen response: the probe file and the log-prob code see real language."""
-    from llm_validation.data import load_examples
-    from llm_validation.tracking import build_probes, evaluate
+    from llm_validation.runs.tracking import build_probes, evaluate
+    from llm_validation.sources.data import load_examples
 
     model, tokenizer = smollm2
     examples, _ = load_examples(str(hh_probes), required=(), limit=4)

@@ -5,12 +5,12 @@ import json
 import pytest
 import torch
 
-from llm_validation.checkpoint import CHECKPOINT
-from llm_validation.config import RunConfig
-from llm_validation.methods import METHODS
-from llm_validation.models import load_model
-from llm_validation.tracking import read_metrics
-from llm_validation.train import batch_indices, main
+from common.runs import read_metrics
+from llm_validation.runs.checkpoint import CHECKPOINT
+from llm_validation.runs.config import RunConfig
+from llm_validation.runs.methods import METHODS
+from llm_validation.runs.train import batch_indices, main
+from llm_validation.sources.models import load_model
 
 TINY = dict(model="tiny-neox", data="synthetic", limit=8, probe_limit=4, batch_size=4,
             optimizer="adamw", lr=3e-3)
@@ -72,16 +72,16 @@ def test_every_method_runs_and_logs_finite_losses(tmp_path, method):
     assert {"chosen", "rejected", "y_star", "train"} <= {r["probe_type"] for r in rows}
 
 
-def test_run_folder_holds_config_metrics_and_curves(tmp_path):
-    """runs/<name>/ has config.json (the resolved config), tidy metrics.csv and curves.png;
-    examples_seen = step × batch size."""
+def test_run_folder_holds_config_metrics_and_summary(tmp_path):
+    """runs/<name>/ has config.json (the resolved config), tidy metrics.csv and summary.json
+    (the run format of `common.runs`); examples_seen = step × batch size."""
     out = main(RunConfig(method="dpo", steps=2, eval_every=1, out=str(tmp_path),
                          save_arrays=True, **TINY))
     assert json.loads((out / "config.json").read_text())["method"] == "dpo"
     rows = read_metrics(out / "metrics.csv")
     assert list(rows[0]) == ["step", "examples_seen", "probe_type", "metric", "value"]
     assert all(int(r["examples_seen"]) == 4 * int(r["step"]) for r in rows)
-    assert (out / "curves.png").stat().st_size > 0
+    assert json.loads((out / "summary.json").read_text())["steps"] == 2
     assert sorted(p.name for p in (out / "arrays").iterdir()) == [
         "step_000000.npz", "step_000001.npz", "step_000002.npz"]
 

@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from llm_validation.entk import Chi  # noqa: E402
+from llm_validation.core.entk import Chi  # noqa: E402
 
 VOCAB = 24
 
@@ -68,7 +68,7 @@ def vocab():
 @pytest.fixture(scope="module")
 def tiny_neox64():
     """The project's `tiny-neox` (helper loader) in float64, with its tokenizer."""
-    from llm_validation.models import load_model
+    from llm_validation.sources.models import load_model
 
     return load_model("tiny-neox", seed=0, dtype=torch.float64)
 
@@ -76,8 +76,8 @@ def tiny_neox64():
 @pytest.fixture(scope="module")
 def synthetic_items(tiny_neox64):
     """Every probe response of the first synthetic example, tokenised: {probe type: Tokenized}."""
-    from llm_validation.data import load_examples
-    from llm_validation.logprobs import tokenize_example
+    from llm_validation.core.logprobs import tokenize_example
+    from llm_validation.sources.data import load_examples
 
     (example,), _ = load_examples("synthetic", limit=1)
     return tokenize_example(tiny_neox64[1], example.prompt, example.responses)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from llm_validation import entk
+from llm_validation.core import entk
 
 # The issue's bar: 1e-5 relative. The models are float64, but transformers' eager attention takes
 # its softmax in fp32 whatever the model's dtype, so paths that differ in order (reverse vs forward

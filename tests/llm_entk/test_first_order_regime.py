@@ -4,12 +4,13 @@ relative error falls linearly with η."""
 
 import pytest
 
-from llm_validation.predict import PredictConfig, main
+from llm_validation.runs.config import PredictConfig
+from llm_validation.runs.predict import main
 
 
 @pytest.mark.parametrize("method", ["sft", "dpo"])
 def test_one_sgd_step_follows_the_first_order_prediction(method, tmp_path):
-    summary = main(PredictConfig(method=method, optimizer="sgd", lr=1e-3, lr_sweep=True,
+    summary = main(PredictConfig(loss=method, optimizer="sgd", lr=1e-3, lr_sweep=True,
                                  factors="none", out=str(tmp_path)))
     assert summary["pearson_r"] >= 0.99
     assert summary["sign_agreement"] >= 0.95

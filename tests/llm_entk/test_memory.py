@@ -17,7 +17,7 @@ GIB = 2**30
 
 _CHILD = """
 import json, resource, time, torch, transformers
-from llm_validation import entk, first_order
+from llm_validation.core import entk, first_order
 torch.manual_seed(0)
 {build}
 model.eval()
@@ -46,7 +46,7 @@ model = transformers.GPTNeoXForCausalLM(config)
 """
 
 SMOLLM2 = """
-from llm_validation.models import load_model
+from llm_validation.sources.models import load_model
 model, _ = load_model("smollm2")
 """
 

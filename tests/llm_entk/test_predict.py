@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from llm_validation import agreement, directions, entk, first_order
-from llm_validation.logprobs import collate, naive_sequence_logp, sequence_logps
-from llm_validation.losses import PairScores, get_loss
+from llm_validation.core import agreement, directions, entk, first_order
+from llm_validation.core.logprobs import collate, naive_sequence_logp, sequence_logps
+from llm_validation.core.losses import evaluate_loss
 
 
 def _shift(model, vector):
@@ -84,8 +84,8 @@ def test_update_gradient_is_the_loss_gradient(tiny_neox64, synthetic_items):
     )
     logp = sequence_logps(model, ids, att, resp)
     ref = logp.detach()
-    spec = get_loss("dpo")
-    loss = spec.fn(PairScores(logp[:1], logp[1:], ref[:1], ref[1:]), **spec.defaults).sum()
+    pair = lambda t: {"chosen": t[:1], "rejected": t[1:]}
+    loss = evaluate_loss("dpo", pair(logp), pair(torch.ones(2)), pair(ref)).loss
     grad = directions.flatten(torch.autograd.grad(loss, directions.trainable(model)))
     torch.testing.assert_close(pred.grad, grad, rtol=1e-5, atol=1e-8)
     assert pred.coef["chosen"] == pytest.approx(-0.05) and pred.coef["rejected"] == pytest.approx(

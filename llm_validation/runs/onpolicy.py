@@ -12,9 +12,9 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from llm_validation.data import Example
-from llm_validation.errors import UserError
-from llm_validation.logprobs import Tokenized, Truncation, encode, tokenize_example
+from llm_validation.sources.examples import Example
+from common.errors import UserError
+from llm_validation.core.logprobs import Tokenized, Truncation, encode, tokenize_example
 
 Reward = Callable[[str, str], float]
 
@@ -24,7 +24,7 @@ def load_reward(spec: str | None, data: str) -> Reward:
     if spec is None:
         if data != "synthetic":
             raise UserError("onpolicy-dpo on your own data needs --reward module:function")
-        from llm_validation.synthetic import reward
+        from llm_validation.sources.synthetic import reward
 
         return reward
     module_name, _, name = spec.partition(":")

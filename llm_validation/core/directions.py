@@ -5,7 +5,7 @@
 - AdamW: d = −(m̂/(√v̂ + ε) + λθ). On a fresh optimiser m̂ = g and v̂ = g², so d = −g/(|g| + ε) − λθ
   ≈ −sign(g) − λθ: the first step is sign-like.
 
-Each direction is checked against the torch optimiser of the same name (`train.OPTIMIZERS`),
+Each direction is checked against the torch optimiser of the same name (`OPTIMISERS[name].torch_class`),
 fresh or warm, in tests/llm_entk/test_predict.py.
 """
 
@@ -17,14 +17,13 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from llm_validation.train import OPTIMIZERS
-
 
 @dataclass(frozen=True)
 class Optimiser:
-    """An optimiser's step direction d (Δθ = η d(g, θ, state)) and the hyper-parameters it shares
-    with the torch optimiser of the same name in `train.OPTIMIZERS` (torch's defaults, spelled out)."""
+    """An optimiser: the torch class the training loop steps with, its step direction d
+    (Δθ = η d(g, θ, state)) and the hyper-parameters both share (torch's defaults, spelled out)."""
 
+    torch_class: type[torch.optim.Optimizer]
     direction: Callable[..., Tensor]
     defaults: dict = field(default_factory=dict)
 
@@ -60,15 +59,20 @@ def adamw_direction(
 
 
 OPTIMISERS = {
-    "sgd": Optimiser(sgd_direction),
-    "rmsprop": Optimiser(rmsprop_direction, {"alpha": 0.99, "eps": 1e-8}),
-    "adamw": Optimiser(adamw_direction, {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.01}),
+    "sgd": Optimiser(torch.optim.SGD, sgd_direction),
+    "rmsprop": Optimiser(torch.optim.RMSprop, rmsprop_direction, {"alpha": 0.99, "eps": 1e-8}),
+    "adamw": Optimiser(
+        torch.optim.AdamW,
+        adamw_direction,
+        {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.01},
+    ),
 }
 
 
 def make_optimizer(name: str, params: list[Tensor], lr: float) -> torch.optim.Optimizer:
     """The training loop's torch optimiser `name` with the hyper-parameters `step_direction` uses."""
-    return OPTIMIZERS[name](params, lr=lr, **OPTIMISERS[name].defaults)
+    spec = OPTIMISERS[name]
+    return spec.torch_class(params, lr=lr, **spec.defaults)
 
 
 def flat_state(optimizer: torch.optim.Optimizer, params: list[Tensor]) -> dict[str, Tensor]:

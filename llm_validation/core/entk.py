@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 from torch.func import functional_call, jacrev, jvp, vjp
 
-from llm_validation.errors import UserError
+from common.errors import UserError
 
 
 @dataclass(frozen=True)

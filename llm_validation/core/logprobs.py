@@ -17,7 +17,7 @@ Conventions (the paper's code, inherited from eric-mitchell/direct-preference-op
 `reduction="sum"` is the paper's quantity; `reduction="mean"` is the token-mean variant
 (1/L) log π(y | x), used e.g. by SimPO's length normalisation.
 
-Per-token statistics (`TOKEN_STATS`, returned by `score` as per-sequence token means) use the
+Per-token statistics (`TOKEN_METRICS`, returned by `score` as per-sequence token means) use the
 softmax π ∈ Δ^V at each response position and the observed token y:
 mass outside the argmax 1 − max_v π_v; miss 1 − π_y; ‖π − e_y‖₂; and ‖A‖_F for A = I − 1πᵀ,
 with ‖A‖_F² = V‖π‖² + V − 2. The greedy response y* = Σ_l max_v log π(v | x, y⁺_<l) (the per-position
@@ -35,6 +35,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import Tensor
+
+from common.runs import TOKEN_METRICS
 
 
 @dataclass(frozen=True)
@@ -148,14 +150,13 @@ def token_statistics(z: Tensor, targets: Tensor) -> dict[str, Tensor]:
     return {
         "logp": logp,
         "logp_max": logp_max,
-        "mass_off_argmax": 1 - logp_max.exp(),
-        "one_minus_p": 1 - pi_y,
-        "dist_onehot": (sq_norm - 2 * pi_y + 1).clamp_min(0).sqrt(),  # ‖π − e_y‖₂
-        "norm_A": (vocab * sq_norm + vocab - 2).clamp_min(0).sqrt(),  # ‖I − 1πᵀ‖_F
+        "mass_outside_argmax": 1 - logp_max.exp(),
+        "one_minus_pi": 1 - pi_y,
+        "residual_norm": (sq_norm - 2 * pi_y + 1).clamp_min(0).sqrt(),  # ‖π − e_y‖₂
+        "a_frobenius": (vocab * sq_norm + vocab - 2).clamp_min(0).sqrt(),  # ‖I − 1πᵀ‖_F
     }
 
 
-TOKEN_STATS = ("mass_off_argmax", "one_minus_p", "dist_onehot", "norm_A")
 
 
 def length_buckets(lengths: Sequence[int], batch_tokens: int) -> list[np.ndarray]:
@@ -177,12 +178,12 @@ def score(model, items: Sequence[Tokenized], pad_id: int, batch_tokens: int = 40
     """Every statistic for every item, in input order, each Shape: (N,).
 
     `logp` and `logp_max` are sums over response tokens (log π(y|x) and the y* sum), `n_tokens`
-    the response length L, and each of `TOKEN_STATS` a mean over the response tokens."""
+    the response length L, and each of `TOKEN_METRICS` a mean over the response tokens."""
     from tqdm.auto import tqdm
 
     device = next(model.parameters()).device
     buckets = length_buckets([len(it.ids) for it in items], batch_tokens)
-    names = ("logp", "logp_max", "n_tokens", *TOKEN_STATS)
+    names = ("logp", "logp_max", "n_tokens", *TOKEN_METRICS)
     out = {k: np.zeros(len(items)) for k in names}
     for index in tqdm(buckets, desc="scoring", unit="batch", disable=not progress, leave=False):
         ids, attention, response = (t.to(device) for t in collate([items[i] for i in index], pad_id))

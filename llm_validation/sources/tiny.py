@@ -26,7 +26,7 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
-from llm_validation.synthetic import corpus
+from llm_validation.sources.synthetic import corpus
 
 VOCAB_SIZE = 512
 EOS = "<|endoftext|>"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from llm_validation.config import RunConfig
+from llm_validation.runs.config import RunConfig
 
 
 @dataclass(frozen=True)

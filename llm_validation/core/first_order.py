@@ -39,10 +39,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from llm_validation import entk
-from llm_validation.directions import flatten, make_optimizer, step_direction, trainable, unflatten
-from llm_validation.logprobs import Tokenized, collate, score, sequence_logps, token_statistics
-from llm_validation.losses import PairScores, get_loss
+from llm_validation.core import entk
+from llm_validation.core.directions import (
+    flatten,
+    make_optimizer,
+    step_direction,
+    trainable,
+    unflatten,
+)
+from llm_validation.core.logprobs import Tokenized, collate, score, sequence_logps, token_statistics
+from llm_validation.core.losses import PAIR, evaluate_loss, get_loss
 
 
 def one_sequence(model: torch.nn.Module, item: Tokenized, pad_id: int) -> tuple[Tensor, ...]:
@@ -111,31 +117,30 @@ def logps(model: torch.nn.Module, items: list[Tokenized], pad_id: int) -> np.nda
 
 
 def loss_coefficients(
-    method: str,
+    loss: str,
     logp: Mapping[str, float],
     ref: Mapping[str, float],
     lengths: Mapping[str, int],
     hyper: Mapping[str, float],
+    trained: str = "chosen",
 ) -> tuple[float, dict[str, float]]:
-    """L_u and c_r = ∂L_u/∂ log π(y_r|x_u) for r ∈ {chosen, rejected} (autograd on scalars).
+    """L_u and c_r = ∂L_u/∂ log π(y_r|x_u) per response type r, in closed form from the loss's
+    registry entry (`simulator.LOSSES`). Inputs are keyed by response type; a pairwise loss reads
+    chosen and rejected, a single-response loss (SFT) reads `trained`.
 
     The reference is π at the state the step starts from, so DPO's h = 0 and c_± = ∓β/2.
     """
-    spec = get_loss(method)
-    names = ("chosen", "rejected") if spec.pairwise else ("chosen",)
-    leaves = {r: torch.tensor([logp[r]], dtype=torch.float64, requires_grad=True) for r in names}
-    const = lambda table, r: torch.tensor([float(table[r])], dtype=torch.float64)
-    scores = PairScores(
-        logp_w=leaves["chosen"],
-        logp_l=leaves.get("rejected"),
-        ref_w=const(ref, "chosen") if spec.reference else None,
-        ref_l=const(ref, "rejected") if spec.reference and spec.pairwise else None,
-        len_w=const(lengths, "chosen"),
-        len_l=const(lengths, "rejected") if spec.pairwise else None,
+    spec = get_loss(loss)
+    types = dict(zip(PAIR, PAIR)) if spec.pairwise else {"y": trained}  # group → response type
+    tensor = lambda table, r: torch.tensor([float(table[r])], dtype=torch.float64)
+    value = evaluate_loss(
+        loss,
+        {g: tensor(logp, r) for g, r in types.items()},
+        {g: tensor(lengths, r) for g, r in types.items()},
+        {g: tensor(ref, r) for g, r in types.items()},
+        **hyper,
     )
-    loss = spec.fn(scores, **{**spec.defaults, **hyper}).sum()
-    grads = torch.autograd.grad(loss, [leaves[r] for r in names])
-    return float(loss.detach()), {r: float(g) for r, g in zip(names, grads)}
+    return float(value.loss), {r: float(value.dlogp[g][0]) for g, r in types.items()}
 
 
 # ------------------------------------------------------------------------- one step, both ways
@@ -281,7 +286,7 @@ def sequence_view(model: torch.nn.Module, chi: entk.Chi) -> SequenceView:
     """One forward of χ → its `SequenceView`; the norms come from `logprobs.token_statistics`."""
     h, logits = entk.head_inputs_and_logits(model, chi)  # (L, d), (T, V)
     stats = token_statistics(logits[chi.positions], chi.targets)  # position t scores token t + 1
-    return SequenceView(chi, h, stats["norm_A"], stats["dist_onehot"])
+    return SequenceView(chi, h, stats["a_frobenius"], stats["residual_norm"])
 
 
 def probe_factors(
@@ -300,7 +305,7 @@ def probe_factors(
     preconditioner; the preconditioned K_P = J P Jᵀ of RMSprop enters `decomposed_change`.
     """
     vocab = model.get_output_embeddings().weight.shape[0]
-    out = {"norm_A": view_o.norm_a.tolist(), "terms": {}}
+    out = {"a_frobenius": view_o.norm_a.tolist(), "terms": {}}
     gen = torch.Generator().manual_seed(seed)
     for r, (view_u, c_r) in terms.items():
         if subset == "unembed":

@@ -20,17 +20,20 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from llm_validation.checkpoint import atomic_save, load_checkpoint, save_checkpoint
-from llm_validation.config import RunConfig
-from llm_validation.data import PROBE_TYPES, Y_STAR, Example, load_examples
-from llm_validation.errors import UserError
-from llm_validation.logprobs import (
+from llm_validation.runs.checkpoint import atomic_save, load_checkpoint, save_checkpoint
+from llm_validation.runs.config import RunConfig
+from common.probes import PROBE_TYPES, Y_STAR
+from llm_validation.sources.examples import Example
+from llm_validation.sources.data import load_examples
+from common.errors import UserError
+from common.runs import METRICS, SUMMARY, MetricsLog, write_json
+from llm_validation.core.logprobs import (
     Tokenized,
     Truncation,
     collate,
@@ -38,13 +41,13 @@ from llm_validation.logprobs import (
     sequence_logps,
     tokenize_example,
 )
-from llm_validation.losses import LOSSES, LossSpec, PairScores
-from llm_validation.methods import METHODS, Phase, plan
-from llm_validation.models import load_model
-from llm_validation.onpolicy import load_reward, sample_pairs
-from llm_validation.runtime import pick_device, pick_dtype, seed_everything, step_generator
-from llm_validation.tracking import (
-    MetricsLog,
+from llm_validation.core.directions import OPTIMISERS, make_optimizer
+from llm_validation.core.losses import LOSSES, PAIR, evaluate_loss, hyper_parameters
+from llm_validation.runs.methods import METHODS, Phase, plan
+from llm_validation.sources.models import load_model
+from llm_validation.runs.onpolicy import load_reward, sample_pairs
+from llm_validation.runs.runtime import pick_device, pick_dtype, seed_everything, step_generator
+from llm_validation.runs.tracking import (
     ProbeSet,
     build_probes,
     evaluate,
@@ -52,7 +55,6 @@ from llm_validation.tracking import (
     summarize,
 )
 
-OPTIMIZERS = {"sgd": torch.optim.SGD, "adamw": torch.optim.AdamW, "rmsprop": torch.optim.RMSprop}
 Pair = tuple[Tokenized, Tokenized | None]
 
 
@@ -67,24 +69,25 @@ def batch_indices(n: int, batch_size: int, step: int, seed: int) -> list[int]:
     return out
 
 
-def pair_logps(model, pairs: list[Pair], pad_id: int, reduction: str, pairwise: bool):
-    """One padded forward over y⁺ (and y⁻) of every pair → (logp_w, logp_l, len_w, len_l), (B,)
-    each; logp_l/len_l are None unless `pairwise` (as the DPO repo's concatenated forward)."""
+def group_logps(model, pairs: list[Pair], pad_id: int, reduction: str, groups: tuple[str, ...]):
+    """One padded forward over the responses a loss reads → ({group: log π}, {group: |y|}),
+    Shape: (B,) each. Groups: ("y",) reads y⁺ of each pair, ("chosen", "rejected") both (one
+    concatenated forward, as the DPO repo's). Under `reduction="mean"` the score is already the
+    token mean (1/|y|) Σ log π, so |y| is reported as 1: a length-normalised loss (SimPO, RPO's
+    NLL) must not divide by |y| a second time."""
+    pairwise = groups == PAIR
     items = [w for w, _ in pairs] + ([r for _, r in pairs] if pairwise else [])
     device = next(model.parameters()).device
     ids, attention, response = (t.to(device) for t in collate(items, pad_id))
     logp = sequence_logps(model, ids, attention, response, reduction)  # (B or 2B,)
     length = response[:, 1:].sum(-1).double()
+    if reduction == "mean":
+        length = torch.ones_like(length)
     b = len(pairs)
     if not pairwise:
-        return logp, None, length, None
-    return logp[:b], logp[b:], length[:b], length[b:]
-
-
-def loss_params(spec: LossSpec, cfg: RunConfig) -> dict:
-    """The loss's hyper-parameters: the config's value where set, else the registered default."""
-    return {k: (getattr(cfg, k) if getattr(cfg, k) is not None else v)
-            for k, v in spec.defaults.items()}
+        return {"y": logp}, {"y": length}
+    return ({"chosen": logp[:b], "rejected": logp[b:]},
+            {"chosen": length[:b], "rejected": length[b:]})
 
 
 @dataclass
@@ -153,17 +156,18 @@ def phase_reference(session: Session, index: int, phase: Phase, data: list[Pair]
     return reference
 
 
-def reference_scores(session, reference, pairs: list[Pair], index: list[int], spec: LossSpec):
-    """(ref_w, ref_l) for a micro-batch: rows of the precomputed table or a frozen forward."""
+def reference_scores(session, reference, pairs: list[Pair], index: list[int]):
+    """{chosen, rejected: log π_ref} for a micro-batch: rows of the precomputed table or a frozen
+    forward; None without a reference."""
     if reference is None:
-        return None, None
+        return None
     device = next(session.model.parameters()).device
     if isinstance(reference, torch.Tensor):
         rows = reference[index].to(device)
-        return rows[:, 0], rows[:, 1]
+        return {"chosen": rows[:, 0], "rejected": rows[:, 1]}
     with torch.no_grad(), session.autocast():
-        w, r, _, _ = pair_logps(reference, pairs, session.pad_id, session.cfg.reduction, True)
-    return w, r
+        logp, _ = group_logps(reference, pairs, session.pad_id, session.cfg.reduction, PAIR)
+    return logp
 
 
 def step_batch(session: Session, phase: Phase, data: list[Pair], global_step: int, seed: int,
@@ -185,7 +189,7 @@ def train_step(session: Session, phase: Phase, batch: list[Pair], index: list[in
                ) -> float:
     """One optimiser step with gradient accumulation and clipping → the batch's mean loss."""
     cfg, spec = session.cfg, LOSSES[phase.loss]
-    params = loss_params(spec, cfg)
+    params = hyper_parameters(spec, asdict(cfg))
     size = cfg.micro_batch_size or cfg.batch_size
     session.model.train()
     session.optimizer.zero_grad(set_to_none=False)  # reuse the buffers: no 0.5 GB malloc a step
@@ -193,11 +197,10 @@ def train_step(session: Session, phase: Phase, batch: list[Pair], index: list[in
     for i in range(0, len(batch), size):
         pairs, rows = batch[i:i + size], index[i:i + size]
         with session.autocast():
-            w, r, len_w, len_l = pair_logps(session.model, pairs, session.pad_id, cfg.reduction,
-                                            spec.pairwise)
-        ref_w, ref_l = reference_scores(session, reference, pairs, rows, spec)
-        scores = PairScores(w, r, ref_w, ref_l, len_w, len_l)
-        loss = spec.fn(scores, **params).sum() / len(batch)
+            logp, length = group_logps(session.model, pairs, session.pad_id, cfg.reduction,
+                                       spec.groups)
+        ref = reference_scores(session, reference, pairs, rows)
+        loss = evaluate_loss(phase.loss, logp, length, ref, **params).loss / len(batch)
         loss.backward()
         total += float(loss.detach())
     if cfg.max_grad_norm > 0:
@@ -225,7 +228,7 @@ def record(session: Session, log: MetricsLog, step: int, losses: list[float]) ->
 
 def check_config(cfg: RunConfig) -> None:
     """Reject settings that cannot run, with a one-line reason."""
-    known = {"method": METHODS, "optimizer": OPTIMIZERS}
+    known = {"method": METHODS, "optimizer": OPTIMISERS}
     for name, registry in known.items():
         if getattr(cfg, name) not in registry:
             raise UserError(f"unknown {name} {getattr(cfg, name)!r}; choose from "
@@ -278,7 +281,7 @@ def open_session(cfg: RunConfig) -> Session:
         tokens = tokenize_example(tokenizer, ex.prompt, {"chosen": ex.chosen,
                                                          "rejected": ex.rejected}, truncation)
         pairs.append((tokens["chosen"], tokens["rejected"]))
-    optimizer = OPTIMIZERS[cfg.optimizer](model.parameters(), lr=cfg.lr)
+    optimizer = make_optimizer(cfg.optimizer, list(model.parameters()), cfg.lr)
     use_bf16 = dtype == torch.bfloat16
     autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)
     return Session(cfg, model, tokenizer, optimizer, examples, pairs, probes, cfg.run_dir(),
@@ -294,7 +297,7 @@ def main(cfg: RunConfig, on_eval: Callable[[int], None] | None = None) -> Path:
     prepare_run_dir(cfg)
     session = open_session(cfg)
     start = load_checkpoint(session.out, session.model, session.optimizer) if cfg.resume else 0
-    log = MetricsLog(session.out / "metrics.csv", keep_through=start if start else None)
+    log = MetricsLog(session.out / METRICS, keep_through=start if start else None)
     phases = plan(cfg)
     total = sum(p.steps for _, p in phases)
     started, step, losses = time.perf_counter(), start, []
@@ -325,12 +328,6 @@ def main(cfg: RunConfig, on_eval: Callable[[int], None] | None = None) -> Path:
 
 
 def finish(session: Session, seconds: float, start: int, total: int) -> None:
-    """Write timings to summary.json and draw the curves (skipped without matplotlib)."""
+    """Write timings to summary.json (the CLI draws the curves from metrics.csv)."""
     summary = {"wall_seconds": round(seconds, 2), "steps_run": total - start, "steps": total}
-    (session.out / "summary.json").write_text(json.dumps(summary, indent=2))
-    try:
-        from llm_validation.tracking import plot_metrics
-
-        plot_metrics(session.out / "metrics.csv", session.out / "curves.png")
-    except ImportError:
-        print("matplotlib not installed: no curves.png", file=sys.stderr)
+    write_json(session.out / SUMMARY, summary)

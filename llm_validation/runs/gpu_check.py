@@ -1,4 +1,4 @@
-"""`python -m llm_validation.gpu_check`: a scaled run of the finetuning pipeline on one CUDA card.
+"""`python -m llm_validation.runs.gpu_check`: a scaled run of the finetuning pipeline on one CUDA card.
 
 Builds a ~25M-parameter Llama from its config on the card (nothing is downloaded), trains it
 briefly with SFT on the synthetic task, then runs DPO from the SFT weights, both with probe
@@ -11,24 +11,25 @@ The project never needs a GPU: this is the one place that asks for one
 
 from __future__ import annotations
 
-import argparse
-import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from llm_validation.config import RunConfig
-from llm_validation.logprobs import collate, naive_sequence_logp, score, sequence_logps
-from llm_validation.models import load_model
-from llm_validation.predict import PredictConfig
-from llm_validation.predict import main as predict
-from llm_validation.synthetic import generate
-from llm_validation.tiny import build_tokenizer
-from llm_validation.tracking import build_probes, read_metrics
-from llm_validation.train import main as train
+from common.cliargs import add_config_args, config_from_args, option
+from common.errors import OneLineParser, UserError, run_cli
+from llm_validation.runs.config import PredictConfig, RunConfig
+from llm_validation.core.logprobs import collate, naive_sequence_logp, score, sequence_logps
+from llm_validation.sources.models import load_model
+from llm_validation.runs.predict import main as predict
+from llm_validation.sources.synthetic import generate
+from llm_validation.sources.tiny import build_tokenizer
+from common.runs import read_metrics
+from llm_validation.runs.tracking import build_probes
+from llm_validation.runs.train import main as train
 
 SCALED = dict(hidden_size=512, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=4,
               intermediate_size=1376, max_position_embeddings=1024)
@@ -82,17 +83,24 @@ def logp_at(rows, kind: str, step: int) -> float:
                 and r["metric"] == "logp" and int(r["step"]) == step)
 
 
+@dataclass(frozen=True)
+class GpuCheckConfig:
+    steps: int = option(60, "optimiser steps per phase")
+    batch_size: int = option(32, "pairs per step")
+    device: str = option("cuda", "cuda (the check); cpu for a dry run")
+    repeats: int = option(5, "timed batches per throughput")
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=60, help="optimiser steps per phase")
-    parser.add_argument("--batch-size", type=int, default=32, help="pairs per step")
-    parser.add_argument("--device", default="cuda", help="cuda (the check); cpu for a dry run")
-    parser.add_argument("--repeats", type=int, default=5, help="timed batches per throughput")
-    args = parser.parse_args(argv)
+    parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
+    add_config_args(parser, GpuCheckConfig)
+    return run_cli(PROG, lambda: check(config_from_args(GpuCheckConfig, parser.parse_args(argv))))
+
+
+def check(args: GpuCheckConfig) -> int:
     device = args.device
     if device.startswith("cuda") and not torch.cuda.is_available():
-        print("gpu_check: no CUDA device", file=sys.stderr)
-        return 2
+        raise UserError("no CUDA device")
     card = torch.cuda.get_device_name(0) if device.startswith("cuda") else "cpu (dry run)"
     print(f"card: {card}; torch {torch.__version__}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -136,7 +144,7 @@ def main(argv=None) -> int:
 
 def report_prediction(model: str, method: str, lr: float, device: str, out: Path) -> None:
     """`predict` (4 SGD updates, with the lr sweep) on the device: r, signs, error and cost."""
-    cfg = PredictConfig(model=model, method=method, lr=lr, steps=4, lr_sweep=True, device=device,
+    cfg = PredictConfig(model=model, loss=method, lr=lr, updates=4, lr_sweep=True, device=device,
                         out=str(out))
     started = time.perf_counter()
     s = predict(cfg)
@@ -146,6 +154,8 @@ def report_prediction(model: str, method: str, lr: float, device: str, out: Path
           f"{s['cost_per_probe_vs_forward_backward']:.2f}× fwd+bwd per probe, "
           f"{time.perf_counter() - started:.1f} s")
 
+
+PROG = "python -m llm_validation.runs.gpu_check"
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -6,7 +6,7 @@ Both formats are JSONL, one object a line, with a string `prompt`:
 - the paper's probing format: any subset of `PROBE_TYPES` (see ../shared/README.md); the HH probe
   file has `chosen` and `rejected` too, so it doubles as preference data.
 
-`load_examples("synthetic")` gives the built-in task of `llm_validation.synthetic`.
+`load_examples("synthetic")` gives the built-in task of `llm_validation.sources.synthetic`.
 
 Every line is validated. A problem is reported as `file:line: what`; under `strict=True` the first
 problem raises `UserError`, otherwise it is skipped and counted in the `LoadReport`:
@@ -17,37 +17,15 @@ response (e.g. a blank `chosen_initial`) skips that response only.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from llm_validation.errors import UserError
+from common.errors import UserError
+from common.probes import PAIR_TYPES, PROBE_TYPES
+from llm_validation.sources.examples import Example
+from llm_validation.sources.synthetic import generate
 
-PROBE_TYPES = (
-    "chosen", "rejected",
-    "chosen_gptsemantic", "reject_gptsemantic", "chosen_gptformat", "reject_gptformat",
-    "irr_train", "irr_test", "irr_hum", "random_permute", "random_nonhum",
-    "chosen_initial", "chosen_selfr",
-)
-Y_STAR = "y_star"  # Σ_l max_v log π(v | x, y⁺_<l): computed from the chosen pass, not a field
-PREFERENCE_FIELDS = ("chosen", "rejected")
-
-
-@dataclass(frozen=True)
-class Example:
-    """One prompt x with its responses {probe type: y}; `source` is `file:line`."""
-
-    prompt: str
-    responses: Mapping[str, str]
-    source: str = ""
-
-    @property
-    def chosen(self) -> str:
-        return self.responses["chosen"]
-
-    @property
-    def rejected(self) -> str:
-        return self.responses["rejected"]
+PREFERENCE_FIELDS = PAIR_TYPES  # what preference training needs
 
 
 @dataclass
@@ -128,8 +106,6 @@ def load_examples(spec: str, *, required=PREFERENCE_FIELDS, strict=False, limit=
     just one response for scoring). `limit`: stop after this many kept examples.
     """
     if spec == "synthetic":
-        from llm_validation.synthetic import generate
-
         examples = generate(limit or 128, seed)
         return examples, LoadReport(lines=len(examples), kept=len(examples))
     path = Path(spec)

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from llm_validation.data import Example
+from llm_validation.sources.examples import Example
 
 SYNONYMS = {
     "red": "crimson", "blue": "azure", "green": "emerald", "cat": "kitty", "dog": "puppy",

@@ -10,7 +10,7 @@ import random
 
 import torch
 
-from llm_validation.errors import UserError
+from common.errors import UserError
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
 

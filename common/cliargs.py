@@ -1,0 +1,57 @@
+"""Command-line flags generated from frozen-dataclass configs: one help text, in the field.
+
+A config field declared with `option(default, help, …)` becomes the flag `--field-name`
+(`eval_every` → `--eval-every`): booleans defaulting to False are switches, those defaulting to True
+get `--no-…`, everything else parses with `type` (default: the default's type) and `choices`.
+`config_from_args` builds the config back from the parsed namespace.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import MISSING, Field, field, fields
+
+
+def option(default, help: str, **extra) -> Field:
+    """A config field with its help string (and optional `type`, `choices`, `required`, `flag`)."""
+    return field(default=default, metadata={"help": help, **extra})
+
+
+def flag_name(f: Field) -> str:
+    return f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+
+
+def add_config_args(parser: argparse.ArgumentParser, config: type, skip: tuple[str, ...] = ()) -> None:
+    """One flag per field of the dataclass `config` that has a help string and is not in `skip`."""
+    for f in fields(config):
+        if f.name in skip or "help" not in f.metadata:
+            continue
+        meta = f.metadata
+        default = f.default if f.default is not MISSING else f.default_factory()
+        if default is False:
+            parser.add_argument(flag_name(f), dest=f.name, action="store_true", help=meta["help"])
+        elif default is True:
+            parser.add_argument(
+                flag_name(f),
+                dest=f.name,
+                action=argparse.BooleanOptionalAction,
+                default=True,
+                help=meta["help"],
+            )
+        else:
+            parser.add_argument(
+                flag_name(f),
+                dest=f.name,
+                type=meta.get("type", type(default)),
+                default=default,
+                choices=meta.get("choices"),
+                required=meta.get("required", False),
+                help=meta["help"],
+            )
+
+
+def config_from_args(config: type, args: argparse.Namespace):
+    """The dataclass `config` from the parsed flags (fields without a flag keep their default)."""
+    given = vars(args)
+    return config(**{f.name: given[f.name] for f in fields(config) if f.name in given})
+

@@ -1,0 +1,94 @@
+"""The run format every run writes, simulator or LM, and the figures read.
+
+A run folder holds
+
+    config.json   the resolved configuration (plus `kind`: "simulator" or "llm")
+    metrics.csv   tidy rows `step, examples_seen, probe_type, metric, value`
+    summary.json  what the command printed, as one JSON object
+
+`metric` is `logp` (the mean over probe examples of the summed log π(y|x): the paper's curves),
+`logp_token` (the mean of the token mean) or one of `TOKEN_METRICS`, averaged over the response
+positions: at each context χ with observed token y and softmax π,
+
+    mass_outside_argmax  1 − max_v π(v|χ)          (falls as squeezing concentrates mass)
+    one_minus_pi         1 − π(y|χ)
+    residual_norm        ‖π(χ) − e_y‖₂             (the SFT residual's size)
+    a_frobenius          ‖A(χ)‖_F = √(V‖π‖² + V − 2)
+
+Runs are named `runs/<part>-<part>-…` unless `--out` says otherwise (`run_dir`). Rows are appended
+and flushed one evaluation at a time, so an interrupted run keeps everything it wrote.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+COLUMNS = ("step", "examples_seen", "probe_type", "metric", "value")
+LOGP, LOGP_TOKEN = "logp", "logp_token"
+TOKEN_METRICS = ("mass_outside_argmax", "one_minus_pi", "residual_norm", "a_frobenius")
+CONFIG, METRICS, SUMMARY = "config.json", "metrics.csv", "summary.json"
+TRAIN = "train"  # probe_type of the training loss rows (metric `loss`)
+
+Row = tuple[str, str, float]  # (probe_type, metric, value) of one evaluation
+
+
+def data_name(spec: str) -> str:
+    """The data part of a run name: `synthetic`, or a data file's stem."""
+    return spec if spec == "synthetic" else Path(spec).stem
+
+
+def run_dir(out: str | None, *parts: str) -> Path:
+    """`out` if given, else runs/<parts joined by '-'> (model paths reduced to their last name)."""
+    if out:
+        return Path(out)
+    return Path("runs") / "-".join(Path(p).name for p in parts)
+
+
+def write_json(path: Path, obj) -> None:
+    """Write JSON atomically: a reader sees the old file or the new one, never half of one."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+class MetricsLog:
+    """Append-only writer of `metrics.csv`; each `append` is flushed to disk before returning.
+
+    `keep_through=s` (resume) keeps the rows with step ≤ s and drops the rest; None starts anew.
+    """
+
+    def __init__(self, path: Path, keep_through: int | None = None):
+        kept = []
+        if keep_through is not None and path.is_file():
+            kept = [r for r in read_metrics(path) if int(r["step"]) <= keep_through]
+        self.path = path
+        with path.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(COLUMNS)
+            writer.writerows([r[c] for c in COLUMNS] for r in kept)
+
+    def append(self, step: int, examples_seen: int, rows: Iterable[Row]) -> None:
+        with self.path.open("a", newline="") as handle:
+            csv.writer(handle).writerows(
+                (step, examples_seen, kind, metric, repr(float(value))) for kind, metric, value in rows
+            )
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def write_metrics(path: Path, rows: Iterable[Sequence]) -> None:
+    """Write complete (step, examples_seen, probe_type, metric, value) rows at once."""
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(COLUMNS)
+        writer.writerows((s, e, p, m, repr(float(v))) for s, e, p, m, v in rows)
+
+
+def read_metrics(path: Path) -> list[dict[str, str]]:
+    """The rows of a `metrics.csv` as dicts of strings."""
+    with Path(path).open(newline="") as handle:
+        return list(csv.DictReader(handle))

@@ -1,0 +1,159 @@
+"""The frozen configuration of every command (`run`, `logprobs`, `predict`, `influence`).
+
+Every field carries its help string (`common.cliargs.option`); the CLI turns fields into flags
+(`eval_every` → `--eval-every`) and `config.json` records the resolved values. Loss
+hyper-parameters left at None take the registered loss's default (`simulator.LOSSES`). This
+module imports no torch, so a bad flag fails before anything heavy loads.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from common.cliargs import option as _f
+from common.runs import data_name, run_dir
+
+MODEL_HELP = (
+    "embedded name (smollm2, tiny-neox, tiny-llama), a local HF folder or a cached hub name; "
+    "never downloaded"
+)
+DATA_HELP = "preference or probe JSONL (prompt, chosen, rejected, …) or `synthetic`"
+STRICT_HELP = "stop at the first malformed line instead of skipping it"
+LENGTH_HELP = "prompt + response tokens before truncation (paper: 512)"
+PROMPT_LENGTH_HELP = "prompt tokens kept when truncating (paper: 256)"
+DEVICE_HELP = "cuda, mps, cpu or auto (cuda if present)"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    method: str = _f("dpo", "finetuning method (see `methods.METHODS`)")
+    model: str = _f("smollm2", MODEL_HELP)
+    data: str = _f("synthetic", DATA_HELP)
+    probes: str | None = _f(None, "probe JSONL to track (default: the training data)", type=str)
+    limit: int | None = _f(None, "use only the first N valid training examples", type=int)
+    probe_limit: int | None = _f(None, "track only the first N probe examples", type=int)
+    probe_types: str | None = _f(None, "comma-separated probe types to track (default: all)", type=str)
+    strict: bool = _f(False, STRICT_HELP)
+    steps: int = _f(20, "optimiser steps (for extend-dpo: the DPO phase)")
+    sft_steps: int | None = _f(None, "extend-dpo: SFT steps on y⁺ and y⁻ before DPO (default: "
+                               "--steps)", type=int)
+    eval_every: int = _f(5, "evaluate probes every K optimiser steps (and at steps 0 and last)")
+    batch_size: int = _f(4, "examples (pairs) per optimiser step")
+    micro_batch_size: int | None = _f(None, "examples per forward pass; gradients accumulate "
+                                      "over batch_size/micro_batch_size passes", type=int)
+    lr: float = _f(1e-5, "learning rate")
+    optimizer: str = _f("rmsprop", "sgd (the theory), adamw, rmsprop (the paper's choice)")
+    max_grad_norm: float = _f(1.0, "gradient clipping norm (0 disables)")
+    beta: float | None = _f(None, "β of dpo/ipo/simpo/rpo", type=float)
+    alpha: float | None = _f(None, "α of rpo's NLL term", type=float)
+    gamma: float | None = _f(None, "γ, simpo's target margin", type=float)
+    delta: float | None = _f(None, "δ, slic's hinge margin", type=float)
+    lam: float | None = _f(None, "λ, slic's SFT weight", type=float)
+    reference: str = _f("precomputed", "π_ref: `precomputed` log-probs or a frozen `copy` "
+                        "(onpolicy-dpo always uses a copy)", choices=("precomputed", "copy"))
+    reduction: str = _f("sum", "sequence log-prob fed to the losses: `sum` (paper) or token "
+                        "`mean`", choices=("sum", "mean"))
+    reward: str | None = _f(None, "onpolicy-dpo reward as module:function(prompt, response) -> "
+                            "float (synthetic data: the ground truth)", type=str)
+    max_new_tokens: int = _f(24, "onpolicy-dpo: tokens sampled per response")
+    max_length: int = _f(512, LENGTH_HELP)
+    max_prompt_length: int = _f(256, PROMPT_LENGTH_HELP)
+    truncation_mode: str = _f("keep_end", "which end of a long prompt survives truncation "
+                              "(paper, HH: keep_end)", choices=("keep_end", "keep_start"))
+    batch_tokens: int = _f(4096, "padded tokens per scoring batch (length-bucketed)")
+    precision: str = _f("auto", "fp32, bf16 (autocast) or auto (bf16 on capable cuda)",
+                        choices=("auto", "fp32", "bf16"))
+    device: str = _f("auto", DEVICE_HELP)
+    seed: int = _f(0, "seed for model init, data order and sampling")
+    out: str | None = _f(None, "run folder (default: runs/<method>-<model>-<data>)", type=str)
+    resume: bool = _f(False, "continue from the run folder's last checkpoint")
+    save_arrays: bool = _f(False, "also write per-example statistics as arrays/step_*.npz")
+    checkpoint: bool = _f(True, "save a checkpoint at every evaluation (needed by --resume)")
+
+    def run_dir(self) -> Path:
+        return run_dir(self.out, self.method, self.model, data_name(self.data))
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    """`logprobs`: score a probe file once: the mean summed log-prob per probe type (y* too)."""
+
+    probes: str = _f(None, "probe JSONL in the paper's format (prompt + response fields)",
+                     type=str, required=True)
+    model: str = _f("smollm2", MODEL_HELP)
+    limit: int | None = _f(None, "use only the first N valid examples", type=int)
+    strict: bool = _f(False, STRICT_HELP)
+    seed: int = _f(0, "model init (tiny models)")
+    max_length: int = _f(512, LENGTH_HELP)
+    max_prompt_length: int = _f(256, PROMPT_LENGTH_HELP)
+    truncation_mode: str = _f("keep_end", "which end of a long prompt survives truncation "
+                              "(paper, HH: keep_end)", choices=("keep_end", "keep_start"))
+    batch_tokens: int = _f(4096, "padded tokens per scoring batch (length-bucketed)")
+    device: str = _f("auto", DEVICE_HELP)
+    json: bool = _f(False, "print one JSON object: probe type → mean summed log-prob")
+
+
+@dataclass(frozen=True)
+class PredictConfig:
+    """`predict`: K updates, each one real fp32 step from the same θ₀, against the first-order
+    prediction for every probe response of the update's prompt."""
+
+    model: str = _f("tiny-neox", MODEL_HELP)
+    data: str = _f("synthetic", DATA_HELP)
+    loss: str = _f("sft", "the update's loss (a loss of `simulator.LOSSES`)")
+    optimizer: str = _f("sgd", "fresh optimiser sgd, rmsprop or adamw: its first step (adamw's "
+                        "is ≈ −η sign(g))")
+    lr: float = _f(1e-3, "learning rate η")
+    updates: int = _f(8, "K updates (the first K examples), each one step from the same θ₀")
+    limit: int | None = _f(None, "use only the first N valid examples (caps K)", type=int)
+    lr_sweep: bool = _f(False, "also step with η × (1/8 … 4) and report the error's slope in η")
+    probe_types: str | None = _f(None, "comma-separated probe types (default: all)", type=str)
+    beta: float | None = _f(None, "β of dpo-like losses (default: the loss's)", type=float)
+    factors: str = _f(
+        "unembed",
+        "kernel subset for the factor report: unembed (closed form), all, last:K (Hutchinson "
+        "estimates) or none",
+    )
+    kernel_probes: int = _f(2, "Rademacher vectors per kernel summary (subsets but unembed)")
+    max_length: int = _f(512, LENGTH_HELP)
+    max_prompt_length: int = _f(256, PROMPT_LENGTH_HELP)
+    strict: bool = _f(False, STRICT_HELP)
+    seed: int = _f(0, "model init (tiny models) and kernel probes")
+    device: str = _f("auto", "cuda, mps, cpu or auto (cuda if present); fp32 everywhere")
+    out: str | None = _f(None, "output folder (default runs/predict-<loss>-<optimizer>-"
+                             "<model>-<data>)", type=str)
+    json: bool = _f(False, "print one JSON object (pearson_r, sign_agreement, …)")
+
+    def run_dir(self) -> Path:
+        return run_dir(self.out, "predict", self.loss, self.optimizer, self.model,
+                       data_name(self.data))
+
+
+@dataclass(frozen=True)
+class InfluenceConfig:
+    """`influence`: the first-order influence of one step on each of N examples."""
+
+    model: str = _f("tiny-neox", MODEL_HELP)
+    data: str = _f("synthetic", DATA_HELP)
+    loss: str = _f("sft", "the update's loss (a loss of `simulator.LOSSES`)")
+    train_types: str = _f(
+        "chosen,rejected", "single-response losses: comma-separated response types trained on"
+    )
+    lr: float = _f(1e-3, "learning rate η (a scale)")
+    limit: int = _f(8, "N examples, each one update")
+    beta: float | None = _f(None, "β of dpo-like losses (default: the loss's)", type=float)
+    max_length: int = _f(512, LENGTH_HELP)
+    max_prompt_length: int = _f(256, PROMPT_LENGTH_HELP)
+    strict: bool = _f(False, STRICT_HELP)
+    seed: int = _f(0, "model init (tiny models)")
+    device: str = _f("auto", DEVICE_HELP)
+    out: str | None = _f(None, "output folder (default runs/influence-<loss>-<model>-<data>)",
+                             type=str)
+
+    def run_dir(self) -> Path:
+        return run_dir(self.out, "influence", self.loss, self.model, data_name(self.data))
