@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 demo: install
 	$(PY) -m simulator decompose --loss dpo
 	$(PY) -m simulator squeeze --target valley
-	$(PY) -m simulator run dpo --out runs/simulator/dpo
+	$(PY) -m simulator run dpo --out runs/simulator-dpo
 	$(MAKE) --no-print-directory validate-demo
 	$(PY) -m figures --out figures/out --runs runs/validate-demo
 

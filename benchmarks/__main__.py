@@ -8,12 +8,13 @@ table in README.md between its `perf-table` markers.
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import subprocess
 import sys
 from pathlib import Path
+
+from common.errors import OneLineParser, UserError, error_line, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -59,16 +60,22 @@ def write_readme(md: str) -> None:
     readme = ROOT / "README.md"
     text = readme.read_text()
     if BEGIN not in text or END not in text:
-        raise SystemExit(f"benchmarks: error: README.md has no {BEGIN} … {END} markers")
+        raise UserError(f"README.md has no {BEGIN} … {END} markers")
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
     readme.write_text(f"{head}{BEGIN}\n{md}{END}{tail}")
 
 
+PROG = "python -m benchmarks"
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks", description=__doc__.splitlines()[0]
-    )
+    """Parse (a bad flag is one line on stderr, exit status 2), then run the benchmarks."""
+    return run_cli(PROG, lambda: run(argv))
+
+
+def run(argv: list[str] | None) -> int:
+    parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="reduced sizes, under 2 minutes")
     parser.add_argument(
         "--readme", action="store_true", help="update README.md's performance table"
@@ -94,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     cmd += ["-k", args.k] if args.k else []
     code = subprocess.call(cmd, cwd=ROOT)
     if not out.exists():
-        print("benchmarks: error: pytest wrote no results", file=sys.stderr)
+        print(error_line(PROG, "pytest wrote no results"), file=sys.stderr)
         return code or 1
     md = table(json.loads(out.read_text()), args.quick)
     (RESULTS / "benchmarks.md").write_text(md)

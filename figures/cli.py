@@ -7,11 +7,12 @@ mistake ends in one line on stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 from threadpoolctl import threadpool_limits
+
+from common.errors import OneLineParser, UserError, run_cli
 
 from . import FIGURES, draw, runs_io
 from .style import PAPER_EMA_ALPHA
@@ -19,19 +20,13 @@ from .style import PAPER_EMA_ALPHA
 FORMATS = ("png", "pdf", "svg")
 
 
-class UserError(Exception):
-    """A mistake in the user's input: reported as one line, exit code 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, no usage dump
-        raise UserError(message)
+PROG = "python -m figures"
 
 
 def _parser() -> argparse.ArgumentParser:
     names = ", ".join(s.name for s in FIGURES)
-    p = _Parser(
-        prog="python -m figures",
+    p = OneLineParser(
+        prog=PROG,
         description="Draw the teaching figures: 1–9 from the simulator, 10–11 from llm_validation "
         "runs when --runs is given.",
     )
@@ -102,24 +97,23 @@ def _check(args) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
+    """Check every flag before drawing; a user's mistake is one line on stderr, exit status 2."""
+
+    def body() -> None:
         args = _parser().parse_args(argv)
         _check(args)
         formats = _formats(args.format)
         specs = _selected(args.only, args.runs)
-    except UserError as err:
-        print(f"python -m figures: error: {err}", file=sys.stderr)
-        return 2
-    for spec in FIGURES:
-        if args.only is None and spec.needs_runs and spec not in specs:
-            print(f"skipped {spec.stem}: {_why_skipped(spec, args.runs)}")
-    try:
-        with threadpool_limits(limits=1):  # small matrices: extra BLAS threads only contend
-            _draw_all(specs, args, formats)
-    except runs_io.RunFileError as err:
-        print(f"python -m figures: error: {err}", file=sys.stderr)
-        return 2
-    return 0
+        for spec in FIGURES:
+            if args.only is None and spec.needs_runs and spec not in specs:
+                print(f"skipped {spec.stem}: {_why_skipped(spec, args.runs)}")
+        try:
+            with threadpool_limits(limits=1):  # small matrices: extra BLAS threads only contend
+                _draw_all(specs, args, formats)
+        except runs_io.RunFileError as err:
+            raise UserError(str(err)) from err
+
+    return run_cli(PROG, body)
 
 
 def _why_skipped(spec, runs: Path | None) -> str:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.metrics import TRACE_COLUMNS, Trace
+from common.runs import COLUMNS
+from simulator.metrics import Trace
 
 METRICS = "metrics.csv"
 PREDICTIONS = "predictions.csv"
@@ -44,7 +45,7 @@ def find(root: Path, filename: str) -> list[Path]:
 
 def read_trace(path: Path) -> Trace:
     """A tidy metrics.csv (columns step, examples_seen, probe_type, metric, value) as a Trace."""
-    rows = [tuple(r[c] for c in TRACE_COLUMNS) for r in _rows(path, TRACE_COLUMNS)]
+    rows = [tuple(r[c] for c in COLUMNS) for r in _rows(path, COLUMNS)]
     try:
         return Trace.from_rows([(int(s), int(e), p, m, float(v)) for s, e, p, m, v in rows])
     except ValueError as err:

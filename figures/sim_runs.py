@@ -12,7 +12,7 @@ from functools import lru_cache
 import numpy as np
 
 from common import probes
-from simulator.experiments import EXPERIMENTS, run_on, with_overrides
+from simulator.experiments import EXPERIMENTS, run_on, seed_streams, with_overrides
 from simulator.metrics import Trace
 from simulator.sequences import Readout, pretrain
 from simulator.world import World, WorldConfig, build_world
@@ -46,16 +46,20 @@ TINY = RunConfig(steps=4, eval_every=2, world=TINY_WORLD)
 
 @lru_cache(maxsize=2)
 def start(seed: int, world: tuple) -> tuple[World, Readout]:
-    """The probe world drawn from `seed` and its pretrained π₀ (cached: pure in its arguments)."""
-    w = build_world(WorldConfig(**dict(world)), np.random.default_rng(seed))
+    """The probe world drawn from `seed` and its pretrained π₀ (cached: pure in its arguments),
+    from the same stream `python -m simulator run NAME --seed S` draws its world from."""
+    world_rng, _ = seed_streams(np.random.default_rng(seed))
+    w = build_world(WorldConfig(**dict(world)), world_rng)
     return w, pretrain(w)
 
 
 def run(name: str, cfg: RunConfig) -> Trace:
-    """The named experiment (`simulator.experiments.EXPERIMENTS`) on the shared world and π₀."""
+    """The named experiment (`simulator.experiments.EXPERIMENTS`) on the shared world and π₀,
+    seeded exactly as `python -m simulator run NAME --seed S` (`run_experiment`)."""
     world, pi0 = start(cfg.seed, cfg.world)
     exp = with_overrides(EXPERIMENTS[name], steps=cfg.steps, eval_every=cfg.eval_every)
-    return run_on(exp, world, pi0, np.random.default_rng(cfg.seed + 1))
+    _, run_rng = seed_streams(np.random.default_rng(cfg.seed))
+    return run_on(exp, world, pi0, run_rng)
 
 
 def curve(ax, trace: Trace, probe_type: str, ema: float, metric: str = "logp", **kw) -> None:
@@ -66,7 +70,7 @@ def curve(ax, trace: Trace, probe_type: str, ema: float, metric: str = "logp", *
 
 
 # How concentrated π is: 1 − max_v π(v|χ) on the contexts of y⁺. It falls as π concentrates,
-# by learning y⁺ or by squeezing (`simulator.metrics.CONTEXT_METRICS`).
+# by learning y⁺ or by squeezing (`common.runs.TOKEN_METRICS`).
 CONCENTRATION = ("chosen", "mass_outside_argmax")
 CONCENTRATION_STYLE = {"color": "#555555", "ls": "-"}
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from matplotlib.figure import Figure
 
-from simulator.experiments import probe_batches
+from simulator.experiments import probe_batches, seed_streams
 from simulator.metrics import PROBE_TYPES, evaluate
 from simulator.sequences import Batch, Readout, gradient, residual_of
 
@@ -56,7 +56,7 @@ def one_step_change(
 
 def compute(cfg: Config) -> Influence:
     world, pi0 = sim_runs.start(cfg.seed, cfg.world)
-    probes = probe_batches(world, pi0, np.random.default_rng(cfg.seed + 1))
+    probes = probe_batches(world, pi0, seed_streams(np.random.default_rng(cfg.seed))[1])
     trained = tuple(probes)
     observed = tuple(t for t in PROBE_TYPES if t in trained or t == "y_star")
     delta = {}

@@ -25,7 +25,7 @@ from .losses import (
     loss_and_residual,
     register,
 )
-from .metrics import PROBE_TYPES, TRACE_COLUMNS, Trace, trends
+from .metrics import PROBE_TYPES, Trace, trends
 from .problems import Problem, random_problem
 from .responses import Responses, residual, sequence_logp
 from .sequences import Readout, encode, pretrain, readout_kernel, sample
@@ -47,7 +47,6 @@ __all__ = [
     "ExperimentConfig",
     "PROBE_TYPES",
     "Readout",
-    "TRACE_COLUMNS",
     "Trace",
     "World",
     "WorldConfig",

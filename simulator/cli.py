@@ -6,7 +6,6 @@ Every user mistake ends in one line on stderr and exit code 2, never a traceback
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import json
 import pathlib
@@ -15,21 +14,17 @@ import time
 
 import numpy as np
 
+from common.errors import OneLineParser, UserError, run_cli
+from common.runs import CONFIG, METRICS, SUMMARY, run_dir, write_json, write_metrics
+
 from .experiments import EXPERIMENTS, run_experiment, with_overrides
 from .losses import LOSSES
-from .metrics import TRACE_COLUMNS, trends
+from .metrics import trends
 from .problems import random_problem
 from .squeeze import TARGETS, negative_step, target_label, with_probability, zipf_logits
 from .step import take_step
 
-
-class UserError(Exception):
-    """A mistake in the user's input: reported as one line, exit code 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, no usage dump
-        raise UserError(message)
+PROG = "python -m simulator"
 
 
 def _positive(kind):
@@ -139,7 +134,7 @@ def _run(args) -> dict:
         EXPERIMENTS[args.experiment], **{k: v for k, v in settings.items() if v is not None}
     )
     cfg.check()
-    out_dir = pathlib.Path(args.out or f"runs/{cfg.name}")
+    out_dir = run_dir(args.out, "simulator", cfg.name)
     try:  # fail before the run, not after it
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -148,21 +143,20 @@ def _run(args) -> dict:
     start = time.perf_counter()
     trace = run_experiment(cfg, np.random.default_rng(args.seed))
     seconds = time.perf_counter() - start
-    write_run(out_dir, cfg, args.seed, trace)
-    print(f"simulator: {seconds:.1f} s; wrote {out_dir / 'trace.csv'}", file=sys.stderr)
-    return {"experiment": cfg.name, "trends": trends(trace)}
+    summary = {"experiment": cfg.name, "trends": trends(trace)}
+    write_run(out_dir, cfg, args.seed, trace, summary)
+    print(f"simulator: {seconds:.1f} s; wrote {out_dir / METRICS}", file=sys.stderr)
+    return summary
 
 
-def write_run(out_dir: pathlib.Path, cfg, seed: int, trace) -> None:
-    """runs/<name>/config.json (the config and seed) beside trace.csv (the tidy trace)."""
+def write_run(out_dir: pathlib.Path, cfg, seed: int, trace, summary: dict) -> None:
+    """The run format of `common.runs`: config.json (the config and seed), metrics.csv (the tidy
+    trace) and summary.json (what `--json` prints)."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        config = {"seed": seed, **dataclasses.asdict(cfg)}
-        (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-        with open(out_dir / "trace.csv", "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(TRACE_COLUMNS)
-            writer.writerows(trace.rows())
+        write_json(out_dir / CONFIG, {"kind": "simulator", "seed": seed, **dataclasses.asdict(cfg)})
+        write_metrics(out_dir / METRICS, trace.rows())
+        write_json(out_dir / SUMMARY, summary)
     except OSError as err:
         raise UserError(f"cannot write {out_dir}: {err.strerror or err}") from err
 
@@ -186,8 +180,8 @@ COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m simulator", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
 
     dec = sub.add_parser("decompose", help="one step: actual vs predicted Δ log π = −η A K G")
     dec.add_argument("--loss", choices=sorted(LOSSES), default="sft", help="the loss to step on")
@@ -210,10 +204,12 @@ def build_parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("list", help="the finetuning experiments, one line each")
     ls.add_argument("--json", action="store_true", help="print one JSON object")
 
-    run = sub.add_parser("run", help="run an experiment: trend table, runs/<name>/trace.csv")
+    run = sub.add_parser(
+        "run", help="run an experiment: trend table, runs/simulator-<name>/metrics.csv"
+    )
     run.add_argument("experiment", help="an experiment name (see `list`)")
     run.add_argument("--steps", type=_at_least(1), default=None, help="steps of the traced stage")
-    run.add_argument("--out", default=None, help="output folder (default runs/<experiment>/)")
+    run.add_argument("--out", default=None, help="output folder (default runs/simulator-<experiment>/)")
     run.add_argument("--seed", type=int, default=0, help="seed of the world and the samples")
     run.add_argument("--lr", type=_positive(float), default=None, help="step size η of the run")
     run.add_argument("--beta", type=_positive(float), default=None, help="β of dpo/ipo/simpo/rpo")
@@ -228,15 +224,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
+    """Parse and dispatch; a user's mistake (a `UserError`, or a `ValueError` from a config check)
+    becomes one line on stderr with exit status 2."""
+
+    def body() -> None:
         args = build_parser().parse_args(argv)
         compute, show = COMMANDS[args.command]
-        out = compute(args)
-    except (UserError, ValueError) as err:
-        print(f"simulator: error: {err}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(out))
-    else:
-        show(out)
-    return 0
+        try:
+            out = compute(args)
+        except ValueError as err:
+            raise UserError(str(err)) from err
+        if args.json:
+            print(json.dumps(out))
+        else:
+            show(out)
+
+    return run_cli(PROG, body)

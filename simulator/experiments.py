@@ -19,7 +19,8 @@ Public API (used by theory tests and figures):
 
 The trace is tidy: (step, examples_seen, probe_type, metric, value); examples_seen counts
 preference pairs (SFT: responses) consumed by the traced stage. The CLI's `run` is the
-experiment's main: it writes runs/<name>/config.json beside trace.csv (the only I/O).
+experiment's main: it writes runs/simulator-<name>/ in the run format of `common.runs`
+(config.json, metrics.csv, summary.json; the only I/O).
 
 Defaults. β = 0.1 is DPO's default in the paper and in Rafailov et al.; the step sizes and
 lengths are this world's, not the paper's (its LLM runs used RMSprop on Pythia/Qwen): plain SGD on

@@ -19,14 +19,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from common.probes import Y_STAR
+
 from .responses import sequence_logp
 from .sequences import Batch, Readout, argmax_logp, token_logp
 from .softmax import a_frobenius_sq
 from .world import FIXED_PROBES
 
-PROBE_TYPES = (*FIXED_PROBES, "chosen_initial", "y_star")
-CONTEXT_METRICS = ("mass_outside_argmax", "a_frobenius", "residual_norm", "one_minus_pi")
-TRACE_COLUMNS = ("step", "examples_seen", "probe_type", "metric", "value")
+PROBE_TYPES = (*FIXED_PROBES, "chosen_initial", Y_STAR)  # the world has no self-rephrase
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class Trace:
 
 
 def context_metrics(logp: np.ndarray, tokens: np.ndarray) -> dict[str, float]:
-    """The `CONTEXT_METRICS` averaged over contexts. Shape: logp (N, V), tokens (N,)."""
+    """The `common.runs.TOKEN_METRICS` averaged over contexts. Shape: logp (N, V), tokens (N,)."""
     pi = np.exp(logp)
     p_y = pi[np.arange(tokens.size), tokens]
     res_sq = np.sum(pi * pi, axis=1) - 2.0 * p_y + 1.0  # ‖π − e_y‖² = ‖π‖² − 2π_y + 1

@@ -36,19 +36,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from scipy import sparse
 
-FIXED_PROBES = (
-    "chosen",
-    "rejected",
-    "chosen_gptsemantic",
-    "reject_gptsemantic",
-    "chosen_gptformat",
-    "reject_gptformat",
-    "irr_train",
-    "irr_test",
-    "irr_hum",
-    "random_permute",
-    "random_nonhum",
-)
+from common.probes import FIXED_TYPES
+
+FIXED_PROBES = FIXED_TYPES  # the probe types written by rule (`common.probes`)
 ASSISTANT, HUMAN = 0, 1
 
 

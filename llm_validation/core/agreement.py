@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from simulator import relative_error
+
 
 def pearson_r(pred: np.ndarray, actual: np.ndarray) -> float:
     """Pearson correlation of predicted and actual Δ log π; nan when either is constant."""
@@ -21,11 +23,6 @@ def sign_agreement(pred: np.ndarray, actual: np.ndarray, floor: float = 0.0) -> 
     )
 
 
-def relative_error(pred: np.ndarray, actual: np.ndarray) -> float:
-    """‖pred − actual‖₂ / ‖actual‖₂ over the probes."""
-    return float(np.linalg.norm(pred - actual) / np.linalg.norm(actual))
-
-
 def summarize(pred: np.ndarray, actual: np.ndarray, floor: float = 0.0) -> dict:
     """r, sign agreement (all probes, and those above the noise floor), relative error, the mean
     predicted and actual Δ log π, and the count."""
@@ -33,7 +30,7 @@ def summarize(pred: np.ndarray, actual: np.ndarray, floor: float = 0.0) -> dict:
         "pearson_r": pearson_r(pred, actual),
         "sign_agreement": sign_agreement(pred, actual),
         "sign_agreement_above_floor": sign_agreement(pred, actual, floor),
-        "relative_error": relative_error(pred, actual),
+        "relative_error": relative_error(actual, pred),  # ‖actual − pred‖ / ‖actual‖
         "mean_predicted": float(np.mean(pred)),
         "mean_actual": float(np.mean(actual)),
         "n": int(len(pred)),

@@ -17,7 +17,8 @@ from common.errors import UserError
 from common.probes import PROBE_TYPES
 from common.runs import CONFIG, SUMMARY, write_json
 from llm_validation.core import entk
-from llm_validation.core.agreement import error_slope, relative_error, summarize
+from llm_validation.core.agreement import error_slope, summarize
+from simulator import relative_error
 from llm_validation.core.directions import OPTIMISERS
 from llm_validation.core.first_order import (
     actual_step,
@@ -161,7 +162,7 @@ def _summary(rows, infos, cfg: PredictConfig, lrs) -> dict:
         for lr in lrs:
             sel = [r for r in rows if r["lr"] == lr]
             errors.append(
-                relative_error(*(np.array([r[k] for r in sel]) for k in ("predicted", "actual")))
+                relative_error(*(np.array([r[k] for r in sel]) for k in ("actual", "predicted")))
             )
         local = np.diff(np.log(errors)) / np.diff(np.log(lrs))  # slope between neighbours
         out["lr_sweep"] = {

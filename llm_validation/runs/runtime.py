@@ -54,4 +54,9 @@ def seed_everything(seed: int) -> None:
 def step_generator(seed: int, step: int) -> torch.Generator:
     """A CPU generator for optimiser step `step`: a pure function of (seed, step), so that a
     resumed run draws exactly what the uninterrupted run drew (data order, on-policy samples)."""
-    return torch.Generator().manual_seed(seed * 1_000_003 + step)
+    return torch.Generator().manual_seed(mixed_seed(seed, step))
+
+
+def mixed_seed(seed: int, step: int) -> int:
+    """The project's one seed-mixing formula: a distinct seed per (seed, step) pair."""
+    return seed * 1_000_003 + step

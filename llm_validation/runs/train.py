@@ -46,7 +46,13 @@ from llm_validation.core.losses import LOSSES, PAIR, evaluate_loss, hyper_parame
 from llm_validation.runs.methods import METHODS, Phase, plan
 from llm_validation.sources.models import load_model
 from llm_validation.runs.onpolicy import load_reward, sample_pairs
-from llm_validation.runs.runtime import pick_device, pick_dtype, seed_everything, step_generator
+from llm_validation.runs.runtime import (
+    mixed_seed,
+    pick_device,
+    pick_dtype,
+    seed_everything,
+    step_generator,
+)
 from llm_validation.runs.tracking import (
     ProbeSet,
     build_probes,
@@ -178,7 +184,7 @@ def step_batch(session: Session, phase: Phase, data: list[Pair], global_step: in
         index = batch_indices(len(session.examples), cfg.batch_size, local_step, seed)
         reward = load_reward(cfg.reward, cfg.data)
         pairs = sample_pairs(session.model, session.tokenizer, [session.examples[i] for i in index],
-                             reward, seed * 7919 + global_step, cfg.max_new_tokens,
+                             reward, mixed_seed(seed, global_step), cfg.max_new_tokens,
                              session.truncation)
         return pairs, index
     index = batch_indices(len(data), cfg.batch_size, local_step, seed)
@@ -263,8 +269,6 @@ def open_session(cfg: RunConfig) -> Session:
     device = pick_device(cfg.device)
     dtype = pick_dtype(cfg.precision, device)
     seed_everything(cfg.seed)
-    model, tokenizer = load_model(cfg.model, seed=cfg.seed, device=device)
-    truncation = Truncation(cfg.max_length, cfg.max_prompt_length, cfg.truncation_mode)
     examples, report = load_examples(cfg.data, strict=cfg.strict, limit=cfg.limit, seed=cfg.seed)
     print(f"data: {report.summary()}", file=sys.stderr)
     probe_examples = examples
@@ -272,6 +276,8 @@ def open_session(cfg: RunConfig) -> Session:
         probe_examples, probe_report = load_examples(cfg.probes, required=(), strict=cfg.strict,
                                                      seed=cfg.seed + 1)
         print(f"probes: {probe_report.summary()}", file=sys.stderr)
+    model, tokenizer = load_model(cfg.model, seed=cfg.seed, device=device)  # inputs checked first
+    truncation = Truncation(cfg.max_length, cfg.max_prompt_length, cfg.truncation_mode)
     types = cfg.probe_types.split(",") if cfg.probe_types else None
     if types is not None and Y_STAR in types:
         types = [*types, "chosen"]  # y* is read off the chosen pass

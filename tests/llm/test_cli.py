@@ -3,11 +3,10 @@
 import json
 import subprocess
 import sys
+from dataclasses import fields
 
 import pytest
 import torch
-
-from dataclasses import fields
 
 from llm_validation.cli import COMMANDS, main
 from llm_validation.sources.synthetic import generate

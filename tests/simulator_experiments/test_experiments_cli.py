@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from simulator import EXPERIMENTS, PROBE_TYPES, TRACE_COLUMNS
+from common.runs import COLUMNS
+from simulator import EXPERIMENTS, PROBE_TYPES
 from simulator.cli import main
 
 
@@ -24,9 +25,9 @@ def test_run_json_reports_the_trend_of_every_probe_type_and_writes_the_trace(tmp
     assert all(set(t) == {"start", "max", "min", "end"} for t in report["trends"].values())
     config = json.loads((out / "config.json").read_text())
     assert config["name"] == "dpo" and config["steps"] == 4 and config["seed"] == 0
-    with open(out / "trace.csv") as f:
+    with open(out / "metrics.csv") as f:
         rows = list(csv.reader(f))
-    assert tuple(rows[0]) == TRACE_COLUMNS
+    assert tuple(rows[0]) == COLUMNS
     assert {r[2] for r in rows[1:]} == set(PROBE_TYPES)
 
 
@@ -35,7 +36,7 @@ def test_run_prints_a_trend_table(tmp_path, capsys):
     captured = capsys.readouterr()
     table = captured.out.splitlines()
     assert table[0].startswith("sft:") and len(table) == 2 + len(PROBE_TYPES)
-    assert "trace.csv" in captured.err  # progress and the output path go to stderr
+    assert "metrics.csv" in captured.err  # progress and the output path go to stderr
 
 
 @pytest.mark.parametrize(

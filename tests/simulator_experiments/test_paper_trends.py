@@ -10,8 +10,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from simulator import EXPERIMENTS, PROBE_TYPES, TRACE_COLUMNS, trends
-from simulator.metrics import CONTEXT_METRICS
+from common.runs import COLUMNS, TOKEN_METRICS
+from simulator import EXPERIMENTS, PROBE_TYPES, trends
 
 
 @pytest.fixture(scope="module")
@@ -110,10 +110,10 @@ def test_every_experiment_runs_at_small_size_and_traces_every_probe(run, name):
     )
     trace = run(cfg)
     rows = list(trace.rows())
-    assert all(len(r) == len(TRACE_COLUMNS) for r in rows)
+    assert all(len(r) == len(COLUMNS) for r in rows)
     assert set(np.unique(trace.step)) == {0, 3, 6}
     assert set(trace.probe_type[trace.metric == "logp"]) == set(PROBE_TYPES)
-    for metric in CONTEXT_METRICS:
+    for metric in TOKEN_METRICS:
         steps, values = trace.series("chosen", metric)
         assert steps.size == 3 and np.all(np.isfinite(values)), metric
     keep = (trace.probe_type == "chosen") & (trace.metric == "logp")

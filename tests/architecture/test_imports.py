@@ -1,0 +1,132 @@
+"""The architecture as a test: every module imports, no import cycle (lazy or not), and imports
+point down the layers: common ← simulator ← llm_validation (core ← sources ← runs ← cli) and
+figures; benchmarks and the tests sit on top."""
+
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("common", "simulator", "llm_validation", "figures", "benchmarks")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {
+    module_name(p): p for pkg in PACKAGES for p in sorted((ROOT / pkg).rglob("*.py"))
+}
+
+
+def imported(name: str, path: Path) -> set[str]:
+    """Project modules that `name` imports anywhere in its file (function bodies included)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, *([base] if base else [])])
+            # `from pkg import mod` imports the module; `from pkg import name` runs pkg/__init__
+            targets = [
+                f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base for a in node.names
+            ]
+        else:
+            continue
+        out |= {t for t in targets if t in MODULES and t != name}
+    return out
+
+
+GRAPH = {name: imported(name, path) for name, path in MODULES.items()}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan's algorithm)."""
+    index, low, stack, on, found, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_the_cycle_finder_finds_a_planted_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_no_module_of_any_package_is_in_an_import_cycle():
+    assert sum(map(len, GRAPH.values())) > 150  # the graph is real: every import is an edge
+    assert cycles(GRAPH) == []
+
+
+LAYERS = {  # a module under the key may import nothing under the values
+    "common": ("simulator", "llm_validation", "figures", "benchmarks"),
+    "simulator": ("llm_validation", "figures", "benchmarks"),
+    "llm_validation.core": ("llm_validation.sources", "llm_validation.runs", "llm_validation.cli",
+                            "figures", "benchmarks"),
+    "llm_validation.sources": ("llm_validation.runs", "llm_validation.cli", "figures",
+                               "benchmarks"),
+    "llm_validation.runs": ("llm_validation.cli", "figures", "benchmarks"),
+    "figures": ("llm_validation", "benchmarks"),
+}
+
+
+@pytest.mark.parametrize("layer", sorted(LAYERS))
+def test_imports_point_down_the_layers(layer):
+    below = lambda m, p: m == p or m.startswith(p + ".")
+    bad = [
+        (name, target)
+        for name, targets in GRAPH.items()
+        if below(name, layer)
+        for target in targets
+        if any(below(target, forbidden) for forbidden in LAYERS[layer])
+    ]
+    assert bad == []
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_every_module_imports(name):
+    if name.endswith("__main__"):
+        pytest.skip("running it is the entry point's own test")
+    importlib.import_module(name)
+
+
+def test_one_definition_of_each_shared_concept():
+    """One UserError, one relative error, one run-folder rule, one probe vocabulary and one set
+    of metric columns in the whole tree (the issue's grep, as a test)."""
+    sources = {n: p.read_text() for n, p in MODULES.items()}
+    count = lambda needle: sorted(n for n, s in sources.items() if needle in s)
+    assert count("class UserError") == ["common.errors"]
+    assert count("def relative_error") == ["simulator.step"]
+    assert count('Path("runs")') == ["common.runs"]
+    assert count('"chosen_gptsemantic", ') == [] or count("ProbeType(") == ["common.probes"]
+    assert count('("step", "examples_seen", "probe_type", "metric", "value")') == ["common.runs"]
