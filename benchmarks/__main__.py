@@ -12,8 +12,10 @@ import json
 import platform
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+from common.cliargs import add_config_args, config_from_args, option
 from common.errors import OneLineParser, UserError, error_line, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,14 +76,18 @@ def main(argv: list[str] | None = None) -> int:
     return run_cli(PROG, lambda: run(argv))
 
 
+@dataclass(frozen=True)
+class BenchConfig:
+    quick: bool = option(False, "reduced sizes, under 2 minutes")
+    readme: bool = option(False, "update README.md's performance table")
+    k: str | None = option(None, "only benchmarks matching this pytest expression", type=str,
+                           flag="-k")
+
+
 def run(argv: list[str] | None) -> int:
     parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="reduced sizes, under 2 minutes")
-    parser.add_argument(
-        "--readme", action="store_true", help="update README.md's performance table"
-    )
-    parser.add_argument("-k", default=None, help="only benchmarks matching this pytest expression")
-    args = parser.parse_args(argv)
+    add_config_args(parser, BenchConfig)
+    args = config_from_args(BenchConfig, parser.parse_args(argv))
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "benchmarks.json"
     cmd = [

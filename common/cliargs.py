@@ -2,19 +2,46 @@
 
 A config field declared with `option(default, help, …)` becomes the flag `--field-name`
 (`eval_every` → `--eval-every`): booleans defaulting to False are switches, those defaulting to True
-get `--no-…`, everything else parses with `type` (default: the default's type) and `choices`.
-`config_from_args` builds the config back from the parsed namespace.
+get `--no-…`, everything else parses with `type` (default: the default's type; `positive(float)`
+and `at_least(n)` check a range) and `choices`. `positional=True` makes it an argument, `flag=`
+renames it. `config_from_args` builds the config back from the parsed namespace.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import MISSING, Field, field, fields
 
 
 def option(default, help: str, **extra) -> Field:
-    """A config field with its help string (and optional `type`, `choices`, `required`, `flag`)."""
+    """A config field with its help string (and optional `type`, `choices`, `required`,
+    `positional`, `flag`)."""
     return field(default=default, metadata={"help": help, **extra})
+
+
+def positive(kind: type) -> Callable[[str], float]:
+    """A flag type: `kind(text)`, which must be > 0."""
+
+    def parse(text: str):
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+
+    return parse
+
+
+def at_least(minimum: int) -> Callable[[str], int]:
+    """A flag type: an integer ≥ `minimum`."""
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be ≥ {minimum}, got {text}")
+        return value
+
+    return parse
 
 
 def flag_name(f: Field) -> str:
@@ -28,7 +55,9 @@ def add_config_args(parser: argparse.ArgumentParser, config: type, skip: tuple[s
             continue
         meta = f.metadata
         default = f.default if f.default is not MISSING else f.default_factory()
-        if default is False:
+        if meta.get("positional"):
+            parser.add_argument(f.name, type=meta.get("type", str), help=meta["help"])
+        elif default is False:
             parser.add_argument(flag_name(f), dest=f.name, action="store_true", help=meta["help"])
         elif default is True:
             parser.add_argument(
@@ -54,4 +83,3 @@ def config_from_args(config: type, args: argparse.Namespace):
     """The dataclass `config` from the parsed flags (fields without a flag keep their default)."""
     given = vars(args)
     return config(**{f.name: given[f.name] for f in fields(config) if f.name in given})
-

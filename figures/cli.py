@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
+from common.cliargs import add_config_args, config_from_args, option
 from common.errors import OneLineParser, UserError, run_cli
 
 from . import FIGURES, draw, runs_io
@@ -23,28 +25,32 @@ FORMATS = ("png", "pdf", "svg")
 PROG = "python -m figures"
 
 
+@dataclass(frozen=True)
+class FiguresConfig:
+    """`python -m figures`: which figures, from which runs, in which formats."""
+
+    out: Path = option(Path("figures/out"), "output folder (created)", type=Path)
+    runs: Path | None = option(
+        None, "a folder of llm_validation runs (runs/<name>/metrics.csv)", type=Path
+    )
+    only: str | None = option(
+        None, f"comma-separated figure names or numbers: {', '.join(s.name for s in FIGURES)}",
+        type=str,
+    )
+    format: str = option("png", f"comma-separated formats from {', '.join(FORMATS)}")
+    ema: float = option(
+        0.0, f"EMA smoothing α of probe curves, in [0, 1); the paper uses {PAPER_EMA_ALPHA}"
+    )
+    dpi: float | None = option(None, "raster resolution (default 110)", type=float)
+
+
 def _parser() -> argparse.ArgumentParser:
-    names = ", ".join(s.name for s in FIGURES)
     p = OneLineParser(
         prog=PROG,
         description="Draw the teaching figures: 1–9 from the simulator, 10–11 from llm_validation "
         "runs when --runs is given.",
     )
-    p.add_argument("--out", type=Path, default=Path("figures/out"), help="output folder (created)")
-    p.add_argument(
-        "--runs", type=Path, help="a folder of llm_validation runs (runs/<name>/metrics.csv)"
-    )
-    p.add_argument("--only", help=f"comma-separated figure names or numbers: {names}")
-    p.add_argument(
-        "--format", default="png", help=f"comma-separated formats from {', '.join(FORMATS)}"
-    )
-    p.add_argument(
-        "--ema",
-        type=float,
-        default=0.0,
-        help=f"EMA smoothing α of probe curves, in [0, 1); the paper uses {PAPER_EMA_ALPHA}",
-    )
-    p.add_argument("--dpi", type=float, default=None, help="raster resolution (default 110)")
+    add_config_args(p, FiguresConfig)
     return p
 
 
@@ -100,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     """Check every flag before drawing; a user's mistake is one line on stderr, exit status 2."""
 
     def body() -> None:
-        args = _parser().parse_args(argv)
+        args = config_from_args(FiguresConfig, _parser().parse_args(argv))
         _check(args)
         formats = _formats(args.format)
         specs = _selected(args.only, args.runs)

@@ -11,9 +11,11 @@ import json
 import pathlib
 import sys
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
+from common.cliargs import add_config_args, at_least, config_from_args, option, positive
 from common.errors import OneLineParser, UserError, run_cli
 from common.runs import CONFIG, METRICS, SUMMARY, run_dir, write_json, write_metrics
 
@@ -25,26 +27,55 @@ from .squeeze import TARGETS, negative_step, target_label, with_probability, zip
 from .step import take_step
 
 PROG = "python -m simulator"
+JSON_HELP = "print one JSON object"
 
 
-def _positive(kind):
-    def parse(text):
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-        return value
+@dataclass(frozen=True)
+class DecomposeConfig:
+    """`decompose`: one step on input 0 of a random problem, actual vs predicted per input."""
 
-    return parse
+    loss: str = option("sft", "the loss to step on", choices=tuple(sorted(LOSSES)))
+    lr: float = option(1e-3, "step size η", type=positive(float))
+    seed: int = option(0, "seed of the random problem")
+    vocab: int = option(10, "V, labels per input", type=at_least(2))
+    inputs: int = option(8, "N, inputs (input 0 updates)", type=at_least(1))
+    json: bool = option(False, JSON_HELP)
 
 
-def _at_least(minimum):
-    def parse(text):
-        value = int(text)
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be ≥ {minimum}, got {text}")
-        return value
+@dataclass(frozen=True)
+class SqueezeConfig:
+    """`squeeze`: a negative gradient on one label of a Zipf π under K = c·I."""
 
-    return parse
+    target: str = option("valley", "where ȳ sits in π", choices=TARGETS)
+    peakiness: float = option(2.0, "π_i ∝ (i+1)^-peakiness; 0 is flat")
+    vocab: int = option(50, "V", type=at_least(2))
+    lr: float = option(1.0, "step size s = ηc (K = c·I)", type=positive(float))
+    target_prob: float | None = option(None, "set π(ȳ) to this value first", type=float)
+    json: bool = option(False, JSON_HELP)
+
+
+@dataclass(frozen=True)
+class ListConfig:
+    """`list`: the finetuning experiments, one line each."""
+
+    json: bool = option(False, JSON_HELP)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """`run`: one named experiment; settings left unset keep the experiment's own."""
+
+    experiment: str = option(None, "an experiment name (see `list`)", positional=True)
+    steps: int | None = option(None, "steps of the traced stage", type=at_least(1))
+    out: str | None = option(None, "output folder (default runs/simulator-<experiment>/)", type=str)
+    seed: int = option(0, "seed of the world and the samples")
+    lr: float | None = option(None, "step size η of the run", type=positive(float))
+    beta: float | None = option(None, "β of dpo/ipo/simpo/rpo", type=positive(float))
+    pre_sft_steps: int | None = option(None, "SFT steps before the run", type=at_least(0))
+    optimizer: str | None = option(None, "sgd or rmsprop", type=str, choices=("sgd", "rmsprop"))
+    vocab: int | None = option(None, "V of the probe world", type=at_least(2))
+    length: int | None = option(None, "response length L", type=at_least(4))
+    json: bool = option(False, JSON_HELP)
 
 
 def _decompose(args) -> dict:
@@ -171,55 +202,35 @@ def _print_run(out: dict) -> None:
         )
 
 
-COMMANDS = {
-    "decompose": (_decompose, _print_decompose),
-    "squeeze": (_squeeze, _print_squeeze),
-    "list": (_list, _print_list),
-    "run": (_run, _print_run),
+COMMANDS = {  # name: (config, compute, show, help)
+    "decompose": (
+        DecomposeConfig,
+        _decompose,
+        _print_decompose,
+        "one step: actual vs predicted Δ log π = −η A K G",
+    ),
+    "squeeze": (
+        SqueezeConfig,
+        _squeeze,
+        _print_squeeze,
+        "a negative gradient on one label: which labels rise",
+    ),
+    "list": (ListConfig, _list, _print_list, "the finetuning experiments, one line each"),
+    "run": (
+        RunConfig,
+        _run,
+        _print_run,
+        "run an experiment: trend table, runs/simulator-<name>/metrics.csv",
+    ),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """One subcommand per `COMMANDS` entry, its flags generated from its config."""
     parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-
-    dec = sub.add_parser("decompose", help="one step: actual vs predicted Δ log π = −η A K G")
-    dec.add_argument("--loss", choices=sorted(LOSSES), default="sft", help="the loss to step on")
-    dec.add_argument("--lr", type=_positive(float), default=1e-3, help="step size η")
-    dec.add_argument("--seed", type=int, default=0, help="seed of the random problem")
-    dec.add_argument("--vocab", type=_at_least(2), default=10, help="V, labels per input")
-    dec.add_argument("--inputs", type=_at_least(1), default=8, help="N, inputs (input 0 updates)")
-    dec.add_argument("--json", action="store_true", help="print one JSON object")
-
-    sq = sub.add_parser("squeeze", help="a negative gradient on one label: which labels rise")
-    sq.add_argument("--target", choices=TARGETS, default="valley", help="where ȳ sits in π")
-    sq.add_argument(
-        "--peakiness", type=float, default=2.0, help="π_i ∝ (i+1)^-peakiness; 0 is flat"
-    )
-    sq.add_argument("--vocab", type=_at_least(2), default=50, help="V")
-    sq.add_argument("--lr", type=_positive(float), default=1.0, help="step size s = ηc (K = c·I)")
-    sq.add_argument("--target-prob", type=float, default=None, help="set π(ȳ) to this value first")
-    sq.add_argument("--json", action="store_true", help="print one JSON object")
-
-    ls = sub.add_parser("list", help="the finetuning experiments, one line each")
-    ls.add_argument("--json", action="store_true", help="print one JSON object")
-
-    run = sub.add_parser(
-        "run", help="run an experiment: trend table, runs/simulator-<name>/metrics.csv"
-    )
-    run.add_argument("experiment", help="an experiment name (see `list`)")
-    run.add_argument("--steps", type=_at_least(1), default=None, help="steps of the traced stage")
-    run.add_argument("--out", default=None, help="output folder (default runs/simulator-<experiment>/)")
-    run.add_argument("--seed", type=int, default=0, help="seed of the world and the samples")
-    run.add_argument("--lr", type=_positive(float), default=None, help="step size η of the run")
-    run.add_argument("--beta", type=_positive(float), default=None, help="β of dpo/ipo/simpo/rpo")
-    run.add_argument(
-        "--pre-sft-steps", type=_at_least(0), default=None, help="SFT steps before the run"
-    )
-    run.add_argument("--optimizer", choices=("sgd", "rmsprop"), default=None, help="sgd or rmsprop")
-    run.add_argument("--vocab", type=_at_least(2), default=None, help="V of the probe world")
-    run.add_argument("--length", type=_at_least(4), default=None, help="response length L")
-    run.add_argument("--json", action="store_true", help="print one JSON object")
+    for name, (config, _, _, help_text) in COMMANDS.items():
+        add_config_args(sub.add_parser(name, help=help_text, description=help_text), config)
     return parser
 
 
@@ -229,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> None:
         args = build_parser().parse_args(argv)
-        compute, show = COMMANDS[args.command]
+        config, compute, show, _ = COMMANDS[args.command]
+        args = config_from_args(config, args)
         try:
             out = compute(args)
         except ValueError as err:

@@ -24,6 +24,8 @@ STRICT_HELP = "stop at the first malformed line instead of skipping it"
 LENGTH_HELP = "prompt + response tokens before truncation (paper: 512)"
 PROMPT_LENGTH_HELP = "prompt tokens kept when truncating (paper: 256)"
 DEVICE_HELP = "cuda, mps, cpu or auto (cuda if present)"
+BETA_HELP = "β of dpo-like losses (dpo, ipo, simpo, rpo; default: the loss's)"
+PROBE_TYPES_HELP = "comma-separated probe types to track (default: all present)"
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,7 @@ class RunConfig:
     probes: str | None = _f(None, "probe JSONL to track (default: the training data)", type=str)
     limit: int | None = _f(None, "use only the first N valid training examples", type=int)
     probe_limit: int | None = _f(None, "track only the first N probe examples", type=int)
-    probe_types: str | None = _f(None, "comma-separated probe types to track (default: all)", type=str)
+    probe_types: str | None = _f(None, PROBE_TYPES_HELP, type=str)
     strict: bool = _f(False, STRICT_HELP)
     steps: int = _f(20, "optimiser steps (for extend-dpo: the DPO phase)")
     sft_steps: int | None = _f(None, "extend-dpo: SFT steps on y⁺ and y⁻ before DPO (default: "
@@ -46,7 +48,7 @@ class RunConfig:
     lr: float = _f(1e-5, "learning rate")
     optimizer: str = _f("rmsprop", "sgd (the theory), adamw, rmsprop (the paper's choice)")
     max_grad_norm: float = _f(1.0, "gradient clipping norm (0 disables)")
-    beta: float | None = _f(None, "β of dpo/ipo/simpo/rpo", type=float)
+    beta: float | None = _f(None, BETA_HELP, type=float)
     alpha: float | None = _f(None, "α of rpo's NLL term", type=float)
     gamma: float | None = _f(None, "γ, simpo's target margin", type=float)
     delta: float | None = _f(None, "δ, slic's hinge margin", type=float)
@@ -112,8 +114,8 @@ class PredictConfig:
     updates: int = _f(8, "K updates (the first K examples), each one step from the same θ₀")
     limit: int | None = _f(None, "use only the first N valid examples (caps K)", type=int)
     lr_sweep: bool = _f(False, "also step with η × (1/8 … 4) and report the error's slope in η")
-    probe_types: str | None = _f(None, "comma-separated probe types (default: all)", type=str)
-    beta: float | None = _f(None, "β of dpo-like losses (default: the loss's)", type=float)
+    probe_types: str | None = _f(None, PROBE_TYPES_HELP, type=str)
+    beta: float | None = _f(None, BETA_HELP, type=float)
     factors: str = _f(
         "unembed",
         "kernel subset for the factor report: unembed (closed form), all, last:K (Hutchinson "
@@ -124,7 +126,7 @@ class PredictConfig:
     max_prompt_length: int = _f(256, PROMPT_LENGTH_HELP)
     strict: bool = _f(False, STRICT_HELP)
     seed: int = _f(0, "model init (tiny models) and kernel probes")
-    device: str = _f("auto", "cuda, mps, cpu or auto (cuda if present); fp32 everywhere")
+    device: str = _f("auto", DEVICE_HELP)  # the model is fp32 everywhere
     out: str | None = _f(None, "output folder (default runs/predict-<loss>-<optimizer>-"
                              "<model>-<data>)", type=str)
     json: bool = _f(False, "print one JSON object (pearson_r, sign_agreement, …)")
@@ -146,7 +148,7 @@ class InfluenceConfig:
     )
     lr: float = _f(1e-3, "learning rate η (a scale)")
     limit: int = _f(8, "N examples, each one update")
-    beta: float | None = _f(None, "β of dpo-like losses (default: the loss's)", type=float)
+    beta: float | None = _f(None, BETA_HELP, type=float)
     max_length: int = _f(512, LENGTH_HELP)
     max_prompt_length: int = _f(256, PROMPT_LENGTH_HELP)
     strict: bool = _f(False, STRICT_HELP)

@@ -21,15 +21,15 @@ import torch
 
 from common.cliargs import add_config_args, config_from_args, option
 from common.errors import OneLineParser, UserError, run_cli
-from llm_validation.runs.config import PredictConfig, RunConfig
-from llm_validation.core.logprobs import collate, naive_sequence_logp, score, sequence_logps
-from llm_validation.sources.models import load_model
-from llm_validation.runs.predict import main as predict
-from llm_validation.sources.synthetic import generate
-from llm_validation.sources.tiny import build_tokenizer
 from common.runs import read_metrics
+from llm_validation.core.logprobs import collate, naive_sequence_logp, score, sequence_logps
+from llm_validation.runs.config import PredictConfig, RunConfig
+from llm_validation.runs.predict import main as predict
 from llm_validation.runs.tracking import build_probes
 from llm_validation.runs.train import main as train
+from llm_validation.sources.models import load_model
+from llm_validation.sources.synthetic import generate
+from llm_validation.sources.tiny import build_tokenizer
 
 SCALED = dict(hidden_size=512, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=4,
               intermediate_size=1376, max_position_embeddings=1024)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import csv
 from dataclasses import asdict
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -31,9 +30,9 @@ from common.runs import CONFIG, write_json
 from llm_validation.core.first_order import logp_and_grad, logps, loss_coefficients
 from llm_validation.core.logprobs import Truncation, tokenize_example
 from llm_validation.core.losses import LOSSES, get_loss
+from llm_validation.runs.config import InfluenceConfig
 from llm_validation.runs.runtime import pick_device, seed_everything
 from llm_validation.sources.data import load_examples
-from llm_validation.runs.config import InfluenceConfig
 from llm_validation.sources.models import load_model
 
 

@@ -12,9 +12,9 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from llm_validation.sources.examples import Example
 from common.errors import UserError
 from llm_validation.core.logprobs import Tokenized, Truncation, encode, tokenize_example
+from llm_validation.sources.examples import Example
 
 Reward = Callable[[str, str], float]
 

@@ -18,7 +18,6 @@ from common.probes import PROBE_TYPES
 from common.runs import CONFIG, SUMMARY, write_json
 from llm_validation.core import entk
 from llm_validation.core.agreement import error_slope, summarize
-from simulator import relative_error
 from llm_validation.core.directions import OPTIMISERS
 from llm_validation.core.first_order import (
     actual_step,
@@ -31,10 +30,11 @@ from llm_validation.core.first_order import (
 )
 from llm_validation.core.logprobs import Tokenized, Truncation, tokenize_example
 from llm_validation.core.losses import LOSSES
+from llm_validation.runs.config import PredictConfig
 from llm_validation.runs.runtime import pick_device, seed_everything
 from llm_validation.sources.data import load_examples
-from llm_validation.runs.config import PredictConfig
 from llm_validation.sources.models import load_model
+from simulator import relative_error
 
 ADAMW_NOTE = (
     "adamw: a fresh AdamW's first step is Δθ = −η(g/(|g| + ε) + λθ) ≈ −η(sign(g) + λθ). The "

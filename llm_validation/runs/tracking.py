@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 
 from common.probes import PROBE_TYPES, Y_STAR
-from llm_validation.sources.examples import Example
 from llm_validation.core.logprobs import (
     PAPER_TRUNCATION,
     TOKEN_METRICS,
@@ -29,7 +28,7 @@ from llm_validation.core.logprobs import (
     score,
     tokenize_example,
 )
-
+from llm_validation.sources.examples import Example
 
 
 @dataclass(frozen=True)

@@ -26,13 +26,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from llm_validation.runs.checkpoint import atomic_save, load_checkpoint, save_checkpoint
-from llm_validation.runs.config import RunConfig
-from common.probes import PROBE_TYPES, Y_STAR
-from llm_validation.sources.examples import Example
-from llm_validation.sources.data import load_examples
 from common.errors import UserError
+from common.probes import PROBE_TYPES, Y_STAR
 from common.runs import METRICS, SUMMARY, MetricsLog, write_json
+from llm_validation.core.directions import OPTIMISERS, make_optimizer
 from llm_validation.core.logprobs import (
     Tokenized,
     Truncation,
@@ -41,10 +38,10 @@ from llm_validation.core.logprobs import (
     sequence_logps,
     tokenize_example,
 )
-from llm_validation.core.directions import OPTIMISERS, make_optimizer
 from llm_validation.core.losses import LOSSES, PAIR, evaluate_loss, hyper_parameters
+from llm_validation.runs.checkpoint import atomic_save, load_checkpoint, save_checkpoint
+from llm_validation.runs.config import RunConfig
 from llm_validation.runs.methods import METHODS, Phase, plan
-from llm_validation.sources.models import load_model
 from llm_validation.runs.onpolicy import load_reward, sample_pairs
 from llm_validation.runs.runtime import (
     mixed_seed,
@@ -60,6 +57,9 @@ from llm_validation.runs.tracking import (
     save_arrays,
     summarize,
 )
+from llm_validation.sources.data import load_examples
+from llm_validation.sources.examples import Example
+from llm_validation.sources.models import load_model
 
 Pair = tuple[Tokenized, Tokenized | None]
 

@@ -53,11 +53,11 @@ def test_run_prints_a_trend_table(tmp_path, capsys):
 def test_bad_input_is_one_line_on_stderr_and_exit_2(argv, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("simulator: error:")
+    assert len(err) == 1 and err[0].startswith("python -m simulator: error:")
 
 
 def test_unwritable_output_is_a_user_error(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     assert main(["run", "sft", "--steps", "1", "--out", str(blocker / "sub")]) == 2
-    assert capsys.readouterr().err.strip().startswith("simulator: error: cannot write")
+    assert capsys.readouterr().err.strip().startswith("python -m simulator: error: cannot write")
