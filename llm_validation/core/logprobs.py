@@ -30,7 +30,7 @@ statistic) share `token_logps`; `naive_sequence_logp` is their per-example oracl
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -38,14 +38,30 @@ from torch import Tensor
 
 from common.runs import TOKEN_METRICS
 
+BOUNDARIES = ("separate", "trl")
+
 
 @dataclass(frozen=True)
 class Truncation:
-    """The paper's length limits (DPO repo defaults: 512 / 256, keep_end for HH)."""
+    """How a (prompt, response) pair becomes token ids: the paper's length limits (DPO repo
+    defaults: 512 / 256, keep_end for HH) and where the prompt/response boundary falls.
+
+    boundary `separate` (the paper's code, the DPO repo's way): prompt and response are tokenised
+    on their own and concatenated. `trl`: the prompt and prompt+response are tokenised and the
+    response starts where they diverge (trl's `common_prefix_length`, taken over every response
+    of the example so that they share one prompt, as trl takes it over chosen and rejected). The
+    two differ where tokens merge across the boundary ("…Assistant: " + "Sure").
+
+    `share_budget`: a prompt shorter than max_prompt_length leaves its unused tokens to the
+    response (the response keeps max_length − |prompt| tokens); the paper's code keeps a fixed
+    max_length − max_prompt_length.
+    """
 
     max_length: int = 512
     max_prompt_length: int = 256
     mode: str = "keep_end"  # or "keep_start"
+    boundary: str = "separate"  # or "trl"
+    share_budget: bool = False
 
 
 PAPER_TRUNCATION = Truncation()
@@ -63,22 +79,100 @@ class Tokenized:
         return len(self.ids) - self.prompt_len
 
 
+@dataclass
+class CutReport:
+    """What truncation removed, per probe type: responses seen, responses cut and the largest cut
+    (tokens), and how many prompts lost tokens. Filled by `tokenize_example(…, report=)`."""
+
+    responses: dict[str, int] = field(default_factory=dict)
+    cut: dict[str, int] = field(default_factory=dict)
+    largest: dict[str, int] = field(default_factory=dict)
+    prompts: int = 0
+    prompts_cut: int = 0
+
+    def add(self, name: str, removed: int) -> None:
+        self.responses[name] = self.responses.get(name, 0) + 1
+        if removed > 0:
+            self.cut[name] = self.cut.get(name, 0) + 1
+            self.largest[name] = max(self.largest.get(name, 0), removed)
+
+    def lines(self) -> list[str]:
+        """One line per probe type that lost tokens, and one for the prompts; [] if none did."""
+        out = [
+            f"truncation cut {self.cut[k]} of {self.responses[k]} {k} responses (largest cut "
+            f"{self.largest[k]} tokens)"
+            for k in self.responses
+            if k in self.cut
+        ]
+        if self.prompts_cut:
+            out.append(f"truncation cut {self.prompts_cut} of {self.prompts} prompts")
+        return out
+
+    def to_json(self) -> dict:
+        return {
+            "responses": self.responses,
+            "cut": self.cut,
+            "largest_cut": self.largest,
+            "prompts": self.prompts,
+            "prompts_cut": self.prompts_cut,
+        }
+
+
 def encode(tokenizer, text: str) -> list[int]:
     return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
-def tokenize_example(tokenizer, prompt: str, responses: Mapping[str, str],
-                     truncation: Truncation = PAPER_TRUNCATION) -> dict[str, Tokenized]:
-    """{name: Tokenized} for one prompt and its responses, EOS appended, truncated jointly."""
+def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
+    """Number of leading ids `a` and `b` share."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def split_ids(tokenizer, prompt: str, responses: Mapping[str, str], boundary: str = "separate"):
+    """(prompt ids, {name: response ids}) before EOS and truncation, at the given boundary."""
     prompt_ids = encode(tokenizer, prompt)
-    response_ids = {k: encode(tokenizer, v) + [tokenizer.eos_token_id] for k, v in responses.items()}
-    longest = max(len(r) for r in response_ids.values())
+    if boundary == "separate":
+        return prompt_ids, {k: encode(tokenizer, v) for k, v in responses.items()}
+    if boundary != "trl":
+        raise ValueError(f"unknown boundary {boundary!r}; choose from {', '.join(BOUNDARIES)}")
+    joint = {k: encode(tokenizer, prompt + v) for k, v in responses.items()}
+    n = min(common_prefix_length(prompt_ids, ids) for ids in joint.values())
+    return prompt_ids[:n], {k: ids[n:] for k, ids in joint.items()}
+
+
+def tokenize_example(
+    tokenizer,
+    prompt: str,
+    responses: Mapping[str, str],
+    truncation: Truncation = PAPER_TRUNCATION,
+    report: CutReport | None = None,
+) -> dict[str, Tokenized]:
+    """{name: Tokenized} for one prompt and its responses, EOS appended, truncated jointly: when
+    prompt + the longest response exceed max_length, the prompt keeps max_prompt_length tokens
+    (from its end under keep_end), then every response keeps max_length − max_prompt_length
+    (or, with share_budget, max_length − |prompt|). What was cut is added to `report`."""
+    prompt_ids, response_ids = split_ids(tokenizer, prompt, responses, truncation.boundary)
+    response_ids = {k: r + [tokenizer.eos_token_id] for k, r in response_ids.items()}
+    full = {k: len(r) for k, r in response_ids.items()}
+    longest = max(full.values())
+    prompt_before = len(prompt_ids)
     if len(prompt_ids) + longest > truncation.max_length:
         keep = truncation.max_prompt_length
         prompt_ids = prompt_ids[-keep:] if truncation.mode == "keep_end" else prompt_ids[:keep]
     if len(prompt_ids) + longest > truncation.max_length:
-        keep = truncation.max_length - truncation.max_prompt_length
-        response_ids = {k: r[:keep] for k, r in response_ids.items()}
+        budget = truncation.max_length - (
+            len(prompt_ids) if truncation.share_budget else truncation.max_prompt_length
+        )
+        response_ids = {k: r[:budget] for k, r in response_ids.items()}
+    if report is not None:
+        report.prompts += 1
+        report.prompts_cut += len(prompt_ids) < prompt_before
+        for k, r in response_ids.items():
+            report.add(k, full[k] - len(r))
     return {k: Tokenized(tuple(prompt_ids + r), len(prompt_ids)) for k, r in response_ids.items()}
 
 

@@ -25,6 +25,14 @@ LENGTH_HELP = "prompt + response tokens before truncation (paper: 512)"
 PROMPT_LENGTH_HELP = "prompt tokens kept when truncating (paper: 256)"
 DEVICE_HELP = "cuda, mps, cpu or auto (cuda if present)"
 BETA_HELP = "β of dpo-like losses (dpo, ipo, simpo, rpo; default: the loss's)"
+BOUNDARY_HELP = (
+    "prompt/response boundary: `separate` tokenises each on its own (the paper's code), `trl` "
+    "takes the response from where prompt and prompt+response tokenisations diverge (trl's way)"
+)
+SHARE_HELP = (
+    "a prompt shorter than max_prompt_length leaves its unused tokens to the response (the "
+    "paper's code keeps a fixed max_length − max_prompt_length for responses)"
+)
 PROBE_TYPES_HELP = "comma-separated probe types to track (default: all present)"
 
 
@@ -62,6 +70,8 @@ class RunConfig:
     max_new_tokens: int = _f(24, "onpolicy-dpo: tokens sampled per response")
     max_length: int = _f(512, LENGTH_HELP)
     max_prompt_length: int = _f(256, PROMPT_LENGTH_HELP)
+    boundary: str = _f("separate", BOUNDARY_HELP, choices=("separate", "trl"))
+    share_budget: bool = _f(False, SHARE_HELP)
     truncation_mode: str = _f("keep_end", "which end of a long prompt survives truncation "
                               "(paper, HH: keep_end)", choices=("keep_end", "keep_start"))
     batch_tokens: int = _f(4096, "padded tokens per scoring batch (length-bucketed)")
@@ -93,6 +103,8 @@ class ScoreConfig:
     seed: int = _f(0, "model init (tiny models)")
     max_length: int = _f(512, LENGTH_HELP)
     max_prompt_length: int = _f(256, PROMPT_LENGTH_HELP)
+    boundary: str = _f("separate", BOUNDARY_HELP, choices=("separate", "trl"))
+    share_budget: bool = _f(False, SHARE_HELP)
     truncation_mode: str = _f("keep_end", "which end of a long prompt survives truncation "
                               "(paper, HH: keep_end)", choices=("keep_end", "keep_start"))
     batch_tokens: int = _f(4096, "padded tokens per scoring batch (length-bucketed)")
@@ -124,6 +136,8 @@ class PredictConfig:
     kernel_probes: int = _f(2, "Rademacher vectors per kernel summary (subsets but unembed)")
     max_length: int = _f(512, LENGTH_HELP)
     max_prompt_length: int = _f(256, PROMPT_LENGTH_HELP)
+    boundary: str = _f("separate", BOUNDARY_HELP, choices=("separate", "trl"))
+    share_budget: bool = _f(False, SHARE_HELP)
     strict: bool = _f(False, STRICT_HELP)
     seed: int = _f(0, "model init (tiny models) and kernel probes")
     device: str = _f("auto", DEVICE_HELP)  # the model is fp32 everywhere
@@ -151,6 +165,8 @@ class InfluenceConfig:
     beta: float | None = _f(None, BETA_HELP, type=float)
     max_length: int = _f(512, LENGTH_HELP)
     max_prompt_length: int = _f(256, PROMPT_LENGTH_HELP)
+    boundary: str = _f("separate", BOUNDARY_HELP, choices=("separate", "trl"))
+    share_budget: bool = _f(False, SHARE_HELP)
     strict: bool = _f(False, STRICT_HELP)
     seed: int = _f(0, "model init (tiny models)")
     device: str = _f("auto", DEVICE_HELP)

@@ -28,10 +28,11 @@ from common.errors import UserError
 from common.probes import PROBE_TYPES
 from common.runs import CONFIG, write_json
 from llm_validation.core.first_order import logp_and_grad, logps, loss_coefficients
-from llm_validation.core.logprobs import Truncation, tokenize_example
+from llm_validation.core.logprobs import CutReport, tokenize_example
 from llm_validation.core.losses import LOSSES, get_loss
 from llm_validation.runs.config import InfluenceConfig
 from llm_validation.runs.runtime import pick_device, seed_everything
+from llm_validation.runs.tracking import report_cuts, report_load, truncation_of
 from llm_validation.sources.data import load_examples
 from llm_validation.sources.models import load_model
 
@@ -98,14 +99,18 @@ def main(cfg: InfluenceConfig) -> dict:
     if cfg.loss not in LOSSES:
         raise UserError(f"unknown loss {cfg.loss!r}; choose from {', '.join(LOSSES)}")
     seed_everything(cfg.seed)
-    model, tokenizer = load_model(cfg.model, seed=cfg.seed, device=pick_device(cfg.device))
-    examples, _ = load_examples(cfg.data, strict=cfg.strict, limit=cfg.limit, seed=cfg.seed)
+    device = pick_device(cfg.device)
+    examples, load = load_examples(cfg.data, strict=cfg.strict, limit=cfg.limit, seed=cfg.seed)
+    report_load("data", load)
     rows = row_terms(cfg.loss, tuple(cfg.train_types.split(",")))
     missing = [r for r in rows if any(r not in ex.responses for ex in examples)]
     if missing:
         raise UserError(f"rows {missing} are not a response of every example")
-    truncation = Truncation(cfg.max_length, cfg.max_prompt_length)
-    items = [tokenize_example(tokenizer, ex.prompt, ex.responses, truncation) for ex in examples]
+    model, tokenizer = load_model(cfg.model, seed=cfg.seed, device=device)
+    truncation, cuts = truncation_of(cfg), CutReport()
+    items = [tokenize_example(tokenizer, ex.prompt, ex.responses, truncation, cuts)
+             for ex in examples]
+    report_cuts("data", cuts)
     columns = tuple(t for t in PROBE_TYPES if any(t in it for it in items))
     hyper = {} if cfg.beta is None else {"beta": cfg.beta}
     mats = influence_matrices(

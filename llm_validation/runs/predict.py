@@ -28,10 +28,11 @@ from llm_validation.core.first_order import (
     roundoff_floor,
     sequence_view,
 )
-from llm_validation.core.logprobs import Tokenized, Truncation, tokenize_example
+from llm_validation.core.logprobs import CutReport, Tokenized, tokenize_example
 from llm_validation.core.losses import LOSSES
 from llm_validation.runs.config import PredictConfig
 from llm_validation.runs.runtime import pick_device, seed_everything
+from llm_validation.runs.tracking import report_cuts, report_load, truncation_of
 from llm_validation.sources.data import load_examples
 from llm_validation.sources.models import load_model
 from simulator import relative_error
@@ -49,13 +50,14 @@ def _chi(item: Tokenized, model: torch.nn.Module) -> entk.Chi:
     return entk.Chi.from_ids(item.ids, item.prompt_len, model.device)
 
 
-def run_update(model, tokenizer, example, cfg: PredictConfig, lrs, truncation) -> tuple[list, dict]:
-    """One update χ_u: predicted and actual Δ for every probe and η → (rows, timing + factors)."""
+def run_update(model, tokenizer, example, cfg: PredictConfig, lrs, truncation, cuts=None):
+    """One update χ_u: predicted and actual Δ for every probe and η → (rows, timing + factors);
+    truncation cuts are added to `cuts`."""
     pad = tokenizer.eos_token_id
     types = cfg.probe_types.split(",") if cfg.probe_types else PROBE_TYPES
     wanted = {t: example.responses[t] for t in types if t in example.responses}
     wanted.update({r: example.responses[r] for r in ("chosen", "rejected")})
-    items = tokenize_example(tokenizer, example.prompt, wanted, truncation)
+    items = tokenize_example(tokenizer, example.prompt, wanted, truncation, cuts)
     hyper = {} if cfg.beta is None else {"beta": cfg.beta}
     started = time.perf_counter()
     pred = predict_step(model, items, pad, cfg.loss, cfg.optimizer, hyper)
@@ -110,14 +112,15 @@ def main(cfg: PredictConfig) -> dict:
         raise UserError(f"unknown loss {cfg.loss!r}; choose from {', '.join(LOSSES)}")
     seed_everything(cfg.seed)
     device = pick_device(cfg.device)
-    model, tokenizer = load_model(cfg.model, seed=cfg.seed, device=device)  # fp32, eager
     count = cfg.updates if cfg.limit is None else min(cfg.updates, cfg.limit)
-    examples, _ = load_examples(cfg.data, strict=cfg.strict, limit=count, seed=cfg.seed)
-    truncation = Truncation(cfg.max_length, cfg.max_prompt_length)
+    examples, load = load_examples(cfg.data, strict=cfg.strict, limit=count, seed=cfg.seed)
+    inputs = {"data": report_load("data", load)}
+    model, tokenizer = load_model(cfg.model, seed=cfg.seed, device=device)  # fp32, eager
+    truncation, cuts = truncation_of(cfg), CutReport()
     lrs = tuple(cfg.lr * f for f in SWEEP) if cfg.lr_sweep else (cfg.lr,)
     rows, infos = [], []
     for u, example in enumerate(examples[:count]):
-        update_rows, info = run_update(model, tokenizer, example, cfg, lrs, truncation)
+        update_rows, info = run_update(model, tokenizer, example, cfg, lrs, truncation, cuts)
         rows += [{"update": u, **row} for row in update_rows]
         infos.append(info)
         base = [r for r in update_rows if r["lr"] == cfg.lr]
@@ -128,7 +131,8 @@ def main(cfg: PredictConfig) -> dict:
             file=sys.stderr,
             flush=True,
         )
-    summary = _summary(rows, infos, cfg, lrs)
+    inputs["truncation"] = report_cuts("data", cuts)
+    summary = {**_summary(rows, infos, cfg, lrs), "inputs": inputs}
     _write(cfg, rows, summary, infos[0]["factors"])
     return summary
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
-from llm_validation.core.logprobs import Truncation
+from llm_validation.core.logprobs import CutReport
 from llm_validation.runs.config import ScoreConfig
 from llm_validation.runs.runtime import pick_device
-from llm_validation.runs.tracking import build_probes, evaluate
+from llm_validation.runs.tracking import (
+    build_probes,
+    evaluate,
+    report_cuts,
+    report_load,
+    truncation_of,
+)
 from llm_validation.sources.data import load_examples
 from llm_validation.sources.models import load_model
 
@@ -20,8 +24,9 @@ def main(cfg: ScoreConfig) -> dict[str, dict[str, np.ndarray]]:
     examples, report = load_examples(
         cfg.probes, required=(), strict=cfg.strict, limit=cfg.limit, seed=cfg.seed
     )
-    print(f"probes: {report.summary()}", file=sys.stderr)
+    report_load("probes", report)
     model, tokenizer = load_model(cfg.model, seed=cfg.seed, device=device)
-    truncation = Truncation(cfg.max_length, cfg.max_prompt_length, cfg.truncation_mode)
-    probes = build_probes(tokenizer, examples, truncation)
+    cuts = CutReport()
+    probes = build_probes(tokenizer, examples, truncation_of(cfg), report=cuts)
+    report_cuts("probes", cuts)
     return evaluate(model, probes, tokenizer.eos_token_id, cfg.batch_tokens, progress=True)

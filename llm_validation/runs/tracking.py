@@ -13,6 +13,7 @@ is appended and flushed at once, so an interrupted run keeps all it wrote.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +24,13 @@ from common.probes import PROBE_TYPES, Y_STAR
 from llm_validation.core.logprobs import (
     PAPER_TRUNCATION,
     TOKEN_METRICS,
+    CutReport,
     Tokenized,
     Truncation,
     score,
     tokenize_example,
 )
+from llm_validation.sources.data import LoadReport
 from llm_validation.sources.examples import Example
 
 
@@ -43,15 +46,44 @@ class ProbeSet:
     example: np.ndarray
 
 
+def truncation_of(cfg) -> Truncation:
+    """The `Truncation` a command's config asks for (`max_length`, `max_prompt_length`,
+    `truncation_mode` if it has one, `boundary`, `share_budget`)."""
+    return Truncation(
+        cfg.max_length,
+        cfg.max_prompt_length,
+        getattr(cfg, "truncation_mode", "keep_end"),
+        cfg.boundary,
+        cfg.share_budget,
+    )
+
+
+def report_load(label: str, load: LoadReport) -> dict:
+    """Say on stderr what a load kept and skipped, each skipped line as `file:line: reason` (the
+    first few, then a count); return the same as a JSON-able dict for summary.json."""
+    for line in (load.summary(), *load.notes()):
+        print(f"{label}: {line}", file=sys.stderr)
+    return load.to_json()
+
+
+def report_cuts(label: str, cut: CutReport) -> dict:
+    """Say on stderr what truncation cut, per probe type; return it as a JSON-able dict."""
+    for line in cut.lines():
+        print(f"{label}: {line}", file=sys.stderr)
+    return cut.to_json()
+
+
 def build_probes(tokenizer, examples: Sequence[Example], truncation: Truncation = PAPER_TRUNCATION,
-                 types: Sequence[str] | None = None) -> ProbeSet:
+                 types: Sequence[str] | None = None, report: CutReport | None = None) -> ProbeSet:
     """Tokenise every requested probe type present in each example (all of `PROBE_TYPES` by
-    default); one prompt truncation per example, shared by all its responses."""
+    default); one prompt truncation per example, shared by all its responses; cuts go to
+    `report`."""
     wanted = [t for t in PROBE_TYPES if types is None or t in types]
     items, kind, example = [], [], []
     for u, ex in enumerate(examples):
         responses = {t: ex.responses[t] for t in wanted if t in ex.responses}
-        for name, tokens in tokenize_example(tokenizer, ex.prompt, responses, truncation).items():
+        tokens_by_type = tokenize_example(tokenizer, ex.prompt, responses, truncation, report)
+        for name, tokens in tokens_by_type.items():
             items.append(tokens)
             kind.append(name)
             example.append(u)

@@ -31,6 +31,7 @@ from common.probes import PROBE_TYPES, Y_STAR
 from common.runs import METRICS, SUMMARY, MetricsLog, write_json
 from llm_validation.core.directions import OPTIMISERS, make_optimizer
 from llm_validation.core.logprobs import (
+    CutReport,
     Tokenized,
     Truncation,
     collate,
@@ -54,8 +55,11 @@ from llm_validation.runs.tracking import (
     ProbeSet,
     build_probes,
     evaluate,
+    report_cuts,
+    report_load,
     save_arrays,
     summarize,
+    truncation_of,
 )
 from llm_validation.sources.data import load_examples
 from llm_validation.sources.examples import Example
@@ -110,6 +114,7 @@ class Session:
     out: Path
     autocast: Callable[[], contextlib.AbstractContextManager]
     truncation: Truncation
+    inputs: dict  # what the loads kept and skipped and what truncation cut (→ summary.json)
 
     @property
     def pad_id(self) -> int:
@@ -270,28 +275,33 @@ def open_session(cfg: RunConfig) -> Session:
     dtype = pick_dtype(cfg.precision, device)
     seed_everything(cfg.seed)
     examples, report = load_examples(cfg.data, strict=cfg.strict, limit=cfg.limit, seed=cfg.seed)
-    print(f"data: {report.summary()}", file=sys.stderr)
+    inputs = {"data": report_load("data", report)}
     probe_examples = examples
     if cfg.probes:
         probe_examples, probe_report = load_examples(cfg.probes, required=(), strict=cfg.strict,
                                                      seed=cfg.seed + 1)
-        print(f"probes: {probe_report.summary()}", file=sys.stderr)
+        inputs["probes"] = report_load("probes", probe_report)
     model, tokenizer = load_model(cfg.model, seed=cfg.seed, device=device)  # inputs checked first
-    truncation = Truncation(cfg.max_length, cfg.max_prompt_length, cfg.truncation_mode)
+    truncation = truncation_of(cfg)
     types = cfg.probe_types.split(",") if cfg.probe_types else None
     if types is not None and Y_STAR in types:
         types = [*types, "chosen"]  # y* is read off the chosen pass
-    probes = build_probes(tokenizer, probe_examples[:cfg.probe_limit], truncation, types)
+    probe_cuts, pair_cuts = CutReport(), CutReport()
+    probes = build_probes(tokenizer, probe_examples[:cfg.probe_limit], truncation, types,
+                          probe_cuts)
     pairs = []
     for ex in examples:
         tokens = tokenize_example(tokenizer, ex.prompt, {"chosen": ex.chosen,
-                                                         "rejected": ex.rejected}, truncation)
+                                                         "rejected": ex.rejected}, truncation,
+                                  pair_cuts)
         pairs.append((tokens["chosen"], tokens["rejected"]))
+    inputs["truncation"] = {"training pairs": report_cuts("training pairs", pair_cuts),
+                            "probes": report_cuts("probes", probe_cuts)}
     optimizer = make_optimizer(cfg.optimizer, list(model.parameters()), cfg.lr)
     use_bf16 = dtype == torch.bfloat16
     autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)
     return Session(cfg, model, tokenizer, optimizer, examples, pairs, probes, cfg.run_dir(),
-                   autocast, truncation)
+                   autocast, truncation, inputs)
 
 
 def main(cfg: RunConfig, on_eval: Callable[[int], None] | None = None) -> Path:
@@ -335,5 +345,6 @@ def main(cfg: RunConfig, on_eval: Callable[[int], None] | None = None) -> Path:
 
 def finish(session: Session, seconds: float, start: int, total: int) -> None:
     """Write timings to summary.json (the CLI draws the curves from metrics.csv)."""
-    summary = {"wall_seconds": round(seconds, 2), "steps_run": total - start, "steps": total}
+    summary = {"wall_seconds": round(seconds, 2), "steps_run": total - start, "steps": total,
+               "inputs": session.inputs}
     write_json(session.out / SUMMARY, summary)

@@ -26,6 +26,7 @@ from llm_validation.sources.examples import Example
 from llm_validation.sources.synthetic import generate
 
 PREFERENCE_FIELDS = PAIR_TYPES  # what preference training needs
+SHOWN_PROBLEMS = 5  # problems printed one by one; the rest are counted
 
 
 @dataclass
@@ -40,6 +41,17 @@ class LoadReport:
     def summary(self) -> str:
         return (f"read {self.lines} lines, kept {self.kept} examples; skipped "
                 f"{self.lines - self.kept} lines and {self.responses_skipped} empty optional responses")
+
+    def notes(self, first: int = SHOWN_PROBLEMS) -> list[str]:
+        """The first `first` problems as `file:line: reason`, then how many more there were."""
+        shown = self.problems[:first]
+        rest = len(self.problems) - len(shown)
+        more = [f"… and {rest} more problems (--strict stops at the first)"] if rest else []
+        return [*shown, *more]
+
+    def to_json(self) -> dict:
+        return {"lines": self.lines, "kept": self.kept, "lines_skipped": self.lines - self.kept,
+                "responses_skipped": self.responses_skipped, "problems": self.problems}
 
 
 def _check_record(record: object, required: tuple[str, ...]) -> tuple[dict, list[str]]:
