@@ -48,9 +48,9 @@ class Truncation:
 
     boundary `separate` (the paper's code, the DPO repo's way): prompt and response are tokenised
     on their own and concatenated. `trl`: the prompt and prompt+response are tokenised and the
-    response starts where they diverge (trl's `common_prefix_length`, taken over every response
-    of the example so that they share one prompt, as trl takes it over chosen and rejected). The
-    two differ where tokens merge across the boundary ("…Assistant: " + "Sure").
+    response starts where they diverge (trl's `common_prefix_length`; chosen and rejected share
+    the earlier boundary, as in trl). The two differ where tokens merge across the boundary
+    ("…Assistant: " + "Sure").
 
     `share_budget`: a prompt shorter than max_prompt_length leaves its unused tokens to the
     response (the response keeps max_length − |prompt| tokens); the paper's code keeps a fixed
@@ -133,15 +133,22 @@ def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
 
 
 def split_ids(tokenizer, prompt: str, responses: Mapping[str, str], boundary: str = "separate"):
-    """(prompt ids, {name: response ids}) before EOS and truncation, at the given boundary."""
+    """({name: prompt ids}, {name: response ids}) before EOS and truncation, at the boundary.
+
+    `trl`: each response starts where prompt and prompt+response tokenisations diverge; chosen
+    and rejected share the earlier of their two boundaries, as trl's DPO tokenisation does, so a
+    pair keeps one prompt. Every other response keeps its own."""
     prompt_ids = encode(tokenizer, prompt)
     if boundary == "separate":
-        return prompt_ids, {k: encode(tokenizer, v) for k, v in responses.items()}
+        return {k: prompt_ids for k in responses}, {k: encode(tokenizer, v) for k, v in responses.items()}
     if boundary != "trl":
         raise ValueError(f"unknown boundary {boundary!r}; choose from {', '.join(BOUNDARIES)}")
     joint = {k: encode(tokenizer, prompt + v) for k, v in responses.items()}
-    n = min(common_prefix_length(prompt_ids, ids) for ids in joint.values())
-    return prompt_ids[:n], {k: ids[n:] for k, ids in joint.items()}
+    cut = {k: common_prefix_length(prompt_ids, ids) for k, ids in joint.items()}
+    pair = [k for k in ("chosen", "rejected") if k in cut]
+    for k in pair:
+        cut[k] = min(cut[p] for p in pair)
+    return {k: prompt_ids[: cut[k]] for k in joint}, {k: ids[cut[k] :] for k, ids in joint.items()}
 
 
 def tokenize_example(
@@ -155,25 +162,25 @@ def tokenize_example(
     prompt + the longest response exceed max_length, the prompt keeps max_prompt_length tokens
     (from its end under keep_end), then every response keeps max_length − max_prompt_length
     (or, with share_budget, max_length − |prompt|). What was cut is added to `report`."""
-    prompt_ids, response_ids = split_ids(tokenizer, prompt, responses, truncation.boundary)
+    prompts, response_ids = split_ids(tokenizer, prompt, responses, truncation.boundary)
     response_ids = {k: r + [tokenizer.eos_token_id] for k, r in response_ids.items()}
     full = {k: len(r) for k, r in response_ids.items()}
-    longest = max(full.values())
-    prompt_before = len(prompt_ids)
-    if len(prompt_ids) + longest > truncation.max_length:
-        keep = truncation.max_prompt_length
-        prompt_ids = prompt_ids[-keep:] if truncation.mode == "keep_end" else prompt_ids[:keep]
-    if len(prompt_ids) + longest > truncation.max_length:
-        budget = truncation.max_length - (
-            len(prompt_ids) if truncation.share_budget else truncation.max_prompt_length
-        )
-        response_ids = {k: r[:budget] for k, r in response_ids.items()}
+    longest = max(len(prompts[k]) + n for k, n in full.items())
+    keep = truncation.max_prompt_length
+    if longest > truncation.max_length:
+        cut = {k: p[-keep:] if truncation.mode == "keep_end" else p[:keep] for k, p in prompts.items()}
+    else:
+        cut = prompts
+    if max(len(cut[k]) + n for k, n in full.items()) > truncation.max_length:
+        for k, r in response_ids.items():
+            budget = truncation.max_length - (len(cut[k]) if truncation.share_budget else keep)
+            response_ids[k] = r[:budget]
     if report is not None:
         report.prompts += 1
-        report.prompts_cut += len(prompt_ids) < prompt_before
+        report.prompts_cut += any(len(cut[k]) < len(prompts[k]) for k in prompts)
         for k, r in response_ids.items():
             report.add(k, full[k] - len(r))
-    return {k: Tokenized(tuple(prompt_ids + r), len(prompt_ids)) for k, r in response_ids.items()}
+    return {k: Tokenized(tuple(cut[k] + r), len(cut[k])) for k, r in response_ids.items()}
 
 
 def collate(items: Sequence[Tokenized], pad_id: int) -> tuple[Tensor, Tensor, Tensor]:

@@ -109,13 +109,16 @@ class MergingTokenizer:
 
 
 def test_trl_boundary_moves_a_merged_token_into_the_response():
-    """Prompt "xa", responses "by" and "bz": jointly "xaby" → x, ab, y. trl's rule starts the
-    responses where prompt and prompt+response diverge, after x, so "ab" belongs to the
-    response; the separate rule keeps x, a | b, y."""
-    tok, x, a, b, y, z = MergingTokenizer(), ord("x"), ord("a"), ord("b"), ord("y"), ord("z")
-    both = {"c": "by", "r": "bz"}
-    trl = tokenize_example(tok, "xa", both, Truncation(boundary="trl"))
-    separate = tokenize_example(tok, "xa", both, Truncation(boundary="separate"))
-    assert trl["c"] == Tokenized((x, 0, y, 1), prompt_len=1)
-    assert trl["r"].ids == (x, 0, z, 1) and trl["r"].prompt_len == 1  # one prompt for both
-    assert separate["c"].ids == (x, a, b, y, 1) and separate["c"].prompt_len == 2
+    """Prompt "xa": chosen "by" merges (jointly x, ab, y), rejected "cy" does not (x, a, c, y).
+    trl's rule starts a response where prompt and prompt+response diverge, and chosen and
+    rejected share the earlier boundary (after x); another probe response keeps its own. The
+    separate rule keeps x, a | b, y."""
+    tok = MergingTokenizer()
+    x, a, b, c, y = (ord(ch) for ch in "xabcy")
+    responses = {"chosen": "by", "rejected": "cy", "irr_hum": "cy"}
+    trl = tokenize_example(tok, "xa", responses, Truncation(boundary="trl"))
+    separate = tokenize_example(tok, "xa", responses, Truncation(boundary="separate"))
+    assert trl["chosen"] == Tokenized((x, 0, y, 1), prompt_len=1)
+    assert trl["rejected"] == Tokenized((x, a, c, y, 1), prompt_len=1)  # the pair's boundary
+    assert trl["irr_hum"] == Tokenized((x, a, c, y, 1), prompt_len=2)  # its own boundary
+    assert separate["chosen"] == Tokenized((x, a, b, y, 1), prompt_len=2)
