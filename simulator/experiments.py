@@ -139,11 +139,6 @@ EXPERIMENTS = {
 }
 
 
-def config_fields(cfg) -> list[tuple[str, str]]:
-    """(name, help) of every field of a config dataclass."""
-    return [(f.name, f.metadata.get("help", "")) for f in fields(cfg)]
-
-
 def probe_batches(world: World, start: Readout, rng: np.random.Generator) -> dict[str, Batch]:
     """Every probe as a teacher-forced batch under the training prompts; chosen_initial is drawn
     once from π₀ (the model before finetuning) and then held fixed."""

@@ -37,7 +37,19 @@ PROBE_TYPES_HELP = "comma-separated probe types to track (default: all present)"
 
 
 @dataclass(frozen=True)
-class RunConfig:
+class Tokenization:
+    """How every command turns (prompt, response) text into ids: `core.logprobs.Truncation`."""
+
+    max_length: int = _f(512, LENGTH_HELP)
+    max_prompt_length: int = _f(256, PROMPT_LENGTH_HELP)
+    truncation_mode: str = _f("keep_end", "which end of a long prompt survives truncation "
+                              "(paper, HH: keep_end)", choices=("keep_end", "keep_start"))
+    boundary: str = _f("separate", BOUNDARY_HELP, choices=("separate", "trl"))
+    share_budget: bool = _f(False, SHARE_HELP)
+
+
+@dataclass(frozen=True)
+class RunConfig(Tokenization):
     method: str = _f("dpo", "finetuning method (see `methods.METHODS`)")
     model: str = _f("smollm2", MODEL_HELP)
     data: str = _f("synthetic", DATA_HELP)
@@ -68,12 +80,6 @@ class RunConfig:
     reward: str | None = _f(None, "onpolicy-dpo reward as module:function(prompt, response) -> "
                             "float (synthetic data: the ground truth)", type=str)
     max_new_tokens: int = _f(24, "onpolicy-dpo: tokens sampled per response")
-    max_length: int = _f(512, LENGTH_HELP)
-    max_prompt_length: int = _f(256, PROMPT_LENGTH_HELP)
-    boundary: str = _f("separate", BOUNDARY_HELP, choices=("separate", "trl"))
-    share_budget: bool = _f(False, SHARE_HELP)
-    truncation_mode: str = _f("keep_end", "which end of a long prompt survives truncation "
-                              "(paper, HH: keep_end)", choices=("keep_end", "keep_start"))
     batch_tokens: int = _f(4096, "padded tokens per scoring batch (length-bucketed)")
     precision: str = _f("auto", "fp32, bf16 (autocast) or auto (bf16 on capable cuda)",
                         choices=("auto", "fp32", "bf16"))
@@ -92,7 +98,7 @@ class RunConfig:
 
 
 @dataclass(frozen=True)
-class ScoreConfig:
+class ScoreConfig(Tokenization):
     """`logprobs`: score a probe file once: the mean summed log-prob per probe type (y* too)."""
 
     probes: str = _f(None, "probe JSONL in the paper's format (prompt + response fields)",
@@ -101,19 +107,13 @@ class ScoreConfig:
     limit: int | None = _f(None, "use only the first N valid examples", type=int)
     strict: bool = _f(False, STRICT_HELP)
     seed: int = _f(0, "model init (tiny models)")
-    max_length: int = _f(512, LENGTH_HELP)
-    max_prompt_length: int = _f(256, PROMPT_LENGTH_HELP)
-    boundary: str = _f("separate", BOUNDARY_HELP, choices=("separate", "trl"))
-    share_budget: bool = _f(False, SHARE_HELP)
-    truncation_mode: str = _f("keep_end", "which end of a long prompt survives truncation "
-                              "(paper, HH: keep_end)", choices=("keep_end", "keep_start"))
     batch_tokens: int = _f(4096, "padded tokens per scoring batch (length-bucketed)")
     device: str = _f("auto", DEVICE_HELP)
     json: bool = _f(False, "print one JSON object: probe type → mean summed log-prob")
 
 
 @dataclass(frozen=True)
-class PredictConfig:
+class PredictConfig(Tokenization):
     """`predict`: K updates, each one real fp32 step from the same θ₀, against the first-order
     prediction for every probe response of the update's prompt."""
 
@@ -134,10 +134,6 @@ class PredictConfig:
         "estimates) or none",
     )
     kernel_probes: int = _f(2, "Rademacher vectors per kernel summary (subsets but unembed)")
-    max_length: int = _f(512, LENGTH_HELP)
-    max_prompt_length: int = _f(256, PROMPT_LENGTH_HELP)
-    boundary: str = _f("separate", BOUNDARY_HELP, choices=("separate", "trl"))
-    share_budget: bool = _f(False, SHARE_HELP)
     strict: bool = _f(False, STRICT_HELP)
     seed: int = _f(0, "model init (tiny models) and kernel probes")
     device: str = _f("auto", DEVICE_HELP)  # the model is fp32 everywhere
@@ -151,7 +147,7 @@ class PredictConfig:
 
 
 @dataclass(frozen=True)
-class InfluenceConfig:
+class InfluenceConfig(Tokenization):
     """`influence`: the first-order influence of one step on each of N examples."""
 
     model: str = _f("tiny-neox", MODEL_HELP)
@@ -163,10 +159,6 @@ class InfluenceConfig:
     lr: float = _f(1e-3, "learning rate η (a scale)")
     limit: int = _f(8, "N examples, each one update")
     beta: float | None = _f(None, BETA_HELP, type=float)
-    max_length: int = _f(512, LENGTH_HELP)
-    max_prompt_length: int = _f(256, PROMPT_LENGTH_HELP)
-    boundary: str = _f("separate", BOUNDARY_HELP, choices=("separate", "trl"))
-    share_budget: bool = _f(False, SHARE_HELP)
     strict: bool = _f(False, STRICT_HELP)
     seed: int = _f(0, "model init (tiny models)")
     device: str = _f("auto", DEVICE_HELP)

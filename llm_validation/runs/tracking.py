@@ -47,14 +47,9 @@ class ProbeSet:
 
 
 def truncation_of(cfg) -> Truncation:
-    """The `Truncation` a command's config asks for (`max_length`, `max_prompt_length`,
-    `truncation_mode` if it has one, `boundary`, `share_budget`)."""
+    """The `Truncation` a command's config (a `runs.config.Tokenization`) asks for."""
     return Truncation(
-        cfg.max_length,
-        cfg.max_prompt_length,
-        getattr(cfg, "truncation_mode", "keep_end"),
-        cfg.boundary,
-        cfg.share_budget,
+        cfg.max_length, cfg.max_prompt_length, cfg.truncation_mode, cfg.boundary, cfg.share_budget
     )
 
 
