@@ -1,6 +1,6 @@
 """The teaching figure set, drawn by one command: `python -m figures --out DIR [--runs DIR]`.
 
-Figures 1–9 come from the numpy simulator alone; 10–11 read llm_validation runs when given.
+Figures 1–9 come from the numpy simulator alone; 10–12 read llm_validation runs when given.
 Each figure module separates compute → plot → save (see `registry`).
 """
 
@@ -8,6 +8,7 @@ from . import (
     digits_influence,
     dpo_curves,
     extension,
+    kernel_drift,
     one_step,
     onpolicy,
     phase,
@@ -32,6 +33,7 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec(9, "type_influence", type_influence),
     FigureSpec(10, "run_curves", run_curves, run_file=METRICS),
     FigureSpec(11, "run_predict", run_predict, run_file=PREDICTIONS),
+    FigureSpec(12, "kernel_drift", kernel_drift, run_file=kernel_drift.DRIFT),
 )
 
 __all__ = ["FIGURES", "FigureSpec", "draw", "save"]

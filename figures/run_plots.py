@@ -7,7 +7,9 @@ installed; `python -m figures --runs` draws the same files into the gallery figu
 - `predictions.csv` (+ `summary.json`, `config.json`) → `scatter.png`: predicted against actual
   Δ log π at the configured η, and with `--lr-sweep` the relative error against η;
 - `influence.csv` (+ `config.json`) → `influence.png`: heat maps of I[r, c] on the shared
-  diverging scale (positive blue, as `style.RISE`).
+  diverging scale (positive blue, as `style.RISE`);
+- `drift.json` (`run --track-kernel`) → `drift.png`: the eNTK's drift and the trajectory
+  predictions' error against the interval length.
 """
 
 from __future__ import annotations
@@ -109,10 +111,43 @@ def influence(folder: Path):
     return fig
 
 
+def kernel_drift(folder: Path, data: dict | None = None):
+    """drift.json of a `--track-kernel` run: the relative-influence matrix's correlation with its
+    start against the step, and how well each first-order prediction follows the actual change
+    over intervals of S steps (relative error and r against S)."""
+    data = data or _json(folder / "drift.json")  # figure 12 passes it in
+    fig = style.new_figure(15, 4.2)
+    left, mid, right = fig.subplots(1, 3)
+    for subset, ls in (("all", "-"), ("unembed", "--")):
+        d = [x for x in data["drift"] if x["subset"] == subset]
+        left.plot([x["step"] for x in d], [x["correlation"] for x in d], ls, color=style.BLUE,
+                  marker="o", ms=3, label=f"{subset} parameters")
+    left.set_xlabel("optimiser step")
+    left.set_ylabel("corr(Ĩ_t, Ĩ_0)")
+    left.set_title("relative influence vs its start")
+    left.legend()
+    for key, color, label in (("fixed_kernel", style.RED, "stable kernel (θ at interval start)"),
+                              ("per_step", style.BLUE, "first order per step")):
+        t = [x for x in data["trajectory"] if x["prediction"] == key]
+        s = [x["interval"] for x in t]
+        mid.loglog(s, [x["relative_error"] for x in t], "o-", color=color, label=label)
+        right.semilogx(s, [x["pearson_r"] for x in t], "o-", color=color, label=label)
+    mid.set_xlabel("interval S (optimiser steps)")
+    mid.set_ylabel("‖pred − actual‖ / ‖actual‖")
+    mid.set_title("trajectory prediction error")
+    mid.legend()
+    right.set_xlabel("interval S (optimiser steps)")
+    right.set_ylabel("Pearson r")
+    right.set_title("trajectory prediction r")
+    fig.suptitle(f"run {folder.name}: how stable the eNTK is, and how far one step predicts")
+    return fig
+
+
 PLOTS = (  # (input file, output file, drawing function)
     (runs.METRICS, "curves.png", curves),
     (runs_io.PREDICTIONS, "scatter.png", scatter),
     ("influence.csv", "influence.png", influence),
+    ("drift.json", "drift.png", kernel_drift),
 )
 
 

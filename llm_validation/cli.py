@@ -19,7 +19,13 @@ from pathlib import Path
 from common.cliargs import add_config_args, config_from_args
 from common.errors import OneLineParser, run_cli
 from common.runs import METRICS, read_metrics
-from llm_validation.runs.config import InfluenceConfig, PredictConfig, RunConfig, ScoreConfig
+from llm_validation.runs.config import (
+    DriftConfig,
+    InfluenceConfig,
+    PredictConfig,
+    RunConfig,
+    ScoreConfig,
+)
 
 PROG = "python -m llm_validation"
 
@@ -122,6 +128,28 @@ def influence(cfg: InfluenceConfig) -> None:
     print(f"wrote {cfg.run_dir()}/")
 
 
+def drift(cfg: DriftConfig) -> None:
+    from llm_validation.runs.drift_report import PREDICTIONS, main
+
+    summary = main(cfg)
+    draw(Path(cfg.run))
+    if cfg.json:
+        print(json.dumps(summary))
+        return
+    print("drift of the relative-influence matrix from the first evaluation:")
+    print(f"{'step':>6} {'subset':<8} {'correlation':>12} {'max change':>11}")
+    for d in summary["drift"]:
+        print(f"{d['step']:>6} {d['subset']:<8} {d['correlation']:>12.4f} {d['max_change']:>11.4f}")
+    print("trajectory over intervals of S steps: actual Δ log π against")
+    for key, text in PREDICTIONS.items():
+        print(f"  {key}: {text}")
+    print(f"{'S':>4} {'prediction':<13} {'n':>5} {'r':>8} {'sign':>6} {'rel.err':>8}")
+    for t in summary["trajectory"]:
+        print(f"{t['interval']:>4} {t['prediction']:<13} {t['n']:>5} {t['pearson_r']:>8.4f} "
+              f"{t['sign_agreement']:>6.3f} {t['relative_error']:>8.4f}")
+    print(f"wrote {cfg.run}/drift.json")
+
+
 @dataclass(frozen=True)
 class Command:
     config: type
@@ -141,6 +169,9 @@ COMMANDS = {
         InfluenceConfig,
         influence,
         "influence of training on each response type over every probe type (eNTK)",
+    ),
+    "drift": Command(
+        DriftConfig, drift, "kernel drift and trajectory predictions of a --track-kernel run"
     ),
 }
 

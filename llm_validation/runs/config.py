@@ -89,6 +89,11 @@ class RunConfig(Tokenization):
     resume: bool = _f(False, "continue from the run folder's last checkpoint")
     save_arrays: bool = _f(False, "also write per-example statistics as arrays/step_*.npz")
     checkpoint: bool = _f(True, "save a checkpoint at every evaluation (needed by --resume)")
+    track_kernel: int = _f(0, "track the eNTK of the first K training examples: relative "
+                           "influence at every evaluation (kernel.csv) and trajectory predictions "
+                           "over --track-intervals (trajectory.csv); 0 = off")
+    track_intervals: str = _f("1,4,16,64", "comma-separated interval lengths S (optimiser steps) "
+                              "for --track-kernel's trajectory predictions (empty: influence only)")
 
     def run_dir(self) -> Path:
         return run_dir(self.out, self.method, self.model, data_name(self.data))
@@ -167,3 +172,11 @@ class InfluenceConfig(Tokenization):
 
     def run_dir(self) -> Path:
         return run_dir(self.out, "influence", self.loss, self.model, data_name(self.data))
+
+
+@dataclass(frozen=True)
+class DriftConfig:
+    """`drift`: the kernel-drift and trajectory tables of a run recorded with --track-kernel."""
+
+    run: str = _f(None, "a run folder written by `run --track-kernel K`", type=str, required=True)
+    json: bool = _f(False, "print one JSON object (the tables of drift.json)")

@@ -42,6 +42,8 @@ from llm_validation.core.logprobs import (
 from llm_validation.core.losses import LOSSES, PAIR, evaluate_loss, hyper_parameters
 from llm_validation.runs.checkpoint import atomic_save, load_checkpoint, save_checkpoint
 from llm_validation.runs.config import RunConfig
+from llm_validation.runs.drift_report import write_drift
+from llm_validation.runs.kernel_tracking import KernelTracker
 from llm_validation.runs.methods import METHODS, Phase, plan
 from llm_validation.runs.onpolicy import load_reward, sample_pairs
 from llm_validation.runs.runtime import (
@@ -115,6 +117,7 @@ class Session:
     autocast: Callable[[], contextlib.AbstractContextManager]
     truncation: Truncation
     inputs: dict  # what the loads kept and skipped and what truncation cut (→ summary.json)
+    tracker: KernelTracker | None = None  # --track-kernel
 
     @property
     def pad_id(self) -> int:
@@ -230,6 +233,8 @@ def record(session: Session, log: MetricsLog, step: int, losses: list[float]) ->
     rows = [r for r in summarize(arrays) if wanted is None or r[0] in wanted.split(",")]
     if losses:
         rows.append(("train", "loss", float(np.mean(losses))))
+    if session.tracker is not None:
+        rows += session.tracker.evaluate(session.model, step)
     log.append(step, step * session.cfg.batch_size, rows)
     if session.cfg.save_arrays:
         (session.out / "arrays").mkdir(exist_ok=True)
@@ -244,6 +249,13 @@ def check_config(cfg: RunConfig) -> None:
         if getattr(cfg, name) not in registry:
             raise UserError(f"unknown {name} {getattr(cfg, name)!r}; choose from "
                             f"{', '.join(registry)}")
+    if cfg.track_kernel < 0:
+        raise UserError("--track-kernel must be ≥ 0")
+    if cfg.track_kernel and cfg.resume:
+        raise UserError("--track-kernel cannot --resume: the trajectory intervals start at step 0")
+    intervals = [s for s in cfg.track_intervals.split(",") if s.strip()]
+    if not all(s.strip().isdigit() and int(s) >= 1 for s in intervals):
+        raise UserError(f"--track-intervals must be positive integers, got {cfg.track_intervals!r}")
     if cfg.eval_every < 1 or cfg.batch_size < 1 or cfg.steps < 0:
         raise UserError("--eval-every and --batch-size must be ≥ 1 and --steps ≥ 0")
     if cfg.micro_batch_size is not None and not 1 <= cfg.micro_batch_size <= cfg.batch_size:
@@ -312,9 +324,15 @@ def main(cfg: RunConfig, on_eval: Callable[[int], None] | None = None) -> Path:
     check_config(cfg)
     prepare_run_dir(cfg)
     session = open_session(cfg)
+    phases = plan(cfg)
+    if cfg.track_kernel:
+        session.tracker = KernelTracker(
+            session.tokenizer, session.examples[: cfg.track_kernel], session.truncation,
+            phases[-1][1].loss, hyper_parameters(LOSSES[phases[-1][1].loss], asdict(cfg)),
+            session.out, [int(s) for s in cfg.track_intervals.split(",") if s.strip()],
+            sum(p.steps for _, p in phases))
     start = load_checkpoint(session.out, session.model, session.optimizer) if cfg.resume else 0
     log = MetricsLog(session.out / METRICS, keep_through=start if start else None)
-    phases = plan(cfg)
     total = sum(p.steps for _, p in phases)
     started, step, losses = time.perf_counter(), start, []
     if start == 0:
@@ -327,7 +345,11 @@ def main(cfg: RunConfig, on_eval: Callable[[int], None] | None = None) -> Path:
         reference = phase_reference(session, index, phase, data)
         while step < begin + phase.steps:
             batch, rows = step_batch(session, phase, data, step, cfg.seed + index, step - begin)
+            if session.tracker is not None:
+                session.tracker.begin_step(session.model)
             losses.append(train_step(session, phase, batch, rows, reference))
+            if session.tracker is not None:
+                session.tracker.end_step(session.model)
             step += 1
             bar.update(1)
             bar.set_postfix(loss=f"{losses[-1]:.4g}")
@@ -348,3 +370,5 @@ def finish(session: Session, seconds: float, start: int, total: int) -> None:
     summary = {"wall_seconds": round(seconds, 2), "steps_run": total - start, "steps": total,
                "inputs": session.inputs}
     write_json(session.out / SUMMARY, summary)
+    if session.tracker is not None:
+        write_drift(session.out)

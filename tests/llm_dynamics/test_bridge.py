@@ -31,7 +31,7 @@ def contexts(model, item):
     targets (L,): position t predicts token t + 1."""
     captured = {}
     hook = model.get_output_embeddings().register_forward_hook(
-        lambda module, args, out: captured.setdefault("h", args[0])
+        lambda module, args, out: captured.update(h=args[0])  # returns None: output unchanged
     )
     with torch.no_grad():
         model(input_ids=torch.tensor([item.ids]))
