@@ -69,7 +69,7 @@ class ExperimentConfig:
     name: str = _help("the experiment's name (CLI and runs/<name>/)", "dpo")
     summary: str = _help("one line for `python -m simulator list`", "")
     loss: str = _help("loss of the traced stage, a name in losses.LOSSES", "dpo")
-    steps: int = _help("full-batch steps of the traced stage", 1000)
+    steps: int = _help("full-batch steps of the traced stage", 300)
     lr: float = _help("step size η of the traced stage", 0.5)
     beta: float | None = _help("β of dpo/ipo/simpo/rpo; None keeps the loss's default", None)
     pre_sft_steps: int = _help("SFT steps before the traced stage (0: start at π₀)", 0)
@@ -100,7 +100,9 @@ class ExperimentConfig:
         if self.optimizer not in ("sgd", "rmsprop"):
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose sgd or rmsprop")
         if not set(self.on_policy) <= {"chosen", "rejected"}:
-            raise ValueError(f"on_policy sides must be 'chosen' and/or 'rejected', got {self.on_policy}")
+            raise ValueError(
+                f"on_policy sides must be 'chosen' and/or 'rejected', got {self.on_policy}"
+            )
 
     def hyperparameters(self) -> dict:
         """The loss settings this config overrides: β where the loss has one."""

@@ -240,7 +240,7 @@ def sample(
     tokens = np.zeros((r, length), dtype=int)
     w_t = np.ascontiguousarray(model.weights().T)  # (d, V), C order: sparse @ reads it as is
     for pos in range(length):
-        phi = _csr(world.features(prompts, tokens[:, : pos + 1])[:, pos])  # (R, d)
+        phi = _csr(world.features(prompts, tokens, at=[pos])[:, 0])  # (R, d); reads y_<pos
         pi = np.exp(log_softmax(np.asarray(phi @ w_t)))
         u = rng.random((r, 1))
         tokens[:, pos] = np.minimum((np.cumsum(pi, axis=1) < u).sum(axis=1), pi.shape[1] - 1)

@@ -57,7 +57,8 @@ class WorldConfig:
     n_concepts: int = _help("K, concepts of the language (2K content tokens)", 24)
     n_topics: int = _help("topics; a prompt's topic picks where its answer starts", 4)
     branching: tuple = _help(
-        "successor probabilities of the corpus's concept chain: peaky content", (0.6, 0.25, 0.1, 0.05)
+        "successor probabilities of the corpus's concept chain: peaky content",
+        (0.6, 0.25, 0.1, 0.05),
     )
     synonym_rate: float = _help("probability a corpus content token uses its rare synonym", 0.15)
     writer_branching: tuple = _help(
@@ -96,7 +97,9 @@ class WorldConfig:
         for name in ("branching", "writer_branching"):
             probs = getattr(self, name)
             if not np.isclose(sum(probs), 1.0) or len(probs) >= self.n_concepts:
-                raise ValueError(f"{name} must be probabilities summing to 1, fewer than n_concepts")
+                raise ValueError(
+                    f"{name} must be probabilities summing to 1, fewer than n_concepts"
+                )
         if len(self.writer_branching) != len(self.branching):
             raise ValueError("writer_branching must have one probability per successor")
 
@@ -175,11 +178,14 @@ class World:
             [sparse.eye_array(self.vocab), self.cfg.concept_share * c], format="csr"
         )
 
-    def features(self, prompts: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+    def features(
+        self, prompts: np.ndarray, tokens: np.ndarray, at: np.ndarray | None = None
+    ) -> np.ndarray:
         """φ(x, y_<l) for every position l of every response; position l reads only y_<l.
 
-        A prefix of the responses (R, l ≤ L) gives the features of its first l positions.
-        Shape: prompts (R,), tokens (R, L) → (R, L, d).
+        A prefix of the responses (R, l ≤ L) gives the features of its first l positions; `at`
+        keeps only the positions listed (sampling reads one position at a time).
+        Shape: prompts (R,), tokens (R, L) → (R, L, d), or (R, len(at), d).
         """
         cfg, k, length = self.cfg, self.n_concepts, self.cfg.length
         r, n_pos = tokens.shape
@@ -196,6 +202,15 @@ class World:
         has = last >= 0
         concept = np.where(has, self.concept_of[last_tok], k)  # k = "no content yet"
         surface = np.where(has, last_tok % 2, 0)
+        if at is not None:
+            pos, tmpl, concept, surface, has = (
+                pos[at],
+                tmpl[:, at],
+                concept[:, at],
+                surface[:, at],
+                has[:, at],
+            )
+            n_pos = pos.size
 
         phi = np.zeros((r, n_pos, self.feature_dim))
         ri, li = np.indices((r, n_pos))
@@ -313,7 +328,9 @@ def build_world(cfg: WorldConfig, rng: np.random.Generator) -> World:
             speak(rng.integers(cfg.n_topics, size=cfg.corpus_human), HUMAN),
         ]
     )
-    return replace(partial, probes=probes, corpus_prompts=corpus_prompts, corpus_tokens=corpus_tokens)
+    return replace(
+        partial, probes=probes, corpus_prompts=corpus_prompts, corpus_tokens=corpus_tokens
+    )
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
