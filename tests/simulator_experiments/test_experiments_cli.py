@@ -7,8 +7,8 @@ import pytest
 
 from common.runs import COLUMNS
 from simulator import EXPERIMENTS, PROBE_TYPES
-from simulator.metrics import SQUEEZE_METRICS, WORLD_METRICS
 from simulator.cli import main
+from simulator.metrics import SQUEEZE_METRICS, WORLD_METRICS
 
 
 def test_list_prints_one_line_per_experiment(capsys):

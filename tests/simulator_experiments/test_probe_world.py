@@ -138,11 +138,14 @@ def test_chosen_is_far_from_the_greedy_response_at_the_start(pretrained, seed):
 
 
 def test_reward_scores_format_and_concepts_not_the_probes(world):
-    """The on-policy reward is a fixed rule (format slots + chain transitions): every fluent
-    assistant probe scores the maximum L, y⁻ as much as y⁺, and it does not read the probes."""
+    """The on-policy reward is a fixed rule (format slots + on-topic chain transitions): every
+    fluent on-topic assistant probe scores the maximum L, y⁻ as much as y⁺, and it does not read
+    the probes."""
     length = world.cfg.length
-    for name in ("chosen", "rejected", "chosen_gptsemantic", "chosen_gptformat"):
+    for name in ("chosen", "rejected", "chosen_gptsemantic", "reject_gptsemantic"):
         np.testing.assert_array_equal(world.reward(world.train, world.probes[name]), length)
+    off_topic = world.reward(world.train, world.probes["chosen_gptformat"])  # another topic's
+    assert np.all((off_topic >= length - 1) & (off_topic <= length))  # start: one point at most
     assert np.all(world.reward(world.train, world.probes["random_nonhum"]) < length / 2)
     assert np.all(world.reward(world.train, world.probes["irr_hum"]) <= length - 3)  # no format
     blind = type(world)(**{**world.__dict__, "probes": {}})
