@@ -4,11 +4,18 @@ The language (all choices drawn from one np.random.Generator at `build_world`):
 
 - Vocabulary, Shape (V,): K concepts with two surface forms each (a common and a rare synonym,
   tokens 2k and 2k+1), the format tokens of two templates ("assistant" and "human", one token per
-  format slot), and junk tokens that no fluent text uses (V − 2K − 2F of them: the valleys).
+  format slot), and junk tokens that no fluent text uses (V − 2K − 2F of them: the valleys). The
+  junk tokens carry a fixed Zipf prior logit b_v = junk_logit − junk_zipf·log(rank) (language
+  tokens 0), like the long tail of a real LM's vocabulary (`prior_logits`).
 - A response has fixed length L. Format slots sit at positions {0, ⌊L/2⌋, L−1}; the other
   positions carry content. Content follows a Markov chain over concepts: each concept has
-  `len(branching)` successors with probabilities `branching`, and a token uses the rare surface
-  form with probability `synonym_rate`.
+  `len(branching)` successors, and a token uses the rare surface form with some probability.
+- Two speakers use the chain. The pretraining corpus speaks it peakily (`branching`,
+  `synonym_rate`), so π₀ learns its mode. The probes' writer (who writes y⁺, y⁻ and their
+  rephrases, like the humans and GPT-4 behind preference data) picks successors and synonyms
+  more evenly (`writer_branching`, `writer_synonym_rate`): fluent but not greedy, so at π₀ the
+  chosen response has a mean per-token probability of about 0.3 and is the argmax at about a third
+  of its positions (the official logs: 0.31 on Pythia-410M, 0.34 on Qwen1.5-0.5B).
 - A prompt x has a topic; its embedding is the topic's vector plus noise, and its answer starts
   at one of the topic's start concepts. Training prompts, held-out test prompts and the corpus
   prompts of pretraining are disjoint.
@@ -20,13 +27,16 @@ So the linear kernel k(χ, χ′) = φ·φ′ is a sum of a shared bias, a share
 slot and shared content: each of the paper's similarities is one term.
 
 Probe types, per training prompt x_u (field names of the paper's probing files):
-  chosen y⁺ and rejected y⁻: two chain samples from x_u's topic in the assistant template (same
-  format, different content); *_gptsemantic: every content token swapped to its synonym (same
+  chosen y⁺ and rejected y⁻: two of the writer's chain samples from x_u's topic in the assistant
+  template (same format, different content); *_gptsemantic: every content token swapped to its synonym (same
   concepts, other surface tokens); *_gptformat: assistant format around a chain sample from another
   topic (same format, other content); irr_train: y⁺ of the next training prompt; irr_test: y⁺ of a
   held-out prompt; irr_hum: a fluent chain sample in the human template; random_permute: y⁺'s
   tokens shuffled; random_nonhum: uniform random tokens. chosen_initial (a sample of the initial
   model) and y_star (the teacher-forced argmax along y⁺) depend on the model: see `sequences`.
+
+The ground-truth reward that ranks on-policy samples (`World.reward`) is a fixed rule over format
+and concepts, blind to the probes: y⁺ scores its maximum without defining it.
 """
 
 from __future__ import annotations

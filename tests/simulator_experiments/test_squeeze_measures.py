@@ -67,7 +67,12 @@ def test_squeeze_measures_match_their_definitions_after_a_dpo_step(world, start)
 
 def test_onpolicy_ablation_reports_the_squeeze_of_every_arm(world, start):
     """The named ablation: off-policy DPO, on-policy pairs, and each side on-policy alone."""
-    assert ONPOLICY_ABLATION == ("dpo", "onpolicy-dpo", "onpolicy-chosen-dpo", "onpolicy-rejected-dpo")
+    assert ONPOLICY_ABLATION == (
+        "dpo",
+        "onpolicy-dpo",
+        "onpolicy-chosen-dpo",
+        "onpolicy-rejected-dpo",
+    )
     assert EXPERIMENTS["onpolicy-chosen-dpo"].on_policy == ("chosen",)
     assert EXPERIMENTS["onpolicy-rejected-dpo"].on_policy == ("rejected",)
     out = ablation(ONPOLICY_ABLATION, world, start, np.random.default_rng(0), steps=3)
