@@ -21,6 +21,7 @@ Probe responses are fixed token arrays scored under teacher forcing; only `sampl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy import sparse
@@ -42,9 +43,15 @@ class Readout:
         """W = E M, so that z(χ) = W φ(χ). Shape: (V, d)."""
         return self.e @ self.m
 
+    @cached_property
+    def weights_t(self) -> np.ndarray:
+        """Wᵀ in C order, built once per model for all its logits (m is never changed in place).
+        Shape: (d, V)."""
+        return np.ascontiguousarray(self.weights().T)
+
     def logits(self, phi: sparse.csr_array) -> np.ndarray:
         """z = Φ Wᵀ. Shape: (N, d) sparse → (N, V)."""
-        return np.asarray(phi @ self.weights().T)
+        return np.asarray(phi @ self.weights_t)
 
     def with_m(self, m: np.ndarray) -> Readout:
         return Readout(m, self.e)
@@ -238,10 +245,10 @@ def sample(
     """Ancestral samples y_l ~ π(· | x, y_<l), one per prompt id. Shape: (R,) → (R, L)."""
     r, length = prompts.size, world.cfg.length
     tokens = np.zeros((r, length), dtype=int)
-    w_t = np.ascontiguousarray(model.weights().T)  # (d, V), C order: sparse @ reads it as is
     for pos in range(length):
         phi = _csr(world.features(prompts, tokens, at=[pos])[:, 0])  # (R, d); reads y_<pos
-        pi = np.exp(log_softmax(np.asarray(phi @ w_t)))
-        u = rng.random((r, 1))
-        tokens[:, pos] = np.minimum((np.cumsum(pi, axis=1) < u).sum(axis=1), pi.shape[1] - 1)
+        z = model.logits(phi)  # (R, V)
+        cdf = np.cumsum(np.exp(z - z.max(axis=1, keepdims=True)), axis=1)  # unnormalised
+        u = rng.random((r, 1)) * cdf[:, -1:]
+        tokens[:, pos] = np.minimum((cdf < u).sum(axis=1), z.shape[1] - 1)
     return tokens
