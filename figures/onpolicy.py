@@ -22,8 +22,8 @@ TINY = sim_runs.TINY
 METHODS = (
     Method("dpo", "off-policy DPO", sim_runs.BASELINE_KW),
     Method("onpolicy-dpo", "on-policy DPO", sim_runs.VARIANT_KW),
-    Method("onpolicy-chosen-dpo", r"on-policy $y^+$, fixed $y^-$", {"lw": 1.6, "ls": "--"}),
-    Method("onpolicy-rejected-dpo", r"fixed $y^+$, on-policy $y^-$", {"lw": 1.6, "ls": ":"}),
+    Method("onpolicy-chosen-dpo", r"on-policy $y^+$, fixed $y^-$", {"lw": 1.6, "marker": "^"}),
+    Method("onpolicy-rejected-dpo", r"fixed $y^+$, on-policy $y^-$", {"lw": 1.6, "marker": "v"}),
 )
 PROBES = ("chosen", "rejected", "irr_test", "y_star")
 
