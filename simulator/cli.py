@@ -21,7 +21,7 @@ from common.runs import CONFIG, METRICS, SUMMARY, run_dir, write_json, write_met
 
 from .experiments import EXPERIMENTS, run_experiment, with_overrides
 from .losses import LOSSES
-from .metrics import trends
+from .metrics import final_values, trends
 from .problems import random_problem
 from .squeeze import TARGETS, negative_step, target_label, with_probability, zipf_logits
 from .step import take_step
@@ -174,7 +174,12 @@ def _run(args) -> dict:
     start = time.perf_counter()
     trace = run_experiment(cfg, np.random.default_rng(args.seed))
     seconds = time.perf_counter() - start
-    summary = {"experiment": cfg.name, "trends": trends(trace)}
+    summary = {
+        "experiment": cfg.name,
+        "trends": trends(trace),
+        "squeeze": final_values(trace, "squeeze"),
+        "world": final_values(trace, "world"),
+    }
     write_run(out_dir, cfg, args.seed, trace, summary)
     print(f"simulator: {seconds:.1f} s; wrote {out_dir / METRICS}", file=sys.stderr)
     return summary

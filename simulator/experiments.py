@@ -6,12 +6,16 @@ An experiment has two stages, both from the pretrained π₀ (`sequences.pretrai
    the paper's Sec. 4.3 extension), not traced;
 2. the traced stage: `steps` full-batch steps of `loss` on the training prompts' pairs, with the
    reference π_ref = the model at the start of this stage. Off-policy runs use the world's fixed
-   (y⁺, y⁻); `on_policy` runs draw `onpolicy_samples` responses per prompt from the current policy
-   every step and pair the best against the worst by the world's ground-truth reward.
+   (y⁺, y⁻); `on_policy` names the sides drawn from the current policy every step instead
+   (`onpolicy_samples` responses per prompt, ranked by the world's ground-truth reward, which is
+   blind to the probes): y⁺ = the best sample, y⁻ = the worst. ("chosen", "rejected") is on-policy
+   DPO; one side alone pairs a sample with the world's fixed response on the other side (the
+   on-policy ablation, `ONPOLICY_ABLATION`).
 
 Public API (used by theory tests and figures):
 
     run_experiment(cfg, rng) -> Trace       # = `python -m simulator run NAME --seed S`
+    ablation(names, world, start, rng) -> {name: squeeze measures}   # e.g. ONPOLICY_ABLATION
     run_on(cfg, world, start, rng) -> Trace # a given world and π₀ (shares pretraining across runs)
     seed_streams(rng) -> (world_rng, run_rng)   # the two streams run_experiment draws
     EXPERIMENTS[name] -> ExperimentConfig   # the named configs; PROBE_TYPES in `metrics`
@@ -24,9 +28,12 @@ experiment's main: it writes runs/simulator-<name>/ in the run format of `common
 
 Defaults. β = 0.1 is DPO's default in the paper and in Rafailov et al.; the step sizes and
 lengths are this world's, not the paper's (its LLM runs used RMSprop on Pythia/Qwen): plain SGD on
-M at η = 0.5 for the preference losses (η = 0.05 for IPO, whose residual is unscaled by β) and
-η = 0.05 for SFT, 1000 traced steps. Which trends hold over which ranges of these settings is
-measured, seed by seed, in README ("Simulator experiments").
+M at η = 0.5 for the preference losses and η = 0.05 for SFT, 300 traced steps (off-policy DPO
+has made most of its move by then; an on-policy run samples every step and must stay < 10 s).
+IPO's residual is unscaled by β, and one IPO step maps h − 1/(2β) to (1 − 4ηc)(h − 1/(2β))
+under K = c·I (C14), with c here the kernel summed over L = 16 positions: at η = 0.05 the margin
+overshoots and diverges, so IPO runs at η = 0.01. Which trends hold over which ranges of these
+settings is measured, seed by seed, in README ("Simulator experiments").
 """
 
 from __future__ import annotations
@@ -34,9 +41,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
+from scipy import sparse
 
 from .losses import get_loss
-from .metrics import Trace, evaluate
+from .metrics import Trace, evaluate, final_values, squeeze_start, world_measures
 from .sequences import (
     Batch,
     Optimizer,
@@ -64,7 +72,7 @@ class ExperimentConfig:
     name: str = _help("the experiment's name (CLI and runs/<name>/)", "dpo")
     summary: str = _help("one line for `python -m simulator list`", "")
     loss: str = _help("loss of the traced stage, a name in losses.LOSSES", "dpo")
-    steps: int = _help("full-batch steps of the traced stage", 1000)
+    steps: int = _help("full-batch steps of the traced stage", 300)
     lr: float = _help("step size η of the traced stage", 0.5)
     beta: float | None = _help("β of dpo/ipo/simpo/rpo; None keeps the loss's default", None)
     pre_sft_steps: int = _help("SFT steps before the traced stage (0: start at π₀)", 0)
@@ -72,7 +80,11 @@ class ExperimentConfig:
         "responses of the SFT stage: ('chosen',) or ('chosen', 'rejected')", ("chosen",)
     )
     pre_sft_lr: float = _help("step size of the SFT stage", 0.05)
-    on_policy: bool = _help("draw pairs from the current policy, ranked by the true reward", False)
+    on_policy: tuple = _help(
+        "sides drawn from the current policy, ranked by the true reward: (), ('chosen',), "
+        "('rejected',) or ('chosen', 'rejected')",
+        (),
+    )
     onpolicy_samples: int = _help("responses drawn per prompt and step when on_policy", 4)
     optimizer: str = _help(
         "'sgd' (the fixed-kernel step) or 'rmsprop' (diagonal preconditioner)", "sgd"
@@ -90,6 +102,10 @@ class ExperimentConfig:
             raise ValueError("steps and pre_sft_steps must be ≥ 0, eval_every ≥ 1")
         if self.optimizer not in ("sgd", "rmsprop"):
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose sgd or rmsprop")
+        if not set(self.on_policy) <= {"chosen", "rejected"}:
+            raise ValueError(
+                f"on_policy sides must be 'chosen' and/or 'rejected', got {self.on_policy}"
+            )
 
     def hyperparameters(self) -> dict:
         """The loss settings this config overrides: β where the loss has one."""
@@ -128,15 +144,30 @@ EXPERIMENTS = {
         ),
         _named(
             name="onpolicy-dpo",
-            on_policy=True,
+            on_policy=("chosen", "rejected"),
             summary="DPO on pairs sampled from the current policy",
         ),
-        _named(name="ipo", loss="ipo", lr=0.05, summary="off-policy IPO from π₀"),
+        _named(
+            name="onpolicy-chosen-dpo",
+            on_policy=("chosen",),
+            summary="ablation: on-policy y⁺ (best sample) against the fixed y⁻, which sinks to a valley",
+        ),
+        _named(
+            name="onpolicy-rejected-dpo",
+            on_policy=("rejected",),
+            summary="ablation: the fixed y⁺ against an on-policy y⁻ (worst sample), never in a valley",
+        ),
+        _named(name="ipo", loss="ipo", lr=0.01, summary="off-policy IPO from π₀"),
         _named(name="simpo", loss="simpo", summary="off-policy SimPO from π₀ (no reference)"),
         _named(name="slic", loss="slic", summary="off-policy SLiC-HF from π₀"),
         _named(name="rpo", loss="rpo", summary="off-policy RPO (DPO + NLL on y⁺) from π₀"),
     )
 }
+
+
+# Which side of on-policy DPO changes the squeeze: both, on-policy y⁺ with the fixed (valley) y⁻,
+# the fixed y⁺ with an on-policy y⁻, against off-policy DPO.
+ONPOLICY_ABLATION = ("dpo", "onpolicy-dpo", "onpolicy-chosen-dpo", "onpolicy-rejected-dpo")
 
 
 def probe_batches(world: World, start: Readout, rng: np.random.Generator) -> dict[str, Batch]:
@@ -168,33 +199,47 @@ def run_on(cfg: ExperimentConfig, world: World, start: Readout, rng: np.random.G
     """Run `cfg` on a given world from the pretrained model `start` (π₀)."""
     cfg.check()
     probes = probe_batches(world, start, rng)
+    rows = [(0, 0, "world", k, v) for k, v in world_measures(start, probes["chosen"]).items()]
     optimizer = Optimizer(cfg.optimizer)
     model = _sft_stage(cfg, world, start, optimizer)
-    ref = model
+    ref, reference = model, squeeze_start(model, probes)
     fixed = {"chosen": probes["chosen"], "rejected": probes["rejected"]}
-    single = get_loss(cfg.loss).groups == ("y",)
+    if get_loss(cfg.loss).groups == ("y",):
+        fixed = {"y": fixed["chosen"]}
+    fixed_ref_z = ref.logits(sparse.vstack([b.phi for b in fixed.values()], format="csr"))
     hp = cfg.hyperparameters()
     v = np.zeros_like(model.m)
-    rows, seen = [], 0
+    seen = 0
     for step in range(cfg.steps + 1):
         if step % cfg.eval_every == 0 or step == cfg.steps:
-            rows.extend((step, seen, *r) for r in evaluate(model, probes))
+            rows.extend((step, seen, *r) for r in evaluate(model, probes, reference))
         if step == cfg.steps:
             break
-        if single:
-            groups = {"y": fixed["chosen"]}
-        elif cfg.on_policy:
-            groups = _on_policy_pairs(world, model, cfg.onpolicy_samples, rng)
+        if cfg.on_policy and "y" not in fixed:
+            groups = _on_policy_pairs(world, model, cfg, fixed, rng)
+            ref_z = None
         else:
-            groups = fixed
+            groups, ref_z = fixed, fixed_ref_z  # fixed responses: π_ref's logits read once
         n = next(iter(groups.values())).n
         if n == 0:
             continue
-        _, g, phi = residual_of(model, cfg.loss, groups, ref, **hp)
+        _, g, phi = residual_of(model, cfg.loss, groups, ref, ref_z=ref_z, **hp)
         m, v = optimizer.update(model.m, gradient(model, phi, g) / n, v, cfg.lr)
         model = model.with_m(m)
         seen += n
     return Trace.from_rows(rows)
+
+
+def ablation(
+    names: tuple[str, ...], world: World, start: Readout, rng: np.random.Generator, **overrides
+) -> dict[str, dict[str, float]]:
+    """{experiment: its squeeze measures at the end} for each named experiment on one world,
+    every run drawing from its own stream spawned from rng (e.g. `ONPOLICY_ABLATION`)."""
+    out = {}
+    for name, stream in zip(names, rng.spawn(len(names))):
+        trace = run_on(with_overrides(EXPERIMENTS[name], **overrides), world, start, stream)
+        out[name] = final_values(trace, "squeeze")
+    return out
 
 
 def _sft_stage(
@@ -209,18 +254,26 @@ def _sft_stage(
 
 
 def _on_policy_pairs(
-    world: World, model: Readout, k: int, rng: np.random.Generator
+    world: World, model: Readout, cfg: ExperimentConfig, fixed: dict, rng: np.random.Generator
 ) -> dict[str, Batch]:
-    """Draw k responses per training prompt from π; y⁺ = the best, y⁻ = the worst by the true
-    reward (ties dropped)."""
-    n = world.train.size
+    """Draw k = onpolicy_samples responses per training prompt from π; y⁺ = the best, y⁻ = the
+    worst by the true reward, on the sides cfg.on_policy names; the other side stays `fixed`.
+    A prompt whose samples all score alike is dropped when both sides are drawn (no preference)."""
+    n, k = world.train.size, cfg.onpolicy_samples
     idx = np.repeat(np.arange(n), k)
     drawn = encode(world, world.train[idx], sample(world, model, world.train[idx], rng))
-    reward = world.reward(idx, drawn.tokens).reshape(n, k)
-    best = k * np.arange(n) + reward.argmax(axis=1)
-    worst = k * np.arange(n) + reward.argmin(axis=1)
-    keep = reward.max(axis=1) > reward.min(axis=1)
-    return {"chosen": drawn.select(best[keep]), "rejected": drawn.select(worst[keep])}
+    reward = world.reward(world.train[idx], drawn.tokens).reshape(n, k)
+    picks = {
+        "chosen": k * np.arange(n) + reward.argmax(axis=1),
+        "rejected": k * np.arange(n) + reward.argmin(axis=1),
+    }
+    keep = np.arange(n)
+    if len(cfg.on_policy) == 2:
+        keep = keep[reward.max(axis=1) > reward.min(axis=1)]
+    return {
+        side: drawn.select(picks[side][keep]) if side in cfg.on_policy else fixed[side].select(keep)
+        for side in ("chosen", "rejected")
+    }
 
 
 def with_overrides(cfg: ExperimentConfig, **kw) -> ExperimentConfig:

@@ -10,6 +10,19 @@ On the contexts of y⁺ (probe type `chosen`), means over prompts and positions 
   residual_norm        ‖π(χ) − e_{y_l}‖₂         (the SFT residual's size)
   one_minus_pi         1 − π(y_l|χ)
 
+Squeeze measures (probe type `squeeze`), changes since the start of the traced stage (π_ref,
+which is π₀ for a run with no SFT stage; `SQUEEZE_METRICS`):
+  bystander_change            mean over the bystanders (every probe type but chosen, rejected
+                              and y*) of Δ log π(y|x_u): squeezing moves their mass to the argmax
+  y_star_gain_off_argmax      Σ over positions of y⁺ where y⁺_l is not the argmax at the start of
+                              Δ max_v log π(v|χ_l), mean over prompts: the y* gain that does not
+                              come from y⁺'s own tokens
+  mass_outside_argmax_change  Δ of mass_outside_argmax along y⁺ (< 0: mass concentrated)
+
+The world (probe type `world`, step 0 only), along y⁺ at the pretrained π₀ (before any SFT stage):
+  chosen_token_prob_at_start      mean over positions of π₀(y⁺_l|χ_l), 1 − the logs' `energy`
+  chosen_argmax_fraction_at_start share of positions where y⁺_l is π₀'s argmax
+
 A trace is tidy: one row per (step, examples_seen, probe_type, metric, value).
 """
 
@@ -27,6 +40,9 @@ from .softmax import a_frobenius_sq
 from .world import FIXED_PROBES
 
 PROBE_TYPES = (*FIXED_PROBES, "chosen_initial", Y_STAR)  # the world has no self-rephrase
+BYSTANDERS = tuple(p for p in PROBE_TYPES if p not in ("chosen", "rejected", Y_STAR))
+SQUEEZE_METRICS = ("bystander_change", "y_star_gain_off_argmax", "mass_outside_argmax_change")
+WORLD_METRICS = ("chosen_token_prob_at_start", "chosen_argmax_fraction_at_start")
 
 
 @dataclass(frozen=True)
@@ -80,16 +96,92 @@ def context_metrics(logp: np.ndarray, tokens: np.ndarray) -> dict[str, float]:
     }
 
 
-def evaluate(model: Readout, probes: dict[str, Batch]) -> list[tuple[str, str, float]]:
-    """(probe_type, metric, value) for every probe type and the y⁺-context metrics."""
-    out = []
+@dataclass(frozen=True)
+class SqueezeStart:
+    """What the squeeze measures compare with, read at the start of the traced stage.
+
+    logp: mean log π(y|x_u) per probe type; max_logp (R·L,) max_v log π(v|χ_l) along y⁺;
+    off_argmax (R·L,) y⁺_l is not the argmax there; mass_outside: mean 1 − max_v π(v|χ_l).
+    """
+
+    logp: dict
+    max_logp: np.ndarray
+    off_argmax: np.ndarray
+    mass_outside: float
+
+
+def squeeze_start(model: Readout, probes: dict[str, Batch]) -> SqueezeStart:
+    """The reference of `squeeze_measures`: the model about to be finetuned, on the probes."""
+    logp = token_logp(model, probes["chosen"])
+    tokens = probes["chosen"].tokens.reshape(-1)
+    return SqueezeStart(
+        _mean_logp(model, probes)[0],
+        logp.max(axis=1),
+        logp.argmax(axis=1) != tokens,
+        context_metrics(logp, tokens)["mass_outside_argmax"],
+    )
+
+
+def squeeze_measures(
+    mean_logp: dict, chosen_logp: np.ndarray, shape: tuple, start: SqueezeStart
+) -> dict[str, float]:
+    """The `SQUEEZE_METRICS` of the current model against `start`.
+
+    mean_logp: mean log π per probe type now; chosen_logp: log π(·|χ) along y⁺, Shape: (R·L, V);
+    shape: (R, L) of y⁺.
+    """
+    gain = np.where(start.off_argmax, chosen_logp.max(axis=1) - start.max_logp, 0.0)
+    outside = float(np.mean(1.0 - np.exp(chosen_logp.max(axis=1))))
+    return {
+        "bystander_change": float(np.mean([mean_logp[p] - start.logp[p] for p in BYSTANDERS])),
+        "y_star_gain_off_argmax": float(gain.reshape(shape).sum(axis=1).mean()),
+        "mass_outside_argmax_change": outside - start.mass_outside,
+    }
+
+
+def world_measures(model: Readout, chosen: Batch) -> dict[str, float]:
+    """The `WORLD_METRICS`: how far y⁺ is from the greedy response under `model` (π₀)."""
+    logp = token_logp(model, chosen)
+    tokens = chosen.tokens.reshape(-1)
+    return {
+        "chosen_token_prob_at_start": float(np.mean(np.exp(logp[np.arange(tokens.size), tokens]))),
+        "chosen_argmax_fraction_at_start": float(np.mean(logp.argmax(axis=1) == tokens)),
+    }
+
+
+def _mean_logp(model: Readout, probes: dict[str, Batch]) -> tuple[dict[str, float], np.ndarray]:
+    """Mean log π(y|x_u) per probe type (y_star included), and log π(·|χ) along y⁺ (R·L, V)."""
+    out = {}
     for name, batch in probes.items():
         logp = token_logp(model, batch)
-        out.append((name, "logp", float(sequence_logp(logp, batch.responses()).mean())))
+        out[name] = float(sequence_logp(logp, batch.responses()).mean())
         if name == "chosen":
-            out.append(("y_star", "logp", float(argmax_logp(logp, batch).mean())))
-            ctx = context_metrics(logp, batch.tokens.reshape(-1))
-            out.extend(("chosen", k, v) for k, v in ctx.items())
+            out["y_star"] = float(argmax_logp(logp, batch).mean())
+            chosen_logp = logp
+    return out, chosen_logp
+
+
+def evaluate(
+    model: Readout, probes: dict[str, Batch], start: SqueezeStart | None = None
+) -> list[tuple[str, str, float]]:
+    """(probe_type, metric, value) for every probe type, the y⁺-context metrics and, given the
+    start of the traced stage, the squeeze measures."""
+    mean_logp, logp = _mean_logp(model, probes)
+    out = [(name, "logp", v) for name, v in mean_logp.items()]
+    chosen = probes["chosen"]
+    ctx = context_metrics(logp, chosen.tokens.reshape(-1))
+    out.extend(("chosen", k, v) for k, v in ctx.items())
+    if start is not None:
+        sq = squeeze_measures(mean_logp, logp, chosen.tokens.shape, start)
+        out.extend(("squeeze", k, v) for k, v in sq.items())
+    return out
+
+
+def final_values(trace: Trace, probe_type: str) -> dict[str, float]:
+    """{metric: value at the last step it was read} of one probe type (`squeeze`, `world`)."""
+    out = {}
+    for metric in np.unique(trace.metric[trace.probe_type == probe_type]).tolist():
+        out[metric] = float(trace.series(probe_type, metric)[1][-1])
     return out
 
 

@@ -21,12 +21,13 @@ Probe responses are fixed token arrays scored under teacher forcing; only `sampl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy import sparse
 
 from .losses import UpdateBatch, loss_and_residual
-from .responses import Responses
+from .responses import Responses, residual
 from .softmax import log_softmax
 from .world import World
 
@@ -42,9 +43,15 @@ class Readout:
         """W = E M, so that z(χ) = W φ(χ). Shape: (V, d)."""
         return self.e @ self.m
 
+    @cached_property
+    def weights_t(self) -> np.ndarray:
+        """Wᵀ in C order, built once per model for all its logits (m is never changed in place).
+        Shape: (d, V)."""
+        return np.ascontiguousarray(self.weights().T)
+
     def logits(self, phi: sparse.csr_array) -> np.ndarray:
         """z = Φ Wᵀ. Shape: (N, d) sparse → (N, V)."""
-        return np.asarray(phi @ self.weights().T)
+        return np.asarray(phi @ self.weights_t)
 
     def with_m(self, m: np.ndarray) -> Readout:
         return Readout(m, self.e)
@@ -92,9 +99,12 @@ def _csr(dense: np.ndarray) -> sparse.csr_array:
 
 
 def init_readout(world: World) -> Readout:
-    """M = 0: the uniform policy, the start of pretraining."""
+    """The start of pretraining: z = b, the world's prior logits (0 on language tokens, a Zipf
+    tail on junk), carried by M's bias column, M = 0 elsewhere."""
     e = world.output_embedding()
-    return Readout(np.zeros((e.shape[1], world.feature_dim)), e)
+    m = np.zeros((e.shape[1], world.feature_dim))
+    m[: world.vocab, 0] = world.prior_logits() / world.cfg.bias_scale  # φ_0 = bias_scale
+    return Readout(m, e)
 
 
 def readout_kernel(phi_o: np.ndarray, phi_u: np.ndarray, e: np.ndarray) -> np.ndarray:
@@ -127,17 +137,20 @@ def residual_of(
     groups: dict[str, Batch],
     ref: Readout | None,
     advantage: np.ndarray | None = None,
+    ref_z: np.ndarray | None = None,
     **hp,
 ) -> tuple[float, np.ndarray, np.ndarray]:
     """The loss, its residual G (N, V) from `losses.loss_and_residual`, and the stacked Φ (N, d).
 
-    The groups' contexts are stacked in order; every registered loss works unchanged.
+    The groups' contexts are stacked in order; every registered loss works unchanged. ref_z:
+    π_ref's logits on those contexts, when the caller has them (fixed responses); else read from ref.
     """
     names = list(groups)
     phi = sparse.vstack([groups[n].phi for n in names], format="csr")
     offsets = np.cumsum([0] + [groups[n].phi.shape[0] for n in names])
     batch = UpdateBatch({n: groups[n].responses(int(o)) for n, o in zip(names, offsets)}, advantage)
-    ref_z = None if ref is None else ref.logits(phi)
+    if ref_z is None and ref is not None:
+        ref_z = ref.logits(phi)
     value, g = loss_and_residual(loss, model.logits(phi), batch, ref_z, **hp)
     return value.loss, g, phi
 
@@ -183,15 +196,47 @@ def train(
     return model
 
 
-def pretrain(world: World) -> Readout:
-    """π₀: `pretrain_steps` full-batch SFT steps from M = 0 on the world's fluent corpus.
+def pretrain(world: World, init: Readout | None = None) -> Readout:
+    """π₀: `pretrain_steps` full-batch SFT steps from `init_readout` on the world's fluent corpus,
+    with the junk tokens' rows of M held at their prior.
 
     The corpus makes π₀ peaky where a real LM is: near one-hot on format slots, following the
-    concept chain on content, and low on junk tokens, which no fluent text uses.
+    concept chain on content, and low on junk tokens, which no fluent text uses. Deviation from
+    plain SGD on M, documented here: no corpus token is junk, so SFT's only push on a junk row is
+    −Σ_χ π_v(χ) φ(χ), with π_v ≤ e^{junk_logit}; dropping it keeps every junk logit at its prior
+    b_v, so the V − n_language junk logits pool into one constant log Σ_v e^{b_v} and a step costs
+    O(N·n_language), not O(N·V). `pretrain_full_vocab` is the naive twin the tests compare with.
     """
+    model = init_readout(world) if init is None else init
     corpus = encode(world, world.corpus_prompts, world.corpus_tokens)
-    cfg = world.cfg
-    return train(init_readout(world), "sft", {"y": corpus}, cfg.pretrain_steps, cfg.pretrain_lr)
+    n_lang, vocab = world.n_language, world.vocab
+    rows = np.r_[:n_lang, vocab : model.m.shape[0]]  # language tokens and concepts: trained
+    e = model.e[:n_lang][:, rows]  # (n_lang, n_lang + K)
+    pooled = np.asarray(corpus.phi @ model.weights()[n_lang:].T)  # (N, V − n_lang), constant
+    junk = np.log(np.sum(np.exp(pooled - pooled.max(axis=1, keepdims=True)), axis=1))
+    junk = junk + pooled.max(axis=1)  # (N,) log Σ_junk e^{z_v}
+    y, n, cfg = corpus.responses(), corpus.n, world.cfg
+    m = model.m[rows]
+    for _ in range(cfg.pretrain_steps):
+        z = np.hstack([np.asarray(corpus.phi @ (e @ m).T), junk[:, None]])  # (N, n_lang + 1)
+        g = residual(np.exp(log_softmax(z)), y, -np.ones(n))[:, :n_lang]  # SFT: c = −1
+        m = m - cfg.pretrain_lr * (e.T @ np.asarray(corpus.phi.T @ g).T) / n
+    full = model.m.copy()
+    full[rows] = m
+    return model.with_m(full)
+
+
+def pretrain_full_vocab(world: World, init: Readout | None = None) -> Readout:
+    """The naive twin of `pretrain`: the same SGD on all V logits, junk rows' gradient zeroed."""
+    model = init_readout(world) if init is None else init
+    corpus = {"y": encode(world, world.corpus_prompts, world.corpus_tokens)}
+    junk = np.arange(world.n_language, world.vocab)
+    for _ in range(world.cfg.pretrain_steps):
+        _, g, phi = residual_of(model, "sft", corpus, None)
+        grad = gradient(model, phi, g) / corpus["y"].n
+        grad[junk] = 0.0
+        model = model.with_m(model.m - world.cfg.pretrain_lr * grad)
+    return model
 
 
 def sample(
@@ -200,10 +245,10 @@ def sample(
     """Ancestral samples y_l ~ π(· | x, y_<l), one per prompt id. Shape: (R,) → (R, L)."""
     r, length = prompts.size, world.cfg.length
     tokens = np.zeros((r, length), dtype=int)
-    w_t = model.weights().T  # (d, V)
     for pos in range(length):
-        phi = _csr(world.features(prompts, tokens[:, : pos + 1])[:, pos])  # (R, d)
-        pi = np.exp(log_softmax(np.asarray(phi @ w_t)))
-        u = rng.random((r, 1))
-        tokens[:, pos] = np.minimum((np.cumsum(pi, axis=1) < u).sum(axis=1), pi.shape[1] - 1)
+        phi = _csr(world.features(prompts, tokens, at=[pos])[:, 0])  # (R, d); reads y_<pos
+        z = model.logits(phi)  # (R, V)
+        cdf = np.cumsum(np.exp(z - z.max(axis=1, keepdims=True)), axis=1)  # unnormalised
+        u = rng.random((r, 1)) * cdf[:, -1:]
+        tokens[:, pos] = np.minimum((cdf < u).sum(axis=1), z.shape[1] - 1)
     return tokens

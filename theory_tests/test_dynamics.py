@@ -184,9 +184,8 @@ def test_extension_weakens_the_later_squeeze():
     """C17: "… and makes the later squeeze weaker": during the DPO stage the bystanders lose less
     log-probability after the extended SFT stage than after SFT on y⁺ alone (mean over worlds).
 
-    The y*-gain form is not tested as a property: after SFT on y⁺, y* is close to y⁺ itself, and
-    DPO then moves y⁺ too, so the y* gain mixes the squeeze with the chosen's own trajectory (see
-    test_extension_y_star_gain_is_not_a_clean_measure)."""
+    The y*-gain form is not a consequence of a weaker squeeze (C10: a likelier ȳ gives the
+    argmax a *larger* one-step gain), so it is not tested as a property; see the next test."""
     pairs = [_sft_pair(s) for s in SEEDS]
     base = np.mean([bystander_change(b) for b, _ in pairs])
     extended = np.mean([bystander_change(e) for _, e in pairs])
@@ -196,10 +195,12 @@ def test_extension_weakens_the_later_squeeze():
 def test_extension_y_star_gain_counterexample():
     """C17 as stated, "smaller y* gain", is false in the probe world: counterexample.
 
-    Over worlds 0–7, DPO after SFT on y⁺ alone *lowers* y* (after that SFT, y* ≈ y⁺, and DPO
-    pulls y⁺ down with everything else), while after the extended SFT y* still rises: the
-    extended run's y* gain is the larger one in mean. The squeeze is weaker after extension by the
-    bystander measure (previous test), but the y* gain does not show it.
+    The reason is C10's: lifting ȳ out of the valley *raises* the argmax's one-step gain under
+    K = c·I (`test_argmax_gain_grows_with_the_target_probability_counterexample`), so a weaker
+    squeeze need not leave y* a smaller gain. Over worlds 0–7 the extended run's y* gain is the
+    larger one in mean (+0.40 vs −0.32): after the extended SFT y* rises, mostly at positions
+    where y⁺_l is not the argmax (y_star_gain_off_argmax +0.0 … +0.63), while after SFT on y⁺
+    alone y⁺ is the argmax at every position of these small worlds, so y* is y⁺ and falls with it.
     """
     pairs = [_sft_pair(s) for s in SEEDS]
     base = np.mean([changes(b, "y_star")[-1] for b, _ in pairs])

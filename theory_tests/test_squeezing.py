@@ -12,9 +12,11 @@ T(0+) = ‖π‖² − π(ȳ) to T(∞) = max_{i≠ȳ} π_i. Everything below fo
 - C7  every maximiser of π over i ≠ ȳ rises for every s > 0, uniform rest or not.
 - C8  log π′_i/π_i − log π′_j/π_j = s(π_i − π_j) for i, j ≠ ȳ: rich get richer.
 - C9  exactly the labels with π_i > T(s) rise; "every label but the argmax falls" holds for every
-      s > 0 iff the runner-up satisfies π_(2) ≤ ‖π‖² − π(ȳ), and is false as stated otherwise.
+      s > 0 iff the runner-up satisfies π_(2) ≤ ‖π‖² − π(ȳ): the exact form of the paper's
+      condition that the mass concentrates on few labels.
 - C10 a smaller π(ȳ) (other ratios fixed) makes more labels fall, and, while ȳ is not the peak,
-      shrinks the mass outside {argmax, ȳ} by a larger factor.
+      shrinks the mass outside {argmax, ȳ} by a larger factor; but the argmax gains *less*:
+      at first order Δ log π(a) = s(π_a − ‖π‖² + π(ȳ)), increasing in π(ȳ) up to p* > 0.
 - C11 on the peak, T(0+) ≤ 0, so for small s all V − 1 other labels rise; "at least V − 2 rise"
       holds iff the second-smallest other probability exceeds T(s), and fails for large s.
 
@@ -299,6 +301,69 @@ def test_squeeze_strength_needs_the_target_below_the_peak():
         return after / before
 
     assert outside_argmax_ratio(report(0.2, 1.0)) > outside_argmax_ratio(report(0.3, 1.0))
+
+
+def _argmax_log_gain(z: np.ndarray, ybar: int, p: float, s: float) -> float:
+    """Exact Δ log π(a) of the argmax a ≠ ȳ after one step of size s, with π(ȳ) set to p."""
+    pi = softmax(with_probability(z, ybar, p))
+    others = _others(SqueezeCase(z, ybar, s))
+    return float(squeeze_log_change(pi, ybar, s)[others[np.argmax(pi[others])]])
+
+
+def _first_order_argmax_gain(q: np.ndarray, p: float) -> float:
+    """g(p) = π_a − ‖π‖² + π(ȳ) with π = ((1 − p) q, p): Δ log π(a) = s·g(p) + O(s²).
+
+    q: the ratios of the labels other than ȳ (sums to 1)."""
+    return (1 - p) * q.max() - (1 - p) ** 2 * float(q @ q) - p**2 + p
+
+
+def _turning_point(q: np.ndarray) -> float:
+    """p* = (1 − q_a + 2‖q‖²) / (2 + 2‖q‖²) > 0, where g′(p*) = 0: g rises on [0, p*]."""
+    return (1 - q.max() + 2 * float(q @ q)) / (2 + 2 * float(q @ q))
+
+
+ZIPF_1000_TAIL = SqueezeCase(zipf_logits(1000, 1.0), 999, 1.0)
+
+
+@given(
+    case=squeeze_cases(),
+    s=st.floats(1e-4, 0.2, **FINITE),
+    u1=st.floats(0.0, 1.0, **FINITE),
+    u2=st.floats(0.0, 1.0, **FINITE),
+)
+@example(case=ZIPF_1000_TAIL, s=0.01, u1=0.0, u2=0.2)
+@example(case=V2, s=0.1, u1=0.0, u2=1.0)
+@example(case=UNIFORM, s=0.1, u1=0.1, u2=0.9)
+def test_argmax_gains_more_when_the_target_is_likelier(case, s, u1, u2):
+    """C10, second half: "if ȳ is unlikely, π(y*) increases more" — false under K = c·I.
+
+    With the other labels' ratios q fixed, Δ log π(a) = s·g(π(ȳ)) + r, g(p) = π_a − ‖π‖² + p
+    (first order), and g rises on [0, p*], p* = (1 − q_a + 2‖q‖²)/(2 + 2‖q‖²) > 0. So for every π
+    and a small enough step, a *likelier* ȳ (up to p*) gives the argmax the larger gain. The
+    remainder r is the same for every label and lies in [−s² range(π − e_ȳ)²/8, 0] (C1), so the
+    exact comparison is asserted wherever s·(g(p₂) − g(p₁)) exceeds s²·2²/8 (range ≤ 2).
+    """
+    q = softmax(np.delete(case.z, case.ybar))
+    top = _turning_point(q)
+    p1, p2 = sorted((1e-12 + u1 * (top - 1e-12), 1e-12 + u2 * (top - 1e-12)))
+    first_order = s * (_first_order_argmax_gain(q, p2) - _first_order_argmax_gain(q, p1))
+    assert first_order >= -1e-15  # g rises on [0, p*]
+    assume(first_order > s**2 / 2)
+    assert _argmax_log_gain(case.z, case.ybar, p2, s) > _argmax_log_gain(case.z, case.ybar, p1, s)
+
+
+def test_argmax_gain_grows_with_the_target_probability_counterexample():
+    """C10's "π(y*) increases more if ȳ is unlikely", counterexample at a full step (s = 1).
+
+    V = 1000, π Zipf(1), ȳ the tail label, the other labels' ratios fixed: Δ log π(y*) =
+    0.1032, 0.1086, 0.1298, 0.1553 at π(ȳ) = 1e−6, 0.01, 0.05, 0.1 — a likelier ȳ gives the
+    argmax a larger gain (p* ≈ 0.45 for these ratios).
+    """
+    z, ybar = ZIPF_1000_TAIL.z, ZIPF_1000_TAIL.ybar
+    gains = [_argmax_log_gain(z, ybar, p, 1.0) for p in (1e-6, 0.01, 0.05, 0.1)]
+    np.testing.assert_allclose(gains, [0.1032, 0.1086, 0.1298, 0.1553], atol=5e-5)  # 4 digits
+    assert np.all(np.diff(gains) > 0)
+    assert 0.44 < _turning_point(softmax(np.delete(z, ybar))) < 0.46
 
 
 peak_cases = squeeze_cases(vocab=st.integers(3, 64)).map(

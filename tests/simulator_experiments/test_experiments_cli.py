@@ -8,6 +8,7 @@ import pytest
 from common.runs import COLUMNS
 from simulator import EXPERIMENTS, PROBE_TYPES
 from simulator.cli import main
+from simulator.metrics import SQUEEZE_METRICS, WORLD_METRICS
 
 
 def test_list_prints_one_line_per_experiment(capsys):
@@ -23,12 +24,15 @@ def test_run_json_reports_the_trend_of_every_probe_type_and_writes_the_trace(tmp
     assert report["experiment"] == "dpo"
     assert set(report["trends"]) == set(PROBE_TYPES)
     assert all(set(t) == {"start", "max", "min", "end"} for t in report["trends"].values())
+    assert set(report["squeeze"]) == set(SQUEEZE_METRICS)
+    assert set(report["world"]) == set(WORLD_METRICS)
+    assert 0 < report["world"]["chosen_token_prob_at_start"] < 1
     config = json.loads((out / "config.json").read_text())
     assert config["name"] == "dpo" and config["steps"] == 4 and config["seed"] == 0
     with open(out / "metrics.csv") as f:
         rows = list(csv.reader(f))
     assert tuple(rows[0]) == COLUMNS
-    assert {r[2] for r in rows[1:]} == set(PROBE_TYPES)
+    assert {r[2] for r in rows[1:]} == {*PROBE_TYPES, "squeeze", "world"}
 
 
 def test_run_prints_a_trend_table(tmp_path, capsys):

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from simulator import PROBE_TYPES, WorldConfig, build_world, encode
-from simulator.sequences import init_readout, token_logp, train
+from simulator import PROBE_TYPES, WorldConfig, build_world, encode, pretrain
+from simulator.metrics import world_measures
+from simulator.sequences import init_readout, pretrain_full_vocab, token_logp
 from simulator.world import FIXED_PROBES, _canon
 
 
@@ -104,16 +105,54 @@ def test_pretraining_is_stable_a_round_off_sized_change_of_the_start_moves_pi0_b
     The regression this pins: at the old default (300 steps at lr 2.0, past the edge of stability)
     the same δ moved M by 8e-8 … 1.0 over seeds 0–7."""
     world, start = pretrained(seed)
-    corpus = {"y": encode(world, world.corpus_prompts, world.corpus_tokens)}
+    init = init_readout(world)
     delta = 1e-12 * np.random.default_rng(100 + seed).standard_normal(start.m.shape)
-    cfg = world.cfg
-    moved = train(
-        init_readout(world).with_m(delta), "sft", corpus, cfg.pretrain_steps, cfg.pretrain_lr
-    )
-    # Stable descent carries δ through without growth: max |ΔM| is 3.7e-12 … 5.1e-12 over seeds
-    # 0–7, about max |δ| itself (≈ 4e-12 over M's ~2e4 entries). 10·max |δ| leaves room for
-    # summation-order noise and is still four orders of magnitude below the unstable world's.
+    moved = pretrain(world, init.with_m(init.m + delta))
+    # Stable descent carries δ through without growth (max |ΔM| within a few × max |δ|, which is
+    # ≈ 5e-12 over M's ~4e5 entries); 10·max |δ| leaves room for summation-order noise and is
+    # still four orders of magnitude below the unstable world's 8e-8 … 1.0.
     assert np.abs(moved.m - start.m).max() < 10 * np.abs(delta).max()
+
+
+def test_pooled_junk_pretraining_equals_sgd_on_every_logit_with_junk_rows_frozen():
+    """`pretrain` pools the junk logits into one constant; its naive twin steps all V logits and
+    zeroes the junk rows' gradient. Same model, on a small world (V = 200, 20 steps)."""
+    cfg = WorldConfig(vocab=200, n_corpus=8, corpus_human=4, pretrain_steps=20)
+    world = build_world(cfg, np.random.default_rng(5))
+    fast, naive = pretrain(world), pretrain_full_vocab(world)
+    # Both sum the same terms in a different order: round-off of ~1e-15 per step, 20 steps.
+    np.testing.assert_allclose(fast.m, naive.m, rtol=1e-10, atol=1e-10)
+    junk = np.arange(world.n_language, world.vocab)
+    np.testing.assert_array_equal(fast.m[junk], init_readout(world).m[junk])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_chosen_is_far_from_the_greedy_response_at_the_start(pretrained, seed):
+    """Like a real LM's chosen response (mean per-token π ≈ 0.31 on Pythia-410M, 0.34 on
+    Qwen1.5-0.5B: 1 − the official logs' `energy`), y⁺ is fluent but not greedy under π₀: mean
+    per-token π about 0.3, and π₀'s argmax at well under half of its positions."""
+    world, start = pretrained(seed)
+    m = world_measures(start, encode(world, world.train, world.probes["chosen"]))
+    assert 0.25 < m["chosen_token_prob_at_start"] < 0.35, m
+    assert m["chosen_argmax_fraction_at_start"] < 0.4, m
+
+
+def test_reward_scores_format_and_concepts_not_the_probes(world):
+    """The on-policy reward is a fixed rule (format slots + on-topic chain transitions): every
+    fluent on-topic assistant probe scores the maximum L, y⁻ as much as y⁺, and it does not read
+    the probes."""
+    length = world.cfg.length
+    for name in ("chosen", "rejected", "chosen_gptsemantic", "reject_gptsemantic"):
+        np.testing.assert_array_equal(world.reward(world.train, world.probes[name]), length)
+    off_topic = world.reward(world.train, world.probes["chosen_gptformat"])  # another topic's
+    assert np.all((off_topic >= length - 1) & (off_topic <= length))  # start: one point at most
+    assert np.all(world.reward(world.train, world.probes["random_nonhum"]) < length / 2)
+    assert np.all(world.reward(world.train, world.probes["irr_hum"]) <= length - 3)  # no format
+    blind = type(world)(**{**world.__dict__, "probes": {}})
+    np.testing.assert_array_equal(
+        blind.reward(world.train, world.probes["chosen"]),
+        world.reward(world.train, world.probes["chosen"]),
+    )
 
 
 @pytest.mark.parametrize("bad", [dict(length=3), dict(vocab=10), dict(branching=(0.5, 0.4))])

@@ -1,0 +1,82 @@
+"""The squeeze measures (`simulator.metrics.SQUEEZE_METRICS`) measure what their names say."""
+
+from dataclasses import replace
+
+import numpy as np
+
+from simulator import EXPERIMENTS, PROBE_TYPES
+from simulator.experiments import ONPOLICY_ABLATION, ablation, probe_batches
+from simulator.metrics import (
+    BYSTANDERS,
+    SQUEEZE_METRICS,
+    squeeze_measures,
+    squeeze_start,
+)
+from simulator.sequences import gradient, residual_of, token_logp
+
+
+def test_bystanders_are_every_probe_type_but_the_trained_pair_and_y_star():
+    assert set(BYSTANDERS) == set(PROBE_TYPES) - {"chosen", "rejected", "y_star"}
+
+
+def test_squeeze_measures_start_at_zero(run):
+    trace = run(replace(EXPERIMENTS["dpo"], steps=4, eval_every=2))
+    for metric in SQUEEZE_METRICS:
+        steps, values = trace.series("squeeze", metric)
+        assert steps.tolist() == [0, 2, 4] and values[0] == 0.0, metric
+
+
+def test_squeeze_measures_match_their_definitions_after_a_dpo_step(world, start):
+    """After one large DPO step: bystander_change is the mean Δ log π over the bystanders;
+    y_star_gain_off_argmax and the gain at positions where y⁺_l *is* π₀'s argmax add up to the
+    whole y* gain; mass_outside_argmax_change is the change of 1 − max π along y⁺."""
+    probes = probe_batches(world, start, np.random.default_rng(0))
+    ref = squeeze_start(start, probes)
+    pair = {"chosen": probes["chosen"], "rejected": probes["rejected"]}
+    _, g, phi = residual_of(start, "dpo", pair, start)
+    moved = start.with_m(start.m - 20.0 * gradient(start, phi, g) / world.cfg.n_train)
+
+    def mean_logp(model):
+        out = {}
+        for name, batch in probes.items():
+            logp = token_logp(model, batch)
+            tokens = batch.tokens.reshape(-1)
+            out[name] = logp[np.arange(tokens.size), tokens].reshape(batch.tokens.shape).sum(1)
+            if name == "chosen":
+                out["y_star"] = logp.max(axis=1).reshape(batch.tokens.shape).sum(1)
+        return {k: float(v.mean()) for k, v in out.items()}, token_logp(model, probes["chosen"])
+
+    before, logp0 = mean_logp(start)
+    after, logp1 = mean_logp(moved)
+    shape = probes["chosen"].tokens.shape
+    got = squeeze_measures(after, logp1, shape, ref)
+
+    byst = np.mean([after[p] - before[p] for p in PROBE_TYPES if p in BYSTANDERS])
+    on_argmax = np.where(ref.off_argmax, 0.0, logp1.max(1) - logp0.max(1))
+    on_argmax = on_argmax.reshape(shape).sum(1).mean()
+    outside = np.mean(1 - np.exp(logp1.max(1))) - np.mean(1 - np.exp(logp0.max(1)))
+    # Same sums in another order: round-off of a few eps × the ~50-nat log-probs.
+    np.testing.assert_allclose(got["bystander_change"], byst, atol=1e-10)
+    np.testing.assert_allclose(
+        got["y_star_gain_off_argmax"] + on_argmax, after["y_star"] - before["y_star"], atol=1e-10
+    )
+    np.testing.assert_allclose(got["mass_outside_argmax_change"], outside, atol=1e-12)
+    assert got["bystander_change"] != 0.0 and got["y_star_gain_off_argmax"] != 0.0
+    assert ref.off_argmax.mean() > 0.5  # y⁺ is not greedy: most positions count
+
+
+def test_onpolicy_ablation_reports_the_squeeze_of_every_arm(world, start):
+    """The named ablation: off-policy DPO, on-policy pairs, and each side on-policy alone."""
+    assert ONPOLICY_ABLATION == (
+        "dpo",
+        "onpolicy-dpo",
+        "onpolicy-chosen-dpo",
+        "onpolicy-rejected-dpo",
+    )
+    assert EXPERIMENTS["onpolicy-chosen-dpo"].on_policy == ("chosen",)
+    assert EXPERIMENTS["onpolicy-rejected-dpo"].on_policy == ("rejected",)
+    out = ablation(ONPOLICY_ABLATION, world, start, np.random.default_rng(0), steps=3)
+    assert list(out) == list(ONPOLICY_ABLATION)
+    for name, measures in out.items():
+        assert set(measures) == set(SQUEEZE_METRICS), name
+        assert all(np.isfinite(v) for v in measures.values()), name
