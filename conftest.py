@@ -1,4 +1,5 @@
-"""Shared pytest configuration: hypothesis profiles and the `slow` and `gpu` skips.
+"""Shared pytest configuration: hypothesis profiles, the `slow` and `gpu` skips, and the HH
+probe file fixture.
 
 Profiles (select with HYPOTHESIS_PROFILE=dev|ci; `make test` uses ci):
 - dev: few examples, fast feedback while editing.
@@ -6,6 +7,7 @@ Profiles (select with HYPOTHESIS_PROFILE=dev|ci; `make test` uses ci):
 """
 
 import os
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -40,3 +42,15 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_slow)
         if "gpu" in item.keywords and not has_cuda:
             item.add_marker(skip_gpu)
+
+
+HH_PROBES = Path(__file__).resolve().parent.parent / "shared" / "data" / "hh_probe_train.jsonl"
+
+
+@pytest.fixture
+def hh_probes() -> Path:
+    """The 500 real HH probing examples of ../shared (never part of the repository); tests that
+    need them skip where a fresh clone has no ../shared."""
+    if not HH_PROBES.is_file():
+        pytest.skip("../shared/data/hh_probe_train.jsonl is absent")
+    return HH_PROBES

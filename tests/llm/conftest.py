@@ -7,7 +7,6 @@ Tests marked `slow` (the real SmolLM2 on CPU) run only when asked for with `-m s
 """
 
 import os
-from pathlib import Path
 
 import pytest
 
@@ -17,16 +16,6 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("tokenizers")
-
-HH_PROBES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "hh_probe_train.jsonl"
-
-
-@pytest.fixture
-def hh_probes() -> Path:
-    if not HH_PROBES.is_file():
-        pytest.skip("../shared/data/hh_probe_train.jsonl is absent")
-    return HH_PROBES
-
 
 @pytest.fixture(params=["tiny-neox", "tiny-llama"])
 def tiny(request):
