@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.cliargs import add_config_args, config_from_args
-from common.errors import OneLineParser, run_cli
+from common.errors import OneLineParser, UserError, run_cli
 from common.runs import METRICS, read_metrics
 from llm_validation.runs.config import (
     DriftConfig,
     InfluenceConfig,
     PredictConfig,
+    PresetsConfig,
     RunConfig,
     ScoreConfig,
 )
@@ -150,6 +151,26 @@ def drift(cfg: DriftConfig) -> None:
     print(f"wrote {cfg.run}/drift.json")
 
 
+def presets(cfg: PresetsConfig) -> None:
+    from llm_validation.runs.presets import PRESETS
+
+    width = max(map(len, PRESETS))
+    for name, preset in PRESETS.items():
+        print(f"{name:<{width}}  {preset.summary}")
+        if cfg.verbose:
+            for field_name, (value, note) in preset.settings.items():
+                print(f"{'':<{width}}    --{field_name.replace('_', '-')} {value}  ({note})")
+
+
+def preset_defaults(name: str) -> dict:
+    """The settings of preset `name`, or a UserError naming the known ones."""
+    from llm_validation.runs.presets import PRESETS
+
+    if name not in PRESETS:
+        raise UserError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    return PRESETS[name].values()
+
+
 @dataclass(frozen=True)
 class Command:
     config: type
@@ -170,29 +191,35 @@ COMMANDS = {
         influence,
         "influence of training on each response type over every probe type (eNTK)",
     ),
+    "presets": Command(PresetsConfig, presets, "the named run settings (`run --preset NAME`)"),
     "drift": Command(
         DriftConfig, drift, "kernel drift and trajectory predictions of a --track-kernel run"
     ),
 }
 
 
-def build_parser() -> OneLineParser:
-    """The full parser: one subcommand per entry of `COMMANDS`, flags from its config."""
+def build_parser() -> tuple[OneLineParser, dict[str, OneLineParser]]:
+    """The full parser and its subparsers: one per entry of `COMMANDS`, flags from its config."""
     parser = OneLineParser(
         prog=PROG, description="Finetune real causal LMs and track probe log-likelihoods."
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="command")
+    subs = {}
     for name, command in COMMANDS.items():
-        sub = subparsers.add_parser(name, help=command.help, description=command.help)
-        add_config_args(sub, command.config)
-    return parser
+        subs[name] = subparsers.add_parser(name, help=command.help, description=command.help)
+        add_config_args(subs[name], command.config)
+    return parser, subs
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse, dispatch; a UserError becomes one line on stderr with exit status 2."""
 
     def body() -> None:
-        args = build_parser().parse_args(argv)
+        parser, subs = build_parser()
+        args = parser.parse_args(argv)
+        if args.command == "run" and args.preset:  # the preset's values become the defaults
+            subs["run"].set_defaults(**preset_defaults(args.preset))
+            args = parser.parse_args(argv)
         command = COMMANDS[args.command]
         command.body(config_from_args(command.config, args))
 

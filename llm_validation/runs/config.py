@@ -50,6 +50,8 @@ class Tokenization:
 
 @dataclass(frozen=True)
 class RunConfig(Tokenization):
+    preset: str | None = _f(None, "start from a named preset (`presets` lists them); flags given "
+                            "on the command line override it", type=str)
     method: str = _f("dpo", "finetuning method (see `methods.METHODS`)")
     model: str = _f("smollm2", MODEL_HELP)
     data: str = _f("synthetic", DATA_HELP)
@@ -67,7 +69,9 @@ class RunConfig(Tokenization):
                                       "over batch_size/micro_batch_size passes", type=int)
     lr: float = _f(1e-5, "learning rate")
     optimizer: str = _f("rmsprop", "sgd (the theory), adamw, rmsprop (the paper's choice)")
-    max_grad_norm: float = _f(1.0, "gradient clipping norm (0 disables)")
+    max_grad_norm: float = _f(1.0, "gradient clipping norm (0 disables; paper: 10)")
+    warmup_steps: int = _f(0, "linear warmup of the learning rate over the first N optimiser "
+                           "steps of each phase, η·min(1, (s+1)/(N+1)) as the DPO repo (paper: 150)")
     beta: float | None = _f(None, BETA_HELP, type=float)
     alpha: float | None = _f(None, "α of rpo's NLL term", type=float)
     gamma: float | None = _f(None, "γ, simpo's target margin", type=float)
@@ -89,9 +93,10 @@ class RunConfig(Tokenization):
     resume: bool = _f(False, "continue from the run folder's last checkpoint")
     save_arrays: bool = _f(False, "also write per-example statistics as arrays/step_*.npz")
     checkpoint: bool = _f(True, "save a checkpoint at every evaluation (needed by --resume)")
-    track_kernel: int = _f(0, "track the eNTK of the first K training examples: relative "
-                           "influence at every evaluation (kernel.csv) and trajectory predictions "
-                           "over --track-intervals (trajectory.csv); 0 = off")
+    track_kernel: int = _f(0, "track the eNTK of the first K training examples and their "
+                           "prompts' probes (--probe-types, if given): relative influence at every "
+                           "evaluation (kernel.csv) and trajectory predictions over "
+                           "--track-intervals (trajectory.csv); 0 = off")
     track_intervals: str = _f("1,4,16,64", "comma-separated interval lengths S (optimiser steps) "
                               "for --track-kernel's trajectory predictions (empty: influence only)")
 
@@ -180,3 +185,10 @@ class DriftConfig:
 
     run: str = _f(None, "a run folder written by `run --track-kernel K`", type=str, required=True)
     json: bool = _f(False, "print one JSON object (the tables of drift.json)")
+
+
+@dataclass(frozen=True)
+class PresetsConfig:
+    """`presets`: the named run settings, one line each (or every value with --verbose)."""
+
+    verbose: bool = _f(False, "every value of every preset, with the paper's setting beside it")

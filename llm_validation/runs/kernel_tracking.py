@@ -30,8 +30,14 @@ from llm_validation.core.drift import (
     sequence_gradient,
     update_gradient,
 )
-from llm_validation.core.first_order import dot, logps
-from llm_validation.core.logprobs import Tokenized, Truncation, tokenize_example
+from llm_validation.core.first_order import dot
+from llm_validation.core.logprobs import (
+    Tokenized,
+    Truncation,
+    collate,
+    sequence_logps,
+    tokenize_example,
+)
 from llm_validation.sources.examples import Example
 
 KERNEL, TRAJECTORY = "kernel.csv", "trajectory.csv"
@@ -54,7 +60,8 @@ class KernelTracker:
     """Relative influence and trajectory predictions for K updates and their prompts' probes."""
 
     def __init__(self, tokenizer, examples: Sequence[Example], truncation: Truncation, loss: str,
-                 hyper: dict, out: Path, intervals: Sequence[int], total_steps: int):
+                 hyper: dict, out: Path, intervals: Sequence[int], total_steps: int,
+                 types: Sequence[str] | None = None):
         self.pad = tokenizer.eos_token_id
         self.loss, self.hyper = loss, hyper
         self.updates = [tokenize_example(tokenizer, ex.prompt, {"chosen": ex.chosen,
@@ -62,7 +69,8 @@ class KernelTracker:
                         for ex in examples]
         self.probes: list[tuple[int, str, Tokenized]] = []
         for u, ex in enumerate(examples):
-            for kind, item in tokenize_example(tokenizer, ex.prompt, ex.responses, truncation).items():
+            wanted = {k: v for k, v in ex.responses.items() if types is None or k in types}
+            for kind, item in tokenize_example(tokenizer, ex.prompt, wanted, truncation).items():
                 self.probes.append((u, kind, item))
         self.intervals = tuple(s for s in intervals if s <= max(total_steps, 1))
         self.kernel_path, self.trajectory_path = out / KERNEL, out / TRAJECTORY
@@ -111,8 +119,7 @@ class KernelTracker:
         self.theta = flatten(trainable(model)).detach().clone()
         starting = [s for s in self.intervals if self.steps_done % s == 0]
         if starting:
-            with _eval(model):
-                now = logps(model, [p[2] for p in self.probes], self.pad)
+            now = self._logps(model)
             for s in starting:
                 self.open[s] = {"start": self.steps_done, "theta": self.theta if s == 1 else
                                 self.theta.clone(), "logp": now, "per_step": np.zeros(len(now))}
@@ -131,8 +138,7 @@ class KernelTracker:
             for s in self.intervals:
                 self.open[s]["per_step"] += per_step
             return
-        with _eval(model):
-            end = logps(model, [p[2] for p in self.probes], self.pad)
+        end = self._logps(model)
         rows = []
         for s in self.intervals:
             state = self.open[s]
@@ -150,6 +156,15 @@ class KernelTracker:
                              repr(float(fixed[j])), repr(float(state["per_step"][j]))))
             del self.open[s]
         _append(self.trajectory_path, rows)
+
+    def _logps(self, model) -> np.ndarray:
+        """log π(y_p) of every tracked probe: one padded no-grad forward (fp32 suffices: interval
+        changes are ≥ 1e-4 nats, fp32 round-off of a ~100-nat sum ~1e-5). Shape: (P,)."""
+        items = [item for _, _, item in self.probes]
+        device = next(model.parameters()).device
+        with _eval(model), torch.no_grad():
+            batch = (t.to(device) for t in collate(items, self.pad))
+            return sequence_logps(model, *batch).double().cpu().numpy()
 
     def _dots(self, model, params, theta, delta, restore) -> np.ndarray:
         """⟨∇θ log π(y_p)|_theta, delta⟩ for every tracked probe; the weights are back at

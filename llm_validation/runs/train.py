@@ -199,6 +199,12 @@ def step_batch(session: Session, phase: Phase, data: list[Pair], global_step: in
     return [data[i] for i in index], index
 
 
+def warmup_factor(step_in_phase: int, warmup_steps: int) -> float:
+    """The DPO repo's linear warmup: min(1, (s + 1)/(N + 1)) at step s of a phase (1 for N = 0);
+    a pure function of the step, so a resumed run continues the schedule exactly."""
+    return min(1.0, (step_in_phase + 1) / (warmup_steps + 1)) if warmup_steps > 0 else 1.0
+
+
 def train_step(session: Session, phase: Phase, batch: list[Pair], index: list[int], reference,
                ) -> float:
     """One optimiser step with gradient accumulation and clipping → the batch's mean loss."""
@@ -256,6 +262,8 @@ def check_config(cfg: RunConfig) -> None:
     intervals = [s for s in cfg.track_intervals.split(",") if s.strip()]
     if not all(s.strip().isdigit() and int(s) >= 1 for s in intervals):
         raise UserError(f"--track-intervals must be positive integers, got {cfg.track_intervals!r}")
+    if cfg.warmup_steps < 0:
+        raise UserError("--warmup-steps must be ≥ 0")
     if cfg.eval_every < 1 or cfg.batch_size < 1 or cfg.steps < 0:
         raise UserError("--eval-every and --batch-size must be ≥ 1 and --steps ≥ 0")
     if cfg.micro_batch_size is not None and not 1 <= cfg.micro_batch_size <= cfg.batch_size:
@@ -330,7 +338,8 @@ def main(cfg: RunConfig, on_eval: Callable[[int], None] | None = None) -> Path:
             session.tokenizer, session.examples[: cfg.track_kernel], session.truncation,
             phases[-1][1].loss, hyper_parameters(LOSSES[phases[-1][1].loss], asdict(cfg)),
             session.out, [int(s) for s in cfg.track_intervals.split(",") if s.strip()],
-            sum(p.steps for _, p in phases))
+            sum(p.steps for _, p in phases),
+            cfg.probe_types.split(",") if cfg.probe_types else None)
     start = load_checkpoint(session.out, session.model, session.optimizer) if cfg.resume else 0
     log = MetricsLog(session.out / METRICS, keep_through=start if start else None)
     total = sum(p.steps for _, p in phases)
@@ -345,6 +354,8 @@ def main(cfg: RunConfig, on_eval: Callable[[int], None] | None = None) -> Path:
         reference = phase_reference(session, index, phase, data)
         while step < begin + phase.steps:
             batch, rows = step_batch(session, phase, data, step, cfg.seed + index, step - begin)
+            for group in session.optimizer.param_groups:
+                group["lr"] = cfg.lr * warmup_factor(step - begin, cfg.warmup_steps)
             if session.tracker is not None:
                 session.tracker.begin_step(session.model)
             losses.append(train_step(session, phase, batch, rows, reference))

@@ -1,0 +1,111 @@
+"""Named run settings: the paper's own, and compressions of them that fit 2 CPU cores.
+
+`python -m llm_validation run --preset NAME [flags]` starts from the preset's settings; any flag
+given on the command line overrides it. `python -m llm_validation presets` lists them. Every value
+a preset sets carries the paper's setting beside it (Ren & Sutherland's runs, from the official
+logs: RMSprop, lr 5e-7, 150 warmup steps, clipping at 10, batch 4, truncation 512 / 256 with the
+prompt kept from its end, probes = 500 of the training prompts with all 13 response types, an
+evaluation every 100 training pairs, 5,000 HH pairs).
+
+SmolLM2-135M-Instruct, the embedded model of the `cpu-*` presets, is already instruction- and
+preference-tuned: its start is the paper's "after SFT" state rather than a base model, so SFT
+sharpens an already peaky π and DPO starts with y⁻ in a valley. The `paper-*` presets expect a
+base model (`--model PATH`, a local checkpoint); the paper runs SFT before DPO on a base model,
+which `paper-dpo` does as `sft-dpo` when that method is available and as `dpo` from an SFT'd
+checkpoint otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Preset:
+    """settings: {RunConfig field: (value, the paper's setting or why it is compressed)}."""
+
+    name: str
+    summary: str
+    settings: dict[str, tuple[object, str]]
+
+    def values(self) -> dict[str, object]:
+        return {k: v for k, (v, _) in self.settings.items()}
+
+
+PAPER = {
+    "optimizer": ("rmsprop", "paper: RMSprop"),
+    "warmup_steps": (150, "paper: 150 warmup steps"),
+    "max_grad_norm": (10.0, "paper: clipping at 10"),
+    "batch_size": (4, "paper: batch 4"),
+    "max_length": (512, "paper: 512"),
+    "max_prompt_length": (256, "paper: 256"),
+    "truncation_mode": ("keep_end", "paper: prompt kept from its end"),
+    "limit": (5000, "paper: 5,000 HH pairs"),
+    "probe_limit": (500, "paper: 500 of the training prompts as probes"),
+    "eval_every": (25, "paper: an evaluation every 100 pairs = 25 steps of 4"),
+}
+HH = "../shared/data/hh_probe_train.jsonl"
+CPU = {
+    "model": ("smollm2", "paper: Pythia-410M / Qwen1.5-0.5B; here the embedded 135M model"),
+    "data": (HH, "paper: Anthropic-HH; the 500 probe examples of ../shared, whose prompts are "
+             "both trained on and probed, as in the paper (run from the repository root, or "
+             "--data FILE)"),
+    "optimizer": ("rmsprop", "paper: RMSprop"),
+    "warmup_steps": (0, "paper: 150; a run of tens of steps has no room for it"),
+    "max_grad_norm": (10.0, "paper: clipping at 10"),
+    "batch_size": (4, "paper: batch 4"),
+    "max_length": (192, "paper: 512; ~3× cheaper forwards on CPU"),
+    "max_prompt_length": (64, "paper: 256"),
+    "truncation_mode": ("keep_end", "paper: prompt kept from its end"),
+    "limit": (16, "paper: 5,000 pairs; 16 trained for many epochs instead"),
+    "eval_every": (4, "paper: every 25 steps; early and often, SFT's rise of irr_train is an early "
+                   "window on SmolLM2"),
+    "checkpoint": (True, "--resume after an interruption"),
+}
+
+
+def _preset(name, summary, base, **specific):
+    return Preset(name, summary, {**base, **specific})
+
+
+PRESETS = {
+    p.name: p
+    for p in (
+        _preset("paper-sft", "the paper's SFT on y⁺ (8 epochs); needs --model PATH and --data", PAPER,
+                method=("sft", "paper: SFT on the chosen responses"),
+                lr=(5e-7, "paper: 5e-7"),
+                steps=(10_000, "paper: 8 epochs of 5,000 pairs at batch 4")),
+        _preset("paper-dpo", "the paper's off-policy DPO (~2.7 epochs); --model PATH, --data", PAPER,
+                method=("dpo", "paper: DPO from the SFT checkpoint (give it as --model)"),
+                lr=(5e-7, "paper: 5e-7"),
+                beta=(0.1, "paper: β = 0.1"),
+                steps=(3_400, "paper: ≈ 2.7 epochs of 5,000 pairs at batch 4")),
+        _preset("paper-extend-dpo", "the paper's extension: SFT on y⁺ and y⁻, then DPO", PAPER,
+                method=("extend-dpo", "paper: SFT on both responses, then DPO"),
+                lr=(5e-7, "paper: 5e-7"),
+                beta=(0.1, "paper: β = 0.1"),
+                sft_steps=(5_000, "paper: 2 epochs of the 10,000 responses at batch 4"),
+                steps=(3_400, "paper: ≈ 2.7 epochs of DPO")),
+        _preset("cpu-sft", "SFT on SmolLM2, 16 HH examples, 24 steps (6 epochs)", CPU,
+                method=("sft", "paper: SFT on the chosen responses"),
+                lr=(5e-6, "paper: 5e-7; 10× for a run of 24 steps"),
+                steps=(24, "paper: 8 epochs; here 6 epochs of 16 examples")),
+        _preset("cpu-dpo", "off-policy DPO on SmolLM2, 16 HH pairs, 40 steps (10 epochs)", CPU,
+                method=("dpo", "paper: off-policy DPO"),
+                lr=(5e-6, "paper: 5e-7; 10× for a run of 40 steps"),
+                beta=(0.1, "paper: β = 0.1"),
+                steps=(40, "paper: ≈ 2.7 epochs of 5,000 pairs; here 10 epochs of 16")),
+        _preset("cpu-extend-dpo", "extension on SmolLM2: SFT on y⁺ and y⁻, then DPO", CPU,
+                method=("extend-dpo", "paper: SFT on both responses, then DPO"),
+                lr=(5e-6, "paper: 5e-7"),
+                beta=(0.1, "paper: β = 0.1"),
+                sft_steps=(16, "paper: 2 epochs of both responses; here 2 epochs of 32"),
+                steps=(40, "paper: ≈ 2.7 epochs of DPO; here 10 epochs of 16")),
+        _preset("cpu-onpolicy-dpo", "on-policy DPO on SmolLM2 (pairs sampled and ranked)", CPU,
+                method=("onpolicy-dpo", "paper: on-policy DPO, Sec. 4.4"),
+                lr=(5e-6, "paper: 5e-7"),
+                beta=(0.1, "paper: β = 0.1"),
+                steps=(16, "sampling costs ~2 generations per prompt and step"),
+                max_new_tokens=(32, "sampled response length")),
+    )
+}
