@@ -41,8 +41,7 @@ def dpo(examples, out, callback, steps=4, precompute=False, peft=False, **config
         output_dir=str(out),
         max_steps=steps,
         precompute_ref_log_probs=precompute,
-        **TRL_COMMON,
-        **config,
+        **{**TRL_COMMON, **config},
     )
     extra = {}
     if peft:
