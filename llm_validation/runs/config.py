@@ -51,6 +51,9 @@ class Tokenization:
 @dataclass(frozen=True)
 class RunConfig(Tokenization):
     method: str = _f("dpo", "finetuning method (see `methods.METHODS`)")
+    backend: str = _f("native", "native: the exact, resumable trainer of the theory checks; trl: "
+                      "trl's trainers with the learning-dynamics callback (torchrun-able)",
+                      choices=("native", "trl"))
     model: str = _f("smollm2", MODEL_HELP)
     data: str = _f("synthetic", DATA_HELP)
     probes: str | None = _f(None, "probe JSONL to track (default: the training data)", type=str)
