@@ -22,9 +22,9 @@ def run(out: Path, *flags: str) -> int:
 
 
 @pytest.mark.parametrize("method", list(TRL_METHODS))
-def test_every_offline_method_runs_through_trl_and_writes_the_native_run_files(tmp_path, method):
-    """sft, dpo, ipo, slic, rpo, simpo, extend-dpo: two steps each (extend-dpo: two SFT steps,
-    then two DPO steps) write config.json, metrics.csv with chosen/logp at every step, and
+def test_every_method_runs_through_trl_and_writes_the_native_run_files(tmp_path, method):
+    """sft, dpo, ipo, slic, rpo, simpo, extend-dpo, onpolicy-dpo: two steps each (extend-dpo:
+    two SFT steps, then two DPO steps) write config.json, metrics.csv with chosen/logp at every step, and
     summary.json, as `--backend native` does; the probes move."""
     flags = [
         "--backend",
@@ -53,14 +53,14 @@ def test_every_offline_method_runs_through_trl_and_writes_the_native_run_files(t
     assert ("1", "train", "loss") in values
 
 
-def test_trl_methods_cover_every_native_method_but_onpolicy_dpo():
-    assert set(METHODS) - set(TRL_METHODS) == {"onpolicy-dpo"}
+def test_trl_methods_cover_every_native_method():
+    assert set(TRL_METHODS) == set(METHODS)
 
 
 @pytest.mark.parametrize(
     "flags, message",
     [
-        (["--method", "onpolicy-dpo"], "onpolicy-dpo runs only with --backend native"),
+        (["--method", "onpolicy-dpo", "--reward", "no_such_module:f"], "cannot load reward"),
         (["--resume"], "--resume needs --backend native"),
     ],
 )
