@@ -39,9 +39,10 @@ import numpy as np
 import torch
 from transformers import TrainerCallback
 
-from llm_validation.data import PROBE_TYPES, Y_STAR, Example, load_examples, parse_lines
-from llm_validation.errors import UserError
-from llm_validation.logprobs import PAPER_TRUNCATION, TOKEN_STATS, Truncation, score
+from common.errors import UserError
+from common.probes import PROBE_TYPES, Y_STAR
+from common.runs import CONFIG, METRICS, SUMMARY, MetricsLog, write_json
+from llm_validation.core.logprobs import PAPER_TRUNCATION, TOKEN_METRICS, Truncation, score
 from llm_validation.runs.distributed import (
     all_sum,
     gather_rows,
@@ -51,7 +52,9 @@ from llm_validation.runs.distributed import (
     unwrap,
     world,
 )
-from llm_validation.tracking import MetricsLog, ProbeSet, build_probes, per_example, summarize
+from llm_validation.runs.tracking import ProbeSet, build_probes, per_example, summarize
+from llm_validation.sources.data import load_examples, parse_lines
+from llm_validation.sources.examples import Example
 
 PREFIX = "ld"
 
@@ -185,10 +188,8 @@ class LearningDynamicsCallback(TrainerCallback):
         if is_main():
             self.out.mkdir(parents=True, exist_ok=True)
             config = dict(self.config) if self.config is not None else args.to_dict()
-            (self.out / "config.json").write_text(
-                json.dumps(config, indent=2, sort_keys=True, default=str)
-            )
-            self.log = MetricsLog(self.out / "metrics.csv")
+            write_json(self.out / CONFIG, config)
+            self.log = MetricsLog(self.out / METRICS)
 
     # -- scoring ------------------------------------------------------------------------------
     @torch.no_grad()
@@ -238,7 +239,7 @@ class LearningDynamicsCallback(TrainerCallback):
         logs.update(
             {
                 f"{PREFIX}/chosen/{m}": values["chosen", m]
-                for m in TOKEN_STATS
+                for m in TOKEN_METRICS
                 if ("chosen", m) in values
             }
         )
@@ -317,9 +318,9 @@ class LearningDynamicsCallback(TrainerCallback):
             "mass_gained": self.history[-1]["mass_gained"] if self.history else [],
             "evaluations": [e["step"] for e in self.history],
         }
-        path = self.out / "summary.json"
+        path = self.out / SUMMARY
         before = json.loads(path.read_text()) if path.is_file() else {}
-        path.write_text(json.dumps({**before, **summary}, indent=2))
+        write_json(path, {**before, **summary})
         if summary["mass_gained"]:
             top = ", ".join(f"{m['token']!r} +{m['gain']:.2e}" for m in summary["mass_gained"])
             self._say(f"learning dynamics: along y⁺ the mass went to {top}")

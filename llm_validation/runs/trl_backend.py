@@ -2,7 +2,7 @@
 
 Each method is a list of phases (`TRL_METHODS`, the twin of `methods.METHODS`); each phase names
 a trl trainer and its settings. Hyper-parameters come from the config or the registered loss's
-defaults (`methods.loss_params`), so `--beta` etc. mean what they mean natively.
+defaults (`loss_params`), so `--beta` etc. mean what they mean natively.
 
 | method       | trl trainer (settings)                                   | native loss it stands for   |
 |--------------|----------------------------------------------------------|-----------------------------|
@@ -50,22 +50,30 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
-from llm_validation.config import RunConfig
-from llm_validation.data import Example, load_examples
-from llm_validation.errors import UserError
-from llm_validation.logprobs import Truncation
-from llm_validation.losses import LOSSES
-from llm_validation.methods import loss_params
-from llm_validation.models import load_model
-from llm_validation.onpolicy import load_reward
+from common.errors import UserError
+from common.runs import SUMMARY, write_json
+from llm_validation.core.directions import OPTIMISERS
+from llm_validation.core.logprobs import Truncation
+from llm_validation.core.losses import LOSSES, hyper_parameters
 from llm_validation.runs.callback import LearningDynamicsCallback
+from llm_validation.runs.config import RunConfig
 from llm_validation.runs.distributed import barrier, is_main, world
-from llm_validation.runtime import batch_indices, pick_device, pick_dtype
+from llm_validation.runs.onpolicy import load_reward
+from llm_validation.runs.runtime import batch_indices, pick_device, pick_dtype
+from llm_validation.sources.data import load_examples
+from llm_validation.sources.examples import Example
+from llm_validation.sources.models import load_model
+
+
+def loss_params(name: str, cfg: RunConfig) -> dict:
+    """The loss's hyper-parameters: the config's value where set, else the registered default."""
+    spec = LOSSES[name]
+    return {**spec.defaults, **hyper_parameters(spec, asdict(cfg))}
 
 
 @dataclass(frozen=True)
@@ -86,7 +94,7 @@ def _dpo(
     beta: Callable[[dict], float] = lambda p: p["beta"],
 ):
     def phases(cfg: RunConfig) -> list[TrlPhase]:
-        p = loss_params(LOSSES[loss], cfg)
+        p = loss_params(loss, cfg)
         settings = {"loss_type": loss_type, "beta": beta(p)}
         if weights is not None:
             settings["loss_weights"] = weights(p)
@@ -96,7 +104,7 @@ def _dpo(
 
 
 def _simpo(cfg: RunConfig) -> list[TrlPhase]:
-    p = loss_params(LOSSES["simpo"], cfg)
+    p = loss_params("simpo", cfg)
     settings = {
         "loss_type": "simpo",
         "cpo_alpha": 0.0,
@@ -114,7 +122,7 @@ def _extend_dpo(cfg: RunConfig) -> list[TrlPhase]:
 def _onpolicy_dpo(cfg: RunConfig) -> list[TrlPhase]:
     """Two samples per prompt at temperature 1, no top-k / top-p cut (as native), ranked by
     the reward; DPO's sigmoid loss against a frozen copy of the initial model."""
-    beta = loss_params(LOSSES["dpo"], cfg)["beta"]
+    beta = loss_params("dpo", cfg)["beta"]
     settings = {
         "beta": [beta],
         "loss_type": "sigmoid",
@@ -140,7 +148,6 @@ TRL_METHODS: dict[str, Callable[[RunConfig], list[TrlPhase]]] = {
     "onpolicy-dpo": _onpolicy_dpo,
 }
 OPTIMIZERS = {"sgd": "sgd", "adamw": "adamw_torch", "rmsprop": "rmsprop"}
-WEIGHT_DECAY = {"adamw": 0.01}  # torch.optim.AdamW's default, which the native backend uses
 
 
 def _rows(examples: list[Example], phase: TrlPhase, cfg: RunConfig, seed: int) -> list[dict]:
@@ -193,7 +200,7 @@ def _args(cls, cfg: RunConfig, phase: TrlPhase, out: Path, index: int, **extra):
         lr_scheduler_type="constant",
         warmup_steps=0,
         optim=OPTIMIZERS[cfg.optimizer],
-        weight_decay=WEIGHT_DECAY.get(cfg.optimizer, 0.0),
+        weight_decay=OPTIMISERS[cfg.optimizer].defaults.get("weight_decay", 0.0),
         max_grad_norm=cfg.max_grad_norm,
         logging_steps=1,
         report_to=[],
@@ -332,8 +339,8 @@ def _callback(cfg: RunConfig, out: Path) -> LearningDynamicsCallback:
 
 
 def run_trl(cfg: RunConfig) -> Path:
-    """Run `cfg` through trl → its run folder (config.json, metrics.csv, summary.json,
-    curves.png, as the native backend writes)."""
+    """Run `cfg` through trl → its run folder (config.json, metrics.csv, summary.json, as the
+    native backend writes; the CLI draws the plots)."""
     check_trl(cfg)
     out = cfg.run_dir()
     examples, report = load_examples(cfg.data, strict=cfg.strict, limit=cfg.limit, seed=cfg.seed)
@@ -359,15 +366,8 @@ def run_trl(cfg: RunConfig) -> Path:
 
 
 def _finish(out: Path, seconds: float, steps: int) -> None:
-    path = out / "summary.json"
+    """Timings into summary.json, beside the callback's squeezing flag and mass report."""
+    path = out / SUMMARY
     summary = json.loads(path.read_text()) if path.is_file() else {}
-    summary.update(
-        {"wall_seconds": round(seconds, 2), "steps_run": steps, "steps": steps, "backend": "trl"}
-    )
-    path.write_text(json.dumps(summary, indent=2))
-    try:
-        from llm_validation.tracking import plot_metrics
-
-        plot_metrics(out / "metrics.csv", out / "curves.png")
-    except ImportError:
-        print("matplotlib not installed: no curves.png", file=sys.stderr)
+    timing = {"wall_seconds": round(seconds, 2), "steps_run": steps, "steps": steps}
+    write_json(path, {**summary, **timing, "backend": "trl"})

@@ -16,6 +16,6 @@ pytest.importorskip("datasets")
 @pytest.fixture(scope="module")
 def examples():
     """16 synthetic examples with every rule-built probe type (seed 0)."""
-    from llm_validation.synthetic import generate
+    from llm_validation.sources.synthetic import generate
 
     return generate(16, seed=0)

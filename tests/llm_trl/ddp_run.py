@@ -11,7 +11,7 @@ from pathlib import Path
 
 from llm_validation.runs.callback import LearningDynamicsCallback
 from llm_validation.runs.distributed import shard, world
-from llm_validation.synthetic import generate
+from llm_validation.sources.synthetic import generate
 
 from .trainers import dpo
 

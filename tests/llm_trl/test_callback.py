@@ -7,11 +7,12 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
-from llm_validation.data import PROBE_TYPES, Y_STAR
-from llm_validation.errors import UserError
-from llm_validation.logprobs import naive_sequence_logp
+from common.errors import UserError
+from common.probes import PROBE_TYPES, Y_STAR
+from common.runs import read_metrics
+from llm_validation.core.logprobs import naive_sequence_logp
 from llm_validation.runs.callback import LearningDynamicsCallback, squeezing, top_gains
-from llm_validation.tracking import build_probes, read_metrics
+from llm_validation.runs.tracking import build_probes
 
 from .trainers import TRAINERS, dpo
 

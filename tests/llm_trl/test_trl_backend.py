@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from llm_validation.cli import main
-from llm_validation.methods import METHODS
+from llm_validation.runs.methods import METHODS
 from llm_validation.runs.trl_backend import TRL_METHODS
 
 from .test_multiprocess import TORCHRUN, assert_same_metrics, launch, rows

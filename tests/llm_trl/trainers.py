@@ -11,7 +11,7 @@ import copy
 
 from datasets import Dataset
 
-from llm_validation.models import load_model
+from llm_validation.sources.models import load_model
 
 COMMON = dict(
     per_device_train_batch_size=4,
