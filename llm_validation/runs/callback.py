@@ -59,12 +59,19 @@ from llm_validation.sources.examples import Example
 PREFIX = "ld"
 
 
-def probe_examples(probes, limit: int | None = None) -> list[Example]:
-    """A probe/preference file (JSONL or any format `load_examples` reads), or examples in
-    memory (`data.Example`s or dicts with `prompt` and probe-type fields, validated as a file's
-    lines are, strictly) → the first `limit` examples."""
+def chat_template(tokenizer):
+    """The tokenizer's `apply_chat_template`, or None when it has no chat template."""
+    if tokenizer is None or not getattr(tokenizer, "chat_template", None):
+        return None
+    return tokenizer.apply_chat_template
+
+
+def probe_examples(probes, limit: int | None = None, template=None) -> list[Example]:
+    """A probe/preference file (any format `load_examples` reads), or examples in memory
+    (`Example`s or dicts with `prompt` and probe-type fields, validated as a file's lines are,
+    strictly) → the first `limit` examples. `template` renders conversational records."""
     if isinstance(probes, (str, Path)):
-        examples, report = load_examples(str(probes), required=(), limit=limit)
+        examples, report = load_examples(str(probes), required=(), limit=limit, template=template)
         print(f"probes: {report.summary()}", file=sys.stderr)
         return examples
     records = list(probes)[:limit]
@@ -73,7 +80,7 @@ def probe_examples(probes, limit: int | None = None) -> list[Example]:
     if not all(isinstance(r, Mapping) for r in records) or not records:
         raise UserError("probes must be a file, or a non-empty list of Examples or of dicts")
     lines = (json.dumps(dict(r)) for r in records)
-    return parse_lines(lines, "probes", required=(), strict=True)[0]
+    return parse_lines(lines, "probes", required=(), strict=True, template=template)[0]
 
 
 SQUEEZE_MARGIN = 1e-2  # nats of mean log-prob: smaller moves are float noise, not a trend
@@ -115,7 +122,8 @@ class _PositionMass:
 class LearningDynamicsCallback(TrainerCallback):
     """Score the paper's probes during a transformers / trl training run (see the module doc).
 
-    probes: a probe or preference file, or examples in memory (see `probe_examples`);
+    probes: a probe or preference file (JSONL, a datasets folder, parquet, JSON; trl's standard
+    or, given `tokenizer`, conversational format), or examples in memory (`probe_examples`);
     eval_every: optimiser steps between evaluations (also at step 0 and the last);
     probe_types: the probe types to track (default all present; y_star needs chosen);
     out: the run folder for metrics.csv, config.json, summary.json (default args.output_dir);
@@ -144,7 +152,7 @@ class LearningDynamicsCallback(TrainerCallback):
         unknown = set(probe_types or ()) - set(PROBE_TYPES) - {Y_STAR}
         if unknown:
             raise UserError(f"unknown probe types: {', '.join(sorted(unknown))}")
-        self.examples = probe_examples(probes, probe_limit)
+        self.examples = probe_examples(probes, probe_limit, chat_template(tokenizer))
         self.eval_every, self.truncation, self.batch_tokens = eval_every, truncation, batch_tokens
         self.probe_types = list(probe_types) if probe_types else None
         self.out, self.tokenizer, self.config = out, tokenizer, config

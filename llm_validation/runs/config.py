@@ -19,7 +19,10 @@ MODEL_HELP = (
     "embedded name (smollm2, tiny-neox, tiny-llama), a local HF folder or a cached hub name; "
     "never downloaded"
 )
-DATA_HELP = "preference or probe JSONL (prompt, chosen, rejected, …) or `synthetic`"
+DATA_HELP = (
+    "preference or probe data (prompt, chosen, rejected, …) as JSONL, JSON, parquet or a datasets "
+    "save_to_disk folder, or `synthetic`"
+)
 STRICT_HELP = "stop at the first malformed line instead of skipping it"
 LENGTH_HELP = "prompt + response tokens before truncation (paper: 512)"
 PROMPT_LENGTH_HELP = "prompt tokens kept when truncating (paper: 256)"
