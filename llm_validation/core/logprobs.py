@@ -293,9 +293,10 @@ def score(model, items: Sequence[Tokenized], pad_id: int, batch_tokens: int = 40
         ids, attention, response = (t.to(device) for t in collate([items[i] for i in index], pad_id))
         logits = model(input_ids=ids, attention_mask=attention).logits  # (B, T, V)
         seq, pos = response[:, 1:].nonzero(as_tuple=True)  # response positions only: (n,), (n,)
-        stats = token_statistics(logits[seq, pos], ids[seq, pos + 1])  # each (n,)
+        z = logits[seq, pos]  # (n, V)
+        stats = token_statistics(z, ids[seq, pos + 1])  # each (n,)
         if visit is not None:
-            visit(index, seq, logits[seq, pos])
+            visit(index, seq, z)
         n = torch.bincount(seq, minlength=len(index)).clamp_min(1)
         out["n_tokens"][index] = torch.bincount(seq, minlength=len(index)).cpu().numpy()
         for name, per_token in stats.items():

@@ -114,7 +114,7 @@ class _PositionMass:
 
     def __call__(self, index, seq, z):
         keep = self.is_chosen[torch.as_tensor(index)].to(seq.device)[seq]  # (n,)
-        pi = torch.softmax(z[keep].float(), dim=-1).double().sum(0).cpu()  # (V,)
+        pi = torch.softmax(z[keep].float(), dim=-1).sum(0, dtype=torch.float64).cpu()  # (V,)
         self.total = pi if self.total is None else self.total + pi
         self.count += int(keep.sum())
 
@@ -183,6 +183,12 @@ class LearningDynamicsCallback(TrainerCallback):
             return None
         return [*self.probe_types, "chosen"] if Y_STAR in self.probe_types else self.probe_types
 
+    def bind(self, tokenizer) -> ProbeSet:
+        """Tokenise the probes with `tokenizer` (the trainer's, at the start of training)."""
+        self.tokenizer = tokenizer
+        self.probes = build_probes(tokenizer, self.examples, self.truncation, self._types())
+        return self.probes
+
     def _prepare(self, args, processing_class) -> None:
         tokenizer = self.tokenizer or getattr(processing_class, "tokenizer", processing_class)
         if tokenizer is None:
@@ -190,8 +196,7 @@ class LearningDynamicsCallback(TrainerCallback):
                 "LearningDynamicsCallback needs a tokenizer: pass tokenizer= or give "
                 "the trainer a processing_class"
             )
-        self.tokenizer = tokenizer
-        self.probes = build_probes(tokenizer, self.examples, self.truncation, self._types())
+        self.bind(tokenizer)
         self.out = Path(self.out or args.output_dir)
         if is_main():
             self.out.mkdir(parents=True, exist_ok=True)
