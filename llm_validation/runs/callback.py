@@ -42,7 +42,13 @@ from transformers import TrainerCallback
 from common.errors import UserError
 from common.probes import PROBE_TYPES, Y_STAR
 from common.runs import CONFIG, METRICS, SUMMARY, MetricsLog, write_json
-from llm_validation.core.logprobs import PAPER_TRUNCATION, TOKEN_METRICS, Truncation, score
+from llm_validation.core.logprobs import (
+    PAPER_TRUNCATION,
+    TOKEN_METRICS,
+    Truncation,
+    at_least_fp32,
+    score,
+)
 from llm_validation.runs.distributed import (
     all_sum,
     gather_rows,
@@ -114,7 +120,7 @@ class _PositionMass:
 
     def __call__(self, index, seq, z):
         keep = self.is_chosen[torch.as_tensor(index)].to(seq.device)[seq]  # (n,)
-        pi = torch.softmax(z[keep].float(), dim=-1).sum(0, dtype=torch.float64).cpu()  # (V,)
+        pi = torch.softmax(at_least_fp32(z[keep]), dim=-1).sum(0, dtype=torch.float64).cpu()  # (V,)
         self.total = pi if self.total is None else self.total + pi
         self.count += int(keep.sum())
 
@@ -227,12 +233,11 @@ class LearningDynamicsCallback(TrainerCallback):
             )
         finally:
             net.train(was_training)
-        total = mass.total if mass.total is not None else torch.zeros(1, dtype=torch.float64)
-        count = torch.tensor([float(mass.count)], dtype=torch.float64)
+        total, count = mass.total, torch.tensor([float(mass.count)], dtype=torch.float64)
         if sharded and world()[1] > 1:
             scores = gather_rows(len(items), mine, scores)
             total, count = all_sum(total), all_sum(count)
-        mean_pi = total / count if float(count) > 0 else None
+        mean_pi = total / count if total is not None and float(count) > 0 else None
         return per_example(self.probes, scores), mean_pi
 
     def _rows(self, arrays) -> list[tuple[str, str, float]]:

@@ -65,12 +65,14 @@ def gather_rows(n: int, index: np.ndarray, values: dict[str, np.ndarray]) -> dic
     return out
 
 
-def all_sum(t: torch.Tensor) -> torch.Tensor:
-    """Σ over ranks of a CPU float64 tensor (the identity in one process)."""
+def all_sum(t: torch.Tensor | None) -> torch.Tensor | None:
+    """Σ over ranks of a CPU tensor, ranks with None (nothing to add) left out; the identity in
+    one process."""
     if world()[1] > 1:
         parts = [None] * world()[1]
-        dist.all_gather_object(parts, t.cpu())
-        return torch.stack(parts).sum(0)
+        dist.all_gather_object(parts, None if t is None else t.cpu())
+        parts = [p for p in parts if p is not None]
+        return torch.stack(parts).sum(0) if parts else None
     return t
 
 

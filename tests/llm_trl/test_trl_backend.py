@@ -79,10 +79,20 @@ def test_trl_and_native_backends_give_the_same_probe_curves(tmp_path):
     Tolerance 1e-4 nats (measured ≤ 1e-6): both sum the same fp32 token log-probs in the same
     sequences; trl's fused LM head computes them in tiles and our scorer with one log-sum-exp, and
     trl pads [chosen; rejected] in one batch where native pads its own way, so the fp32 forwards
-    differ by ~1e-7 relative and six SGD steps carry that forward. The conventions that differ
-    (trl_backend's docstring) do not arise here: no token straddles the synthetic prompt/response
-    boundary (" Assistant:" then " word"), nothing is truncated at 512, and DPO's sequence sums
-    and batch mean are the same in both."""
+    differ by ~1e-7 relative and six SGD steps carry that forward.
+
+    Conventions that differ between the backends, and why none arises in this test:
+    - prompt/response boundary: trl tokenises prompt + response together and splits at the common
+      prefix, native tokenises them apart; the synthetic prompt ends in "Assistant:" and every
+      response starts with " word", a pre-tokenizer boundary, so the ids are the same;
+    - truncation: trl cuts to max_length keeping the start, native cuts the prompt first
+      (512 / 256); nothing here is near 512 tokens;
+    - loss normalisation: trl's SFT term and SFTTrainer take a token mean over the batch, its ipo
+      token-mean log-ratios, its slic hinge the reference-corrected margin; DPO (tested) uses
+      sequence sums and a batch mean in both;
+    - optimiser: transformers' AdamW does not decay biases and norms; plain SGD (tested) has no
+      weight decay in either.
+    """
     flags = [
         "--method",
         "dpo",
