@@ -62,3 +62,29 @@ def test_callback_under_torchrun_two_processes_equals_one_process(tmp_path):
     assert [r["world"] for r in ranks] == [2, 2]
     assert sum(r["scored"] for r in ranks) == single["scored"]
     assert max(r["scored"] for r in ranks) < single["scored"]
+
+
+@pytest.mark.skipif(not Path(TORCHRUN).exists(), reason="torchrun is not installed")
+def test_callback_scores_an_fsdp_model_like_the_unsharded_one(tmp_path):
+    """An FSDP2 (fully_shard) model's forward is a collective, so under FSDP every rank scores
+    every probe through the wrapped model (no probe sharding); the rows equal the unsharded
+    single-process model's (same weights, seed 0; a different reduction order only)."""
+    launch(
+        [sys.executable, "-m", "tests.llm_trl.fsdp_measure", str(tmp_path / "one.json")], tmp_path
+    )
+    launch(
+        [
+            TORCHRUN,
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "tests.llm_trl.fsdp_measure",
+            str(tmp_path / "two.json"),
+        ],
+        tmp_path,
+    )
+    one, two = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("one", "two"))
+    assert (one["fsdp"], two["fsdp"]) == (False, True)
+    assert [r[:2] for r in one["rows"]] == [r[:2] for r in two["rows"]]
+    # all-gathered fp32 shards are the same numbers: measured difference 0; 1e-5 as elsewhere
+    np.testing.assert_allclose([r[2] for r in two["rows"]], [r[2] for r in one["rows"]], atol=1e-5)
