@@ -22,8 +22,9 @@ trl: its API may change) with our reward as its `reward_funcs` callable (the gro
 Conventions that differ from the native backend (named in tests/llm_trl/test_trl_backend.py):
 
 - tokenisation: trl tokenises prompt and prompt + response together and splits at their common
-  prefix; native tokenises them separately (the DPO repo). They agree where no token straddles
-  the boundary (the synthetic task and HH's "Assistant:" + " …").
+  prefix; native tokenises them separately (the DPO repo) unless `--boundary trl`. They agree
+  where no token straddles the boundary (the synthetic task; 28 of HH's 6,478 probe responses
+  straddle it). The probes are scored with `--boundary` in both backends.
 - truncation: trl cuts prompt + response to `max_length` from the end (`keep_start`); native cuts
   the prompt first (paper: 512 / 256, keep_end). They agree when nothing is cut.
 - loss normalisation: trl's SFT loss (SFTTrainer and the `sft` term of slic / rpo) is a token
@@ -58,13 +59,13 @@ import torch
 from common.errors import UserError
 from common.runs import SUMMARY, write_json
 from llm_validation.core.directions import OPTIMISERS
-from llm_validation.core.logprobs import Truncation
 from llm_validation.core.losses import LOSSES, hyper_parameters
 from llm_validation.runs.callback import LearningDynamicsCallback
 from llm_validation.runs.config import RunConfig
 from llm_validation.runs.distributed import barrier, is_main, world
 from llm_validation.runs.onpolicy import load_reward
 from llm_validation.runs.runtime import batch_indices, pick_device, pick_dtype
+from llm_validation.runs.tracking import truncation_of
 from llm_validation.sources.data import load_examples
 from llm_validation.sources.examples import Example
 from llm_validation.sources.models import load_model
@@ -324,7 +325,7 @@ def _callback(cfg: RunConfig, out: Path) -> LearningDynamicsCallback:
         if probes
         else load_examples(cfg.data, strict=cfg.strict, limit=cfg.limit, seed=cfg.seed)[0]
     )
-    truncation = Truncation(cfg.max_length, cfg.max_prompt_length, cfg.truncation_mode)
+    truncation = truncation_of(cfg)
     config = json.loads(cfg.to_json())
     return LearningDynamicsCallback(
         examples,
