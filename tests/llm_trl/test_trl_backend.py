@@ -62,6 +62,8 @@ def test_trl_methods_cover_every_native_method():
     [
         (["--method", "onpolicy-dpo", "--reward", "no_such_module:f"], "cannot load reward"),
         (["--resume"], "--resume needs --backend native"),
+        # trl splits a step into equal micro-batches; native allows a short last one
+        (["--batch-size", "4", "--micro-batch-size", "3"], "does not split into 1 processes"),
     ],
 )
 def test_what_trl_cannot_run_is_a_one_line_error(tmp_path, capsys, flags, message):
