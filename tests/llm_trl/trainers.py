@@ -1,8 +1,8 @@
 """Short CPU runs of tiny-neox under each trainer the callback supports (test helpers).
 
 Each builder takes (examples, output folder, callback) and returns a trainer ready to `train()`:
-4 examples a step, plain SGD-free defaults of each trainer except a large learning rate (1e-2) so
-that a few steps move the probes well past float noise.
+4 examples a step, each trainer's own defaults (AdamW, linear decay) except a large learning rate
+(1e-2), so that a few steps move the probes well past float noise.
 """
 
 from __future__ import annotations
