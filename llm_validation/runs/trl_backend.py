@@ -314,6 +314,8 @@ def check_trl(cfg: RunConfig) -> None:
         load_reward(cfg.reward, cfg.data)  # a missing or broken reward is a one-line error now
     if cfg.resume:
         raise UserError("--resume needs --backend native (trl runs write no checkpoint.pt)")
+    if cfg.track_kernel or cfg.save_arrays:
+        raise UserError("--track-kernel and --save-arrays need --backend native")
     _batching(cfg)
 
 
