@@ -7,6 +7,7 @@ Public surface (imported lazily, so `python -m llm_validation` starts fast):
 - `load_examples(spec, required=("chosen", "rejected"), strict=False, limit=None, seed=0)`
 - `tokenize_example`, `collate`, `sequence_logps`, `score`, `naive_sequence_logp`, `Truncation`
 - `LOSSES` (the one registry, `simulator.LOSSES`), `RunConfig`, `main` (a run), `UserError`
+- `LearningDynamicsCallback`: probe tracking inside a transformers / trl trainer (`trl` extra)
 """
 
 from importlib import import_module
@@ -26,6 +27,7 @@ _EXPORTS = {
     "RunConfig": "runs.config",
     "main": "runs.train",
     "UserError": "common.errors",
+    "LearningDynamicsCallback": "runs.callback",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -53,10 +53,13 @@ def movement(csv_path: Path) -> str:
 
 
 def run(cfg: RunConfig) -> None:
+    from llm_validation.runs.distributed import is_main
     from llm_validation.runs.train import main
 
     started = time.perf_counter()
     out = main(cfg)
+    if not is_main():  # under torchrun every rank trains; rank 0 reports and draws, once
+        return
     print(movement(out / METRICS))
     draw(out)
     print(f"wrote {out}/ in {time.perf_counter() - started:.1f} s")

@@ -275,11 +275,14 @@ def length_buckets(lengths: Sequence[int], batch_tokens: int) -> list[np.ndarray
 
 @torch.no_grad()
 def score(model, items: Sequence[Tokenized], pad_id: int, batch_tokens: int = 4096,
-          progress: bool = False) -> dict[str, np.ndarray]:
+          progress: bool = False, visit=None) -> dict[str, np.ndarray]:
     """Every statistic for every item, in input order, each Shape: (N,).
 
     `logp` and `logp_max` are sums over response tokens (log π(y|x) and the y* sum), `n_tokens`
-    the response length L, and each of `TOKEN_METRICS` a mean over the response tokens."""
+    the response length L, and each of `TOKEN_METRICS` a mean over the response tokens.
+    `visit(index, seq, z)`, if given, sees each batch's response-position logits z, Shape: (n, V),
+    with seq (n,) the row of each position within the batch whose items are `items[index]`
+    (the callback's "where did the mass go" reads them without a second forward)."""
     from tqdm.auto import tqdm
 
     device = next(model.parameters()).device
@@ -290,7 +293,10 @@ def score(model, items: Sequence[Tokenized], pad_id: int, batch_tokens: int = 40
         ids, attention, response = (t.to(device) for t in collate([items[i] for i in index], pad_id))
         logits = model(input_ids=ids, attention_mask=attention).logits  # (B, T, V)
         seq, pos = response[:, 1:].nonzero(as_tuple=True)  # response positions only: (n,), (n,)
-        stats = token_statistics(logits[seq, pos], ids[seq, pos + 1])  # each (n,)
+        z = logits[seq, pos]  # (n, V)
+        stats = token_statistics(z, ids[seq, pos + 1])  # each (n,)
+        if visit is not None:
+            visit(index, seq, z)
         n = torch.bincount(seq, minlength=len(index)).clamp_min(1)
         out["n_tokens"][index] = torch.bincount(seq, minlength=len(index)).cpu().numpy()
         for name, per_token in stats.items():

@@ -19,7 +19,10 @@ MODEL_HELP = (
     "embedded name (smollm2, tiny-neox, tiny-llama), a local HF folder or a cached hub name; "
     "never downloaded"
 )
-DATA_HELP = "preference or probe JSONL (prompt, chosen, rejected, …) or `synthetic`"
+DATA_HELP = (
+    "preference or probe data (prompt, chosen, rejected, …) as JSONL, JSON, parquet or a datasets "
+    "save_to_disk folder, or `synthetic`"
+)
 STRICT_HELP = "stop at the first malformed line instead of skipping it"
 LENGTH_HELP = "prompt + response tokens before truncation (paper: 512)"
 PROMPT_LENGTH_HELP = "prompt tokens kept when truncating (paper: 256)"
@@ -53,6 +56,9 @@ class RunConfig(Tokenization):
     preset: str | None = _f(None, "start from a named preset (`presets` lists them); flags given "
                             "on the command line override it", type=str)
     method: str = _f("dpo", "finetuning method (see `methods.METHODS`)")
+    backend: str = _f("native", "native: the exact, resumable trainer of the theory checks; trl: "
+                      "trl's trainers with the learning-dynamics callback (torchrun-able)",
+                      choices=("native", "trl"))
     model: str = _f("smollm2", MODEL_HELP)
     data: str = _f("synthetic", DATA_HELP)
     probes: str | None = _f(None, "probe JSONL to track (default: the training data)", type=str)

@@ -60,3 +60,14 @@ def step_generator(seed: int, step: int) -> torch.Generator:
 def mixed_seed(seed: int, step: int) -> int:
     """The project's one seed-mixing formula: a distinct seed per (seed, step) pair."""
     return seed * 1_000_003 + step
+
+
+def batch_indices(n: int, batch_size: int, step: int, seed: int) -> list[int]:
+    """Examples of step `step`: positions [s·B, (s+1)·B) of the stream of per-epoch
+    permutations, permutation e drawn from step_generator(seed, e). Every backend follows it."""
+    out = []
+    while len(out) < batch_size:
+        epoch, offset = divmod(step * batch_size + len(out), n)
+        perm = torch.randperm(n, generator=step_generator(seed, epoch)).tolist()
+        out.extend(perm[offset:offset + batch_size - len(out)])
+    return out

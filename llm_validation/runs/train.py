@@ -47,11 +47,11 @@ from llm_validation.runs.kernel_tracking import KernelTracker
 from llm_validation.runs.methods import METHODS, Phase, plan
 from llm_validation.runs.onpolicy import load_reward, sample_pairs
 from llm_validation.runs.runtime import (
+    batch_indices,
     mixed_seed,
     pick_device,
     pick_dtype,
     seed_everything,
-    step_generator,
 )
 from llm_validation.runs.tracking import (
     ProbeSet,
@@ -68,17 +68,6 @@ from llm_validation.sources.examples import Example
 from llm_validation.sources.models import load_model
 
 Pair = tuple[Tokenized, Tokenized | None]
-
-
-def batch_indices(n: int, batch_size: int, step: int, seed: int) -> list[int]:
-    """Examples of step `step`: positions [s·B, (s+1)·B) of the stream of per-epoch
-    permutations, permutation e drawn from step_generator(seed, e)."""
-    out = []
-    while len(out) < batch_size:
-        epoch, offset = divmod(step * batch_size + len(out), n)
-        perm = torch.randperm(n, generator=step_generator(seed, epoch)).tolist()
-        out.extend(perm[offset:offset + batch_size - len(out)])
-    return out
 
 
 def group_logps(model, pairs: list[Pair], pad_id: int, reduction: str, groups: tuple[str, ...]):
@@ -330,6 +319,10 @@ def main(cfg: RunConfig, on_eval: Callable[[int], None] | None = None) -> Path:
     from tqdm.auto import tqdm
 
     check_config(cfg)
+    if cfg.backend == "trl":
+        from llm_validation.runs.trl_backend import run_trl
+
+        return run_trl(cfg)
     prepare_run_dir(cfg)
     session = open_session(cfg)
     phases = plan(cfg)

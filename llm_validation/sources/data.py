@@ -1,6 +1,7 @@
 """Preference and probe data: one validated reader for both formats.
 
-Both formats are JSONL, one object a line, with a string `prompt`:
+Both formats are JSONL, one object a line, with a string `prompt` (or, in any file format of
+`formats`, trl's conversational message lists, rendered with the chat template):
 
 - trl's standard preference convention: `chosen` and `rejected` (plain strings).
 - the paper's probing format: any subset of `PROBE_TYPES` (see ../shared/README.md); the HH probe
@@ -23,6 +24,7 @@ from pathlib import Path
 from common.errors import UserError
 from common.probes import PAIR_TYPES, PROBE_TYPES
 from llm_validation.sources.examples import Example
+from llm_validation.sources.formats import lines, to_standard
 from llm_validation.sources.synthetic import generate
 
 PREFERENCE_FIELDS = PAIR_TYPES  # what preference training needs
@@ -62,8 +64,7 @@ def _check_record(record: object, required: tuple[str, ...]) -> tuple[dict, list
     problems = []
     prompt = record.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
-        problems.append("!missing or empty 'prompt'" if not isinstance(prompt, list)
-                        else "!conversational (message list) prompts are not supported")
+        problems.append("!missing or empty 'prompt'")  # message lists: `formats.to_standard`
     responses = {}
     for name in PROBE_TYPES:
         if name not in record:
@@ -81,8 +82,10 @@ def _check_record(record: object, required: tuple[str, ...]) -> tuple[dict, list
     return responses, problems
 
 
-def parse_lines(lines, source: str, required=PREFERENCE_FIELDS, strict=False, limit=None):
-    """Validate JSONL `lines` → (examples, report); `source` names the file in messages."""
+def parse_lines(lines, source: str, required=PREFERENCE_FIELDS, strict=False, limit=None,
+                template=None):
+    """Validate JSONL `lines` → (examples, report); `source` names the file in messages.
+    Conversational records are rendered with the chat `template` (`formats.to_standard`)."""
     report, examples = LoadReport(), []
     for number, line in enumerate(lines, start=1):
         if limit is not None and len(examples) >= limit:
@@ -97,7 +100,9 @@ def parse_lines(lines, source: str, required=PREFERENCE_FIELDS, strict=False, li
         except json.JSONDecodeError as err:
             responses, problems = {}, [f"!malformed JSON ({err.msg}, column {err.colno})"]
         else:
-            responses, problems = _check_record(record, tuple(required))
+            record, problems = to_standard(record, template)
+            responses, more = _check_record(record, tuple(required)) if not problems else ({}, [])
+            problems += more
         for problem in problems:
             message = f"{source}:{number}: {problem.lstrip('!')}"
             if strict:
@@ -111,8 +116,10 @@ def parse_lines(lines, source: str, required=PREFERENCE_FIELDS, strict=False, li
     return examples, report
 
 
-def load_examples(spec: str, *, required=PREFERENCE_FIELDS, strict=False, limit=None, seed=0):
-    """`spec` is `synthetic` or a JSONL path → (examples, LoadReport).
+def load_examples(spec: str, *, required=PREFERENCE_FIELDS, strict=False, limit=None, seed=0,
+                  template=None):
+    """`spec` is `synthetic`, a JSONL path or another format of `formats` (a datasets folder,
+    parquet, JSON) → (examples, LoadReport); `template` renders conversational records.
 
     `required`: fields every kept example must have (chosen+rejected for preference training,
     just one response for scoring). `limit`: stop after this many kept examples.
@@ -121,10 +128,14 @@ def load_examples(spec: str, *, required=PREFERENCE_FIELDS, strict=False, limit=
         examples = generate(limit or 128, seed)
         return examples, LoadReport(lines=len(examples), kept=len(examples))
     path = Path(spec)
-    if not path.is_file():
+    if not path.is_file() and not path.is_dir():
         raise UserError(f"data file not found: {spec}")
-    with path.open("rb") as handle:  # bytes: json.loads decodes per line, so bad UTF-8 is one line
-        examples, report = parse_lines(handle, str(path), required, strict, limit)
+    records = lines(path)
+    if records is not None:
+        examples, report = parse_lines(records, str(path), required, strict, limit, template)
+    else:
+        with path.open("rb") as handle:  # bytes: json.loads decodes per line, so bad UTF-8 is one line
+            examples, report = parse_lines(handle, str(path), required, strict, limit, template)
     if not examples:
         raise UserError(f"{spec}: no usable examples ({report.summary()})")
     return examples, report

@@ -1,0 +1,165 @@
+"""`LearningDynamicsCallback` inside transformers and trl trainers (tiny-neox, CPU, seconds each)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from transformers import TrainerCallback
+
+from common.errors import UserError
+from common.probes import PROBE_TYPES, Y_STAR
+from common.runs import read_metrics
+from llm_validation.core.logprobs import naive_sequence_logp
+from llm_validation.runs.callback import LearningDynamicsCallback, squeezing, top_gains
+from llm_validation.runs.tracking import build_probes
+
+from .trainers import TRAINERS, dpo
+
+
+def _values(csv_path, metric="logp"):
+    """{(step, probe type): value} of one metric in a metrics.csv."""
+    return {
+        (int(r["step"]), r["probe_type"]): float(r["value"])
+        for r in read_metrics(csv_path)
+        if r["metric"] == metric
+    }
+
+
+def test_dpo_trainer_run_writes_every_probe_type_and_y_star_at_steps_0_k_2k(tmp_path, examples):
+    """The issue's Done-when: DPOTrainer + callback for 4 steps with k = 2 → metrics.csv holds
+    every probe type of the data and y* at steps 0, 2, 4; the trainer's log history holds
+    ld/chosen/logp at the evaluated steps."""
+    callback = LearningDynamicsCallback(
+        examples[:6], eval_every=2, out=tmp_path / "run", progress=False
+    )
+    trainer = dpo(examples, tmp_path / "trainer", callback, steps=4)
+    trainer.train()
+    values = _values(tmp_path / "run" / "metrics.csv")
+    present = {t for t in PROBE_TYPES if t in examples[0].responses} | {Y_STAR}
+    for step in (0, 2, 4):
+        assert {kind for s, kind in values if s == step} >= present
+    assert {s for s, _ in values} == {0, 2, 4}
+    logged = {
+        h["step"]: h["ld/chosen/logp"] for h in trainer.state.log_history if "ld/chosen/logp" in h
+    }
+    assert sorted(logged) == [2, 4]
+    # The logged value is the very number written to metrics.csv (one scoring, two sinks).
+    assert logged[4] == pytest.approx(values[4, "chosen"], rel=1e-12)
+
+
+def test_callback_scores_the_trainers_current_model(tmp_path, examples):
+    """The last row of chosen/logp equals a naive per-example loop over the trained model, so
+    the callback scored the updated weights (not a stale copy) with the audited conventions."""
+    probes_in = examples[:4]
+    callback = LearningDynamicsCallback(
+        probes_in, eval_every=3, out=tmp_path / "run", progress=False
+    )
+    trainer = dpo(examples, tmp_path / "trainer", callback, steps=3)
+    trainer.train()
+    model = trainer.model.eval()
+    probes = build_probes(callback.tokenizer, probes_in, callback.truncation, ["chosen"])
+    naive = np.mean([naive_sequence_logp(model, item) for item in probes.items])
+    start = _values(tmp_path / "run" / "metrics.csv")[0, "chosen"]
+    last = _values(tmp_path / "run" / "metrics.csv")[3, "chosen"]
+    # fp32 padded batches vs an unpadded float64-softmax loop: ~1e-6 relative; 1e-5 is generous
+    # and still far below the training movement checked next.
+    assert last == pytest.approx(naive, rel=1e-5)
+    assert abs(last - start) > 1e-2
+
+
+def _record_mode(modes):
+    return lambda self, args, state, control, model=None, **kw: modes.append(model.training)
+
+
+@pytest.mark.parametrize("name", list(TRAINERS))
+def test_callback_works_with_each_trainer(tmp_path, examples, name):
+    """Trainer, SFTTrainer, DPOTrainer (sigmoid, ipo, precomputed reference, PEFT LoRA) and
+    CPOTrainer: two steps with eval_every=1 give chosen/logp at steps 0, 1, 2 that move, the
+    trainer's log history holds ld/chosen/logp, and the model is back in train mode after each
+    evaluation (the trainer keeps training it)."""
+    callback = LearningDynamicsCallback(
+        examples[:4], eval_every=1, out=tmp_path / "run", progress=False
+    )
+    trainer = TRAINERS[name](examples, tmp_path / "trainer", callback, steps=2)
+    modes = []
+    probe = type("ModeProbe", (TrainerCallback,), {"on_step_end": _record_mode(modes)})()
+    trainer.add_callback(probe)
+    trainer.train()
+    values = _values(tmp_path / "run" / "metrics.csv")
+    chosen = [values[s, "chosen"] for s in (0, 1, 2)]
+    assert np.all(np.isfinite(chosen))
+    assert abs(chosen[2] - chosen[0]) > 1e-4  # lr 1e-2 moves it by ~0.1-1; float noise ~1e-6
+    assert any("ld/chosen/logp" in h for h in trainer.state.log_history)
+    assert modes == [True, True]
+
+
+def test_attach_puts_ld_values_in_front_of_reporting_integrations(tmp_path, examples):
+    """transformers lists `report_to` integrations before user callbacks; `attach` puts the
+    callback first, so a callback registered before it (standing in for TensorBoard / W&B)
+    receives ld/chosen/logp in the same on_log call."""
+    seen = []
+    recorder = type(
+        "Recorder",
+        (TrainerCallback,),
+        {"on_log": lambda self, args, state, control, logs=None, **kw: seen.append(dict(logs))},
+    )()
+    callback = LearningDynamicsCallback(
+        examples[:4], eval_every=1, out=tmp_path / "run", progress=False
+    )
+    trainer = dpo(examples, tmp_path / "trainer", recorder, steps=1)
+    callback.attach(trainer)
+    trainer.train()
+    assert any("ld/chosen/logp" in logs for logs in seen)
+
+
+def test_summary_reports_the_squeezing_flag_and_where_the_mass_went(tmp_path, examples):
+    """summary.json carries the squeezing flag (with its step when detected) and the top tokens
+    that gained probability along y⁺; mass.jsonl has one entry per evaluation."""
+    callback = LearningDynamicsCallback(
+        examples[:6], eval_every=2, out=tmp_path / "run", progress=False, top_k=3
+    )
+    dpo(examples, tmp_path / "trainer", callback, steps=4).train()
+
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert set(summary["squeezing"]) == {"detected", "step"}
+    assert (summary["squeezing"]["step"] is not None) == summary["squeezing"]["detected"]
+    gains = [m["gain"] for m in summary["mass_gained"]]
+    assert len(gains) == 3 and gains == sorted(gains, reverse=True) and gains[0] > 0
+    lines = (tmp_path / "run" / "mass.jsonl").read_text().splitlines()
+    assert len(lines) == 3
+
+
+def test_squeezing_signature_is_chosen_below_start_while_y_star_rises():
+    """Sec. 4.2's signature: log π(y⁺) falls below its start while the argmax path y* rises."""
+    start = {("chosen", "logp"): -30.0, (Y_STAR, "logp"): -20.0}
+    assert squeezing({("chosen", "logp"): -31.0, (Y_STAR, "logp"): -19.0}, start)
+    assert not squeezing({("chosen", "logp"): -31.0, (Y_STAR, "logp"): -21.0}, start)
+    assert not squeezing({("chosen", "logp"): -29.0, (Y_STAR, "logp"): -19.0}, start)
+    assert not squeezing({("rejected", "logp"): -31.0}, start)
+
+
+def test_top_gains_are_the_largest_increases_of_the_mean_distribution():
+    before = torch.tensor([0.5, 0.3, 0.1, 0.1], dtype=torch.float64)
+    after = torch.tensor([0.2, 0.35, 0.35, 0.1], dtype=torch.float64)  # gains −.3, .05, .25, 0
+    gains = top_gains(after, before, 2)
+    assert [v for v, _ in gains] == [2, 1]
+    assert gains[0][1] == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize(
+    "probes, message",
+    [
+        ([{"prompt": "x", "chosen": ""}], "empty or non-string response 'chosen'"),
+        ([], "non-empty list"),
+        ("missing.jsonl", "data file not found"),
+    ],
+)
+def test_bad_probes_are_a_one_line_user_error_before_training(probes, message):
+    with pytest.raises(UserError, match=message):
+        LearningDynamicsCallback(probes)
+
+
+def test_unknown_probe_type_is_a_user_error(examples):
+    with pytest.raises(UserError, match="unknown probe types: chosen_typo"):
+        LearningDynamicsCallback(examples, probe_types=["chosen_typo"])
