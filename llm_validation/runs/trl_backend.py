@@ -188,7 +188,8 @@ def _batching(cfg: RunConfig) -> tuple[int, int]:
 
 
 def _args(cls, cfg: RunConfig, phase: TrlPhase, out: Path, index: int, **extra):
-    """The trainer config: native's optimiser, constant η, clipping, seed and data order."""
+    """The trainer config: native's optimiser, η (with --warmup-steps' ramp), clipping, seed and
+    data order."""
     per_device, accumulation = _batching(cfg)
     device = pick_device(cfg.device)
     trl_only = {"gradient_checkpointing": False, "max_length": cfg.max_length}
@@ -198,8 +199,9 @@ def _args(cls, cfg: RunConfig, phase: TrlPhase, out: Path, index: int, **extra):
         per_device_train_batch_size=per_device,
         gradient_accumulation_steps=accumulation,
         learning_rate=cfg.lr,
-        lr_scheduler_type="constant",
-        warmup_steps=0,
+        # transformers' warmup ramps η·s/N (its first step at 0), native η·(s+1)/(N+1) (DPO repo)
+        lr_scheduler_type="constant_with_warmup" if cfg.warmup_steps else "constant",
+        warmup_steps=cfg.warmup_steps,
         optim=OPTIMIZERS[cfg.optimizer],
         weight_decay=OPTIMISERS[cfg.optimizer].defaults.get("weight_decay", 0.0),
         max_grad_norm=cfg.max_grad_norm,
