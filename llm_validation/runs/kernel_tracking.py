@@ -26,11 +26,10 @@ from llm_validation.core.directions import flatten, trainable, unflatten
 from llm_validation.core.drift import (
     SUBSETS,
     drift,
-    kernel_entry,
+    kernel_entries,
     sequence_gradient,
     update_gradient,
 )
-from llm_validation.core.first_order import dot
 from llm_validation.core.logprobs import (
     Tokenized,
     Truncation,
@@ -91,8 +90,7 @@ class KernelTracker:
             for j, (_, _, item) in enumerate(self.probes):
                 g = sequence_gradient(model, item, self.pad)
                 for s in SUBSETS:
-                    for i, up in enumerate(ups):
-                        out[s][i, j] = -kernel_entry(g, up, s)
+                    out[s][:, j] = -kernel_entries(g, ups, s).double().cpu().numpy()
         return out
 
     def evaluate(self, model, step: int) -> list[tuple[str, str, float]]:
@@ -130,8 +128,7 @@ class KernelTracker:
             return
         params = trainable(model)
         after = flatten(params).detach().clone()
-        delta = unflatten(after - self.theta, params)
-        per_step = self._dots(model, params, self.theta, delta, after)
+        per_step = self._dots(model, params, self.theta, after - self.theta, after)
         self.steps_done += 1
         ending = [s for s in self.intervals if self.steps_done % s == 0]
         if not ending:
@@ -148,8 +145,7 @@ class KernelTracker:
             if s == 1:
                 fixed = per_step  # one step: the two predictions coincide
             else:
-                fixed = self._dots(model, params, state["theta"],
-                                   unflatten(after - state["theta"], params), after)
+                fixed = self._dots(model, params, state["theta"], after - state["theta"], after)
             actual = end - state["logp"]
             for j, (_, kind, _) in enumerate(self.probes):
                 rows.append((s, state["start"], self.steps_done, j, kind, repr(float(actual[j])),
@@ -167,12 +163,12 @@ class KernelTracker:
             return sequence_logps(model, *batch).double().cpu().numpy()
 
     def _dots(self, model, params, theta, delta, restore) -> np.ndarray:
-        """⟨∇θ log π(y_p)|_theta, delta⟩ for every tracked probe; the weights are back at
-        `restore` afterwards."""
+        """⟨∇θ log π(y_p)|_theta, delta⟩ (flat, fp32) for every tracked probe; the weights are
+        back at `restore` afterwards."""
         _load(params, theta)
         try:
             with _eval(model):
-                return np.array([dot(sequence_gradient(model, item, self.pad).all, delta)
+                return np.array([float(sequence_gradient(model, item, self.pad).all @ delta)
                                  for _, _, item in self.probes])
         finally:
             _load(params, restore)
