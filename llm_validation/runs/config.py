@@ -83,6 +83,8 @@ class RunConfig(Tokenization):
     gamma: float | None = _f(None, "γ, simpo's target margin", type=float)
     delta: float | None = _f(None, "δ, slic's hinge margin", type=float)
     lam: float | None = _f(None, "λ, slic's SFT weight", type=float)
+    neg_weight: float | None = _f(None, "w, dpo's weight on the y⁻ log-ratio (1: DPO; 0: no "
+                                  "negative gradient)", type=float)
     reference: str = _f("precomputed", "π_ref: `precomputed` log-probs or a frozen `copy` "
                         "(onpolicy-dpo always uses a copy)", choices=("precomputed", "copy"))
     reduction: str = _f("sum", "sequence log-prob fed to the losses: `sum` (paper) or token "
@@ -105,6 +107,8 @@ class RunConfig(Tokenization):
                            "--track-intervals (trajectory.csv); 0 = off")
     track_intervals: str = _f("1,4,16,64", "comma-separated interval lengths S (optimiser steps) "
                               "for --track-kernel's trajectory predictions (empty: influence only)")
+    save_model: bool = _f(False, "save the final policy as a HF folder <run>/model (loads back "
+                          "with --model PATH)")
 
     def run_dir(self) -> Path:
         return run_dir(self.out, self.method, self.model, data_name(self.data))
