@@ -215,8 +215,9 @@ def main(cfg: GenerateConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     path, settings = out / "generations.jsonl", cfg.settings()
     records = resume_point(path, settings)
-    model, tokenizer = load_model(cfg.model, seed=cfg.seed, device=pick_device(cfg.device))
     started, new_tokens = time.perf_counter(), 0
+    if len(records) < len(prompts):  # a finished folder loads no model
+        model, tokenizer = load_model(cfg.model, seed=cfg.seed, device=pick_device(cfg.device))
     bar = tqdm(
         total=len(prompts), initial=len(records), desc="generating", unit="prompt", file=sys.stderr
     )
