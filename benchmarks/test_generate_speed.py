@@ -10,8 +10,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from llm_validation.models import load_model  # noqa: E402
-from llm_validation.runs.generate import GenerateConfig, read_prompts, sample_batch  # noqa: E402
+from llm_validation.runs.config import GenerateConfig  # noqa: E402
+from llm_validation.runs.generate import read_prompts, sample_batch  # noqa: E402
+from llm_validation.sources.models import load_model  # noqa: E402
 
 from .timing import paired_ratio, record  # noqa: E402
 

@@ -26,54 +26,16 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
+from common.errors import UserError
 from llm_validation.core.winrate_stats import tally
-from llm_validation.errors import UserError
 from llm_validation.runs import generate, winrate
+from llm_validation.runs.config import AlignConfig, GenerateConfig, RunConfig, WinrateConfig
 
-
-def _f(default, help: str, **extra):
-    return field(default=default, metadata={"help": help, **extra})
-
-
-@dataclass(frozen=True)
-class AlignConfig:
-    model: str = _f("tiny-neox", "policy to finetune (tiny-neox, tiny-llama, smollm2, a folder)")
-    seeds: str = _f("0,1,2", "comma-separated seeds (model init, training data, sampling)")
-    neg_weights: str = _f("1", "comma-separated weights w of DPO's y⁻ term (the sweep: 0,0.5,1)")
-    limit: int = _f(512, "synthetic training examples (pairs)")
-    sft_steps: int = _f(800, "SFT steps of both arms (and of the SFT-only model)")
-    steps: int = _f(100, "DPO steps of both arms")
-    batch_size: int = _f(16, "examples per step, both stages")
-    lr: float = _f(3e-3, "learning rate, both stages")
-    optimizer: str = _f("adamw", "sgd, adamw or rmsprop")
-    beta: float = _f(0.1, "DPO's β")
-    max_length: int = _f(512, "prompt + response tokens in training (paper: 512)")
-    prompts: int = _f(128, "held-out synthetic prompts generated per model")
-    prompt_seed: int = _f(1000, "seed of the held-out prompts (not one of --seeds)")
-    max_new_tokens: int = _f(16, "tokens sampled per response at most")
-    temperature: float = _f(1.0, "sampling temperature")
-    top_p: float = _f(1.0, "nucleus p")
-    gen_batch_size: int = _f(32, "prompts per generation batch")
-    device: str = _f("auto", "cuda, mps, cpu or auto")
-    out: str | None = _f(None, "output folder (default runs/align-<model>)", type=str)
-    json: bool = _f(False, "print summary.json instead of the tables")
-
-    def run_dir(self) -> Path:
-        return Path(self.out) if self.out else Path("runs") / f"align-{Path(self.model).name}"
-
-    def seed_list(self) -> list[int]:
-        return [int(s) for s in self.seeds.split(",")]
-
-    def weight_list(self) -> list[float]:
-        return [float(w) for w in self.neg_weights.split(",")]
-
-
-Config = AlignConfig  # the CLI builds `align`'s flags from `Config`
 ARMS = {"baseline": "sft-dpo", "extension": "extend-dpo"}
 
 
@@ -96,8 +58,7 @@ def check(cfg: AlignConfig) -> None:
 
 def _train(cfg: AlignConfig, method: str, w: float, seed: int, out: Path) -> Path:
     """One finetuning run with --save-model (skipped when its model folder exists)."""
-    from llm_validation.config import RunConfig
-    from llm_validation.train import main as train
+    from llm_validation.runs.train import main as train
 
     if not (out / "model" / "config.json").is_file():
         sft_only = method == "sft"
@@ -130,7 +91,7 @@ def _train(cfg: AlignConfig, method: str, w: float, seed: int, out: Path) -> Pat
 
 
 def _generate_cfg(cfg: AlignConfig, model: Path, out: Path, seed: int):
-    return generate.GenerateConfig(
+    return GenerateConfig(
         model=str(model),
         prompts="synthetic",
         out=str(out),
@@ -147,7 +108,7 @@ def _generate_cfg(cfg: AlignConfig, model: Path, out: Path, seed: int):
 
 def _sample(cfg: AlignConfig, model: Path, out: Path, seed: int) -> dict:
     """Generate (resumable) → diversity plus the ground-truth reward of the responses."""
-    from llm_validation.synthetic import reward
+    from llm_validation.sources.synthetic import reward
 
     summary = generate.main(_generate_cfg(cfg, model, out, seed))
     rows = [json.loads(line) for line in (out / "generations.jsonl").read_text().splitlines()]
@@ -165,7 +126,7 @@ def read_verdicts(path: Path) -> tuple[list[str], list[str], list[str]]:
 
 def _heldout_overlap(cfg: AlignConfig) -> int:
     """Held-out prompts that also occur among some seed's training prompts."""
-    from llm_validation.synthetic import generate as synthetic
+    from llm_validation.sources.synthetic import generate as synthetic
 
     held = {ex.prompt for ex in synthetic(cfg.prompts, cfg.prompt_seed)}
     train = {ex.prompt for s in cfg.seed_list() for ex in synthetic(cfg.limit, s)}
@@ -202,7 +163,7 @@ def main(cfg: AlignConfig) -> dict:
                 gens[arm] = run / "gen" / "generations.jsonl"
             judged = out / f"w{w:g}" / f"seed{seed}" / "winrate"
             summary = winrate.main(
-                winrate.WinrateConfig(
+                WinrateConfig(
                     a=str(gens["extension"]),
                     b=str(gens["baseline"]),
                     judge="synthetic",
@@ -266,10 +227,3 @@ def tables(summary: dict) -> str:
             f"{r['n']} | {r['wins']} / {r['ties']} / {r['losses']} | {seeds} |"
         )
     return "\n".join(lines) + "\n"
-
-
-def run(cfg: AlignConfig) -> int:
-    """CLI handler: main, then the tables (or summary.json) on stdout."""
-    summary = main(cfg)
-    print(json.dumps(summary) if cfg.json else tables(summary))
-    return 0

@@ -202,3 +202,97 @@ class PresetsConfig:
     """`presets`: the named run settings, one line each (or every value with --verbose)."""
 
     verbose: bool = _f(False, "every value of every preset, with the paper's setting beside it")
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    """`generate`: sample responses in left-padded batches (resumable JSONL), report diversity."""
+
+    model: str = _f("smollm2", MODEL_HELP + " (e.g. a run's model/ from `run --save-model`)")
+    prompts: str = _f("synthetic", "`synthetic`, a JSONL file with a `prompt` field per line, or "
+                      "a text file with one prompt per line")
+    out: str | None = _f(None, "output folder (default runs/generate-<model>-<prompts>)", type=str)
+    limit: int | None = _f(None, "only the first N prompts (synthetic: default 64)", type=int)
+    prompt_seed: int = _f(1000, "seed of the synthetic prompts (held out: training uses --seed)")
+    max_new_tokens: int = _f(24, "tokens sampled per response at most (EOS stops earlier)")
+    temperature: float = _f(1.0, "sampling temperature T (0: greedy)")
+    top_p: float = _f(1.0, "nucleus sampling: keep the smallest set of tokens with mass ≥ p")
+    batch_size: int = _f(16, "prompts sampled together (left padded)")
+    max_prompt_length: int = _f(256, "prompt tokens kept (the last ones; paper: 256)")
+    repeat_n: int = _f(3, "n of the repeated-n-gram fraction (words)")
+    seed: int = _f(0, "sampling seed (and tiny models' init)")
+    device: str = _f("auto", DEVICE_HELP)
+    strict: bool = _f(False, STRICT_HELP)
+    json: bool = _f(False, "print the diversity summary as one JSON object")
+
+    def run_dir(self) -> Path:
+        return run_dir(self.out, "generate", self.model, data_name(self.prompts))
+
+    def settings(self) -> dict:
+        """What determines the samples: a resumed run must match it."""
+        keep = ("model", "prompts", "prompt_seed", "max_new_tokens", "temperature", "top_p",
+                "batch_size", "max_prompt_length", "seed")
+        return {k: getattr(self, k) for k in keep}
+
+
+@dataclass(frozen=True)
+class WinrateConfig:
+    """`winrate`: A's pairwise win rate over B under a judge, both orders, 95% interval."""
+
+    a: str = _f(None, "JSONL of responses A (`generate` output: prompt, response)", type=str,
+                required=True)
+    b: str = _f(None, "JSONL of responses B, same prompts", type=str, required=True)
+    judge: str = _f("synthetic", "synthetic, reward:module:function, rm:PATH or "
+                    "openai:BASE_URL (an OpenAI-compatible endpoint)")
+    judge_model: str = _f("gpt-3.5-turbo", "openai judge: the chat model (paper: gpt-3.5-turbo)")
+    timeout: float = _f(30.0, "openai judge: seconds per request before it is retried")
+    retries: int = _f(4, "openai judge: retries after a timeout, connection error, 429 or 5xx")
+    backoff: float = _f(1.0, "openai judge: seconds before the first retry (doubling after)")
+    requests_per_second: float = _f(2.0, "openai judge: rate limit")
+    interval: str = _f("wilson", "95% interval: wilson, or bootstrap over prompts",
+                       choices=("wilson", "bootstrap"))
+    bootstrap_rounds: int = _f(2000, "bootstrap resamples")
+    max_chars: int = _f(2000, "skip a pair when a response is longer (paper: 2,000 characters)")
+    limit: int | None = _f(None, "judge only the first N paired prompts", type=int)
+    seed: int = _f(0, "seed of the bootstrap")
+    out: str | None = _f(None, "output folder (default runs/winrate-<A>-vs-<B>)", type=str)
+    json: bool = _f(False, "print one JSON summary object instead of a table")
+
+    def run_dir(self) -> Path:
+        return run_dir(self.out, "winrate", Path(self.a).stem, "vs", Path(self.b).stem)
+
+
+@dataclass(frozen=True)
+class AlignConfig:
+    """`align`: extension (SFT on y⁺ and y⁻, then DPO) against baseline (SFT on y⁺, then DPO)
+    over seeds and DPO negative weights, judged by the synthetic task's reward."""
+
+    model: str = _f("tiny-neox", "policy to finetune (tiny-neox, tiny-llama, smollm2, a folder)")
+    seeds: str = _f("0,1,2", "comma-separated seeds (model init, training data, sampling)")
+    neg_weights: str = _f("1", "comma-separated weights w of DPO's y⁻ term (the sweep: 0,0.5,1)")
+    limit: int = _f(512, "synthetic training examples (pairs)")
+    sft_steps: int = _f(800, "SFT steps of both arms (and of the SFT-only model)")
+    steps: int = _f(100, "DPO steps of both arms")
+    batch_size: int = _f(16, "examples per step, both stages")
+    lr: float = _f(3e-3, "learning rate, both stages")
+    optimizer: str = _f("adamw", "sgd, adamw or rmsprop")
+    beta: float = _f(0.1, "DPO's β")
+    max_length: int = _f(512, LENGTH_HELP)
+    prompts: int = _f(128, "held-out synthetic prompts generated per model")
+    prompt_seed: int = _f(1000, "seed of the held-out prompts (not one of --seeds)")
+    max_new_tokens: int = _f(16, "tokens sampled per response at most")
+    temperature: float = _f(1.0, "sampling temperature")
+    top_p: float = _f(1.0, "nucleus p")
+    gen_batch_size: int = _f(32, "prompts per generation batch")
+    device: str = _f("auto", DEVICE_HELP)
+    out: str | None = _f(None, "output folder (default runs/align-<model>)", type=str)
+    json: bool = _f(False, "print summary.json instead of the tables")
+
+    def run_dir(self) -> Path:
+        return run_dir(self.out, "align", self.model)
+
+    def seed_list(self) -> list[int]:
+        return [int(s) for s in self.seeds.split(",")]
+
+    def weight_list(self) -> list[float]:
+        return [float(w) for w in self.neg_weights.split(",")]

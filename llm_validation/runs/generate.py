@@ -19,72 +19,18 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
+from common.errors import UserError
 from llm_validation.core.diversity import diversity
-from llm_validation.errors import UserError
-
-
-def _f(default, help: str, **extra):
-    return field(default=default, metadata={"help": help, **extra})
-
-
-@dataclass(frozen=True)
-class GenerateConfig:
-    model: str = _f(
-        "smollm2",
-        "embedded name (smollm2, tiny-neox, tiny-llama), a local HF folder "
-        "(e.g. a run's model/ from `run --save-model`) or a cached hub name",
-    )
-    prompts: str = _f(
-        "synthetic",
-        "`synthetic`, a JSONL file with a `prompt` field per line, or "
-        "a text file with one prompt per line",
-    )
-    out: str | None = _f(None, "output folder (default runs/generate-<model>-<prompts>)", type=str)
-    limit: int | None = _f(None, "only the first N prompts (synthetic: default 64)", type=int)
-    prompt_seed: int = _f(1000, "seed of the synthetic prompts (held out: training uses --seed)")
-    max_new_tokens: int = _f(24, "tokens sampled per response at most (EOS stops earlier)")
-    temperature: float = _f(1.0, "sampling temperature T (0: greedy)")
-    top_p: float = _f(1.0, "nucleus sampling: keep the smallest set of tokens with mass ≥ p")
-    batch_size: int = _f(16, "prompts sampled together (left padded)")
-    max_prompt_length: int = _f(256, "prompt tokens kept (the last ones; paper: 256)")
-    repeat_n: int = _f(3, "n of the repeated-n-gram fraction (words)")
-    seed: int = _f(0, "sampling seed (and tiny models' init)")
-    device: str = _f("auto", "cuda, mps, cpu or auto")
-    strict: bool = _f(False, "stop at the first malformed prompt line instead of skipping it")
-    json: bool = _f(False, "print the diversity summary as one JSON object")
-
-    def run_dir(self) -> Path:
-        if self.out:
-            return Path(self.out)
-        prompts = "synthetic" if self.prompts == "synthetic" else Path(self.prompts).stem
-        return Path("runs") / f"generate-{Path(self.model).name}-{prompts}"
-
-    def settings(self) -> dict:
-        """What determines the samples: a resumed run must match it."""
-        keep = (
-            "model",
-            "prompts",
-            "prompt_seed",
-            "max_new_tokens",
-            "temperature",
-            "top_p",
-            "batch_size",
-            "max_prompt_length",
-            "seed",
-        )
-        return {k: getattr(self, k) for k in keep}
-
-
-Config = GenerateConfig  # the CLI builds `generate`'s flags from `Config`
+from llm_validation.runs.config import GenerateConfig
 
 
 def read_prompts(cfg: GenerateConfig) -> list[str]:
     """The prompts of `cfg.prompts` (see the module docstring), at most `cfg.limit`."""
     if cfg.prompts == "synthetic":
-        from llm_validation.synthetic import generate
+        from llm_validation.sources.synthetic import generate
 
         return [ex.prompt for ex in generate(cfg.limit or 64, cfg.prompt_seed)]
     path = Path(cfg.prompts)
@@ -148,7 +94,7 @@ def sample_batch(model, tokenizer, prompts: list[str], cfg: GenerateConfig, seed
     temperature and top-p; with T = 0 the model's own distribution)."""
     import torch
 
-    from llm_validation.logprobs import encode
+    from llm_validation.core.logprobs import encode
 
     eos = tokenizer.eos_token_id
     rows = [encode(tokenizer, p)[-cfg.max_prompt_length :] for p in prompts]
@@ -206,8 +152,8 @@ def main(cfg: GenerateConfig) -> dict:
     """Sample every prompt (resuming), write the JSONL and diversity.json → the summary."""
     from tqdm.auto import tqdm
 
-    from llm_validation.models import load_model
-    from llm_validation.runtime import pick_device
+    from llm_validation.runs.runtime import pick_device
+    from llm_validation.sources.models import load_model
 
     check(cfg)
     prompts = read_prompts(cfg)
@@ -259,19 +205,3 @@ def main(cfg: GenerateConfig) -> dict:
     (out / "diversity.json").write_text(json.dumps(summary, indent=2))
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2, sort_keys=True))
     return summary
-
-
-def run(cfg: GenerateConfig) -> int:
-    """CLI handler: main, then a line (or one JSON object) on stdout."""
-    summary = main(cfg)
-    if cfg.json:
-        print(json.dumps(summary))
-    else:
-        print(
-            f"{summary['n']} responses in {cfg.run_dir()}/generations.jsonl: distinct-1 "
-            f"{summary['distinct_1']:.3f}, distinct-2 {summary['distinct_2']:.3f}, repeat a "
-            f"{cfg.repeat_n}-gram {summary['repeat_fraction']:.3f}, mean token entropy "
-            f"{summary['mean_token_entropy']:.3f} nats, {summary['tokens_per_second']:.1f} "
-            "new tokens/s"
-        )
-    return 0

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from http.client import HTTPException
 from pathlib import Path
 
-from llm_validation.errors import UserError
+from common.errors import UserError
 
 FIRST, SECOND, TIE, INVALID = "first", "second", "tie", "invalid"
 
@@ -178,13 +178,13 @@ class ChatJudge:
 
 
 def _synthetic(argument: str, settings: ChatSettings):
-    from llm_validation.synthetic import reward
+    from llm_validation.sources.synthetic import reward
 
     return ScoreJudge("synthetic", reward)
 
 
 def _user_reward(argument: str, settings: ChatSettings):
-    from llm_validation.onpolicy import load_reward
+    from llm_validation.runs.onpolicy import load_reward
 
     if ":" not in argument:
         raise UserError("--judge reward: needs module:function, e.g. reward:mypkg.rm:score")

@@ -18,58 +18,22 @@ import csv
 import hashlib
 import json
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from llm_validation.core.winrate_stats import INVALID, TIE, tally
-from llm_validation.errors import UserError
+from common.errors import UserError
+from llm_validation.core.winrate_stats import INVALID, TIE, prompt_verdict, tally
+from llm_validation.runs.config import WinrateConfig
 from llm_validation.runs.judges import FIRST, SECOND, ChatSettings, Verdict, judge_kind, load_judge
 
 
-def _f(default, help: str, **extra):
-    return field(default=default, metadata={"help": help, **extra})
-
-
-@dataclass(frozen=True)
-class WinrateConfig:
-    a: str = _f(
-        None, "JSONL of responses A (`generate` output: prompt, response)", type=str, required=True
+def chat_settings(cfg: WinrateConfig) -> ChatSettings:
+    """The chat judge's settings from the config's flags."""
+    return ChatSettings(
+        cfg.judge_model, cfg.timeout, cfg.retries, cfg.backoff, cfg.requests_per_second
     )
-    b: str = _f(None, "JSONL of responses B, same prompts", type=str, required=True)
-    judge: str = _f(
-        "synthetic",
-        "synthetic, reward:module:function, rm:PATH or "
-        "openai:BASE_URL (an OpenAI-compatible endpoint)",
-    )
-    judge_model: str = _f("gpt-3.5-turbo", "openai judge: the chat model (paper: gpt-3.5-turbo)")
-    timeout: float = _f(30.0, "openai judge: seconds per request before it is retried")
-    retries: int = _f(4, "openai judge: retries after a timeout, connection error, 429 or 5xx")
-    backoff: float = _f(1.0, "openai judge: seconds before the first retry (doubling after)")
-    requests_per_second: float = _f(2.0, "openai judge: rate limit")
-    interval: str = _f(
-        "wilson", "95% interval: wilson, or bootstrap over prompts", choices=("wilson", "bootstrap")
-    )
-    bootstrap_rounds: int = _f(2000, "bootstrap resamples")
-    max_chars: int = _f(2000, "skip a pair when a response is longer (paper: 2,000 characters)")
-    limit: int | None = _f(None, "judge only the first N paired prompts", type=int)
-    seed: int = _f(0, "seed of the bootstrap")
-    out: str | None = _f(None, "output folder (default runs/winrate-<A>-vs-<B>)", type=str)
-    json: bool = _f(False, "print one JSON summary object instead of a table")
-
-    def run_dir(self) -> Path:
-        if self.out:
-            return Path(self.out)
-        return Path("runs") / f"winrate-{Path(self.a).stem}-vs-{Path(self.b).stem}"
-
-    def chat_settings(self) -> ChatSettings:
-        return ChatSettings(
-            self.judge_model, self.timeout, self.retries, self.backoff, self.requests_per_second
-        )
-
-
-Config = WinrateConfig  # the CLI builds `winrate`'s flags from `Config`
 
 
 def read_responses(path: str) -> list[tuple[str, str]]:
@@ -236,8 +200,6 @@ def check(cfg: WinrateConfig) -> None:
 
 def main(cfg: WinrateConfig) -> dict:
     """Judge, tally, write the folder → the summary dict."""
-    from llm_validation.core.winrate_stats import prompt_verdict
-
     check(cfg)
     pairs, unmatched = pair_up(read_responses(cfg.a), read_responses(cfg.b))
     if not pairs:
@@ -248,7 +210,7 @@ def main(cfg: WinrateConfig) -> dict:
     out = cfg.run_dir()
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2, sort_keys=True))
-    judge = load_judge(cfg.judge, cfg.chat_settings())
+    judge = load_judge(cfg.judge, chat_settings(cfg))
     cache = JudgmentCache(out / "judgments.jsonl")
     try:
         rows, counts = judge_all(cfg, judge, short, cache)
@@ -259,26 +221,3 @@ def main(cfg: WinrateConfig) -> dict:
     write_csv(out / "winrate.csv", rows, scores)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
-
-
-def report(summary: dict) -> str:
-    """The table printed without --json."""
-    fpr = summary["first_position_rate"]
-    return "\n".join(
-        [
-            f"win rate of A over B: {summary['win_rate']:.3f} "
-            f"[{summary['ci_low']:.3f}, {summary['ci_high']:.3f}] ({summary['interval']}, 95%)",
-            f"prompts: {summary['n']} (wins {summary['wins']}, ties {summary['ties']}, losses "
-            f"{summary['losses']}); invalid judgments {summary['invalid']}, failed "
-            f"{summary['failed']}, skipped long {summary['skipped_long']}",
-            "first-position preference: " + ("n/a" if fpr is None else f"{fpr:.3f}"),
-            f"judge {summary['judge']}: asked {summary['asked']}, from cache {summary['cached']}",
-        ]
-    )
-
-
-def run(cfg: WinrateConfig) -> int:
-    """CLI handler: main, then the table or one JSON object on stdout."""
-    summary = main(cfg)
-    print(json.dumps(summary) if cfg.json else report(summary))
-    return 0

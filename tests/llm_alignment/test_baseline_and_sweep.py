@@ -6,9 +6,9 @@ import pytest
 torch = pytest.importorskip("torch")
 simulator = pytest.importorskip("simulator")
 
-from llm_validation.config import RunConfig  # noqa: E402
-from llm_validation.losses import LOSSES, PairScores  # noqa: E402
-from llm_validation.methods import plan  # noqa: E402
+from llm_validation.core.losses import evaluate_loss  # noqa: E402
+from llm_validation.runs.config import RunConfig  # noqa: E402
+from llm_validation.runs.methods import plan  # noqa: E402
 from tests.llm.test_losses import _responses, _torch_logp  # noqa: E402
 
 
@@ -30,52 +30,51 @@ def test_baseline_and_extension_see_the_same_examples_in_each_stage():
 
 
 @pytest.mark.parametrize("neg_weight", [0.0, 0.5, 2.0])
-def test_weighted_dpo_torch_gradient_equals_the_simulator_residual(neg_weight):
-    """L = −log σ(β(Δ⁺ − w Δ⁻)): autograd on the logits equals the simulator's
-    G = c⁺(e_{y⁺} − π) + c⁻(e_{y⁻} − π) with c⁺ = −β(1 − a), c⁻ = w β(1 − a)."""
+def test_weighted_dpo_on_torch_matches_numpy_residual_and_its_closed_form(neg_weight):
+    """L = −log σ(β(Δ⁺ − w Δ⁻)): autograd on the logits (torch) equals the simulator's numpy
+    G = c⁺(e_{y⁺} − π) + c⁻(e_{y⁻} − π), and c⁺ = −β(1 − a), c⁻ = w β(1 − a), a = σ(β h_w)."""
     rng = np.random.default_rng(3)
     z = rng.normal(size=(30, 9)) * 2
     ref_z = z + rng.normal(size=z.shape) * 0.5
-    chosen, rejected = _responses(rng, 30, 9, [3, 2]), _responses(rng, 30, 9, [1, 4])
+    groups = {"chosen": _responses(rng, 30, 9, [3, 2]), "rejected": _responses(rng, 30, 9, [1, 4])}
     value, g = simulator.loss_and_residual(
-        "dpo",
-        z,
-        simulator.UpdateBatch({"chosen": chosen, "rejected": rejected}),
-        ref_z,
-        neg_weight=neg_weight,
+        "dpo", z, simulator.UpdateBatch(groups), ref_z, neg_weight=neg_weight
     )
     z_t = torch.tensor(z, requires_grad=True)
     logp, ref = torch.log_softmax(z_t, -1), torch.log_softmax(torch.tensor(ref_z), -1)
-    scores = PairScores(
-        _torch_logp(logp, chosen),
-        _torch_logp(logp, rejected),
-        _torch_logp(ref, chosen),
-        _torch_logp(ref, rejected),
-    )
-    loss = LOSSES["dpo"].fn(scores, beta=0.1, neg_weight=neg_weight).sum()
-    loss.backward()
-    assert float(loss.detach()) == pytest.approx(value.loss, rel=1e-10)  # float64 both sides
+    scores = {k: _torch_logp(logp, y) for k, y in groups.items()}
+    refs = {k: _torch_logp(ref, y) for k, y in groups.items()}
+    length = {k: torch.tensor(y.lengths, dtype=torch.float64) for k, y in groups.items()}
+    torch_value = evaluate_loss("dpo", scores, length, refs, beta=0.1, neg_weight=neg_weight)
+    torch_value.loss.backward()
+    assert float(torch_value.loss.detach()) == pytest.approx(value.loss, rel=1e-10)  # float64
     np.testing.assert_allclose(z_t.grad.numpy(), g, rtol=1e-9, atol=1e-12)
+    h = (scores["chosen"] - refs["chosen"]) - neg_weight * (scores["rejected"] - refs["rejected"])
+    coef = 0.1 * torch.sigmoid(-0.1 * h)  # β(1 − a)
+    torch.testing.assert_close(torch_value.dlogp["rejected"].detach(), neg_weight * coef.detach())
 
 
-def test_zero_negative_weight_leaves_the_rejected_logits_without_gradient():
-    """w = 0: no negative gradient, so logits only y⁻ visits get ∂L/∂z = 0."""
-    logp_l = torch.zeros(2, requires_grad=True)
-    scores = PairScores(
-        torch.tensor([-3.0, -1.0]), logp_l, torch.tensor([-2.0, -2.0]), torch.tensor([-1.0, -1.0])
-    )
-    LOSSES["dpo"].fn(scores, beta=0.1, neg_weight=0.0).sum().backward()
+def test_zero_negative_weight_leaves_the_rejected_response_without_gradient():
+    """w = 0: no negative gradient, ∂L/∂ log π(y⁻) = 0 (autograd)."""
+    logp_l = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+    logp = {"chosen": torch.tensor([-3.0, -1.0], dtype=torch.float64), "rejected": logp_l}
+    ref = {
+        "chosen": torch.full((2,), -2.0, dtype=torch.float64),
+        "rejected": torch.full((2,), -1.0, dtype=torch.float64),
+    }
+    length = {k: torch.ones(2, dtype=torch.float64) for k in logp}
+    evaluate_loss("dpo", logp, length, ref, neg_weight=0.0).loss.backward()
     assert torch.all(logp_l.grad == 0)
 
 
 def test_save_model_writes_a_folder_that_model_path_loads_back(tmp_path):
     """`run --save-model`: the reloaded policy reproduces the run's last evaluation (mean
     log π(y⁺|x) of the probes at the final step), and differs from the initial model."""
-    from llm_validation.data import load_examples
-    from llm_validation.logprobs import collate, sequence_logps, tokenize_example
-    from llm_validation.models import load_model
-    from llm_validation.tracking import read_metrics
-    from llm_validation.train import main
+    from common.runs import read_metrics
+    from llm_validation.core.logprobs import collate, sequence_logps, tokenize_example
+    from llm_validation.runs.train import main
+    from llm_validation.sources.data import load_examples
+    from llm_validation.sources.models import load_model
 
     cfg = RunConfig(
         method="sft",

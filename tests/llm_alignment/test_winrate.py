@@ -10,7 +10,7 @@ import pytest
 
 from llm_validation.cli import main
 from llm_validation.runs.judges import FIRST, INVALID, SECOND, parse_answer
-from llm_validation.synthetic import generate, make_prompt
+from llm_validation.sources.synthetic import generate, make_prompt
 
 TIMEOUT = 0.3  # seconds; the stub's slow answer takes 3× as long
 
@@ -214,7 +214,7 @@ def test_reward_model_judge_scores_with_a_local_sequence_classifier(tmp_path, ca
     """`rm:PATH`: a tiny GPT-NeoX sequence classifier saved to disk; its own scores decide."""
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
-    from llm_validation.tiny import CONFIG, build_tokenizer
+    from llm_validation.sources.tiny import CONFIG, build_tokenizer
 
     tokenizer = build_tokenizer()
     torch.manual_seed(0)
