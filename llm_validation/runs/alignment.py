@@ -9,7 +9,7 @@ Here, on the built-in synthetic task, judged by its ground-truth reward (`--judg
         extension = run extend-dpo  (SFT on y⁺ and y⁻ for sft_steps, then DPO)       --save-model
         (same batch size and steps per stage: the same examples seen in each stage; DPO's
          y⁻ term weighted by w, `losses.dpo`; w = 1 is DPO)
-        generate `prompts` held-out synthetic prompts from each (prompt_seed ≠ training seeds)
+        generate `eval_prompts` held-out synthetic prompts from each (prompt_seed ≠ training seeds)
         winrate extension (A) over baseline (B), both orders
     plus, per seed, the SFT-only model (SFT on y⁺ for sft_steps): the same init, batches and
     optimiser as the baseline's SFT stage, so it is exactly the baseline's state before DPO.
@@ -51,8 +51,10 @@ def check(cfg: AlignConfig) -> None:
         raise UserError("--seeds and --neg-weights must be non-empty, weights ≥ 0")
     if cfg.prompt_seed in seeds:
         raise UserError("--prompt-seed must differ from every training seed (held-out prompts)")
-    if min(cfg.limit, cfg.sft_steps, cfg.steps, cfg.batch_size, cfg.prompts) < 1:
-        raise UserError("--limit, --sft-steps, --steps, --batch-size and --prompts must be ≥ 1")
+    if min(cfg.limit, cfg.sft_steps, cfg.steps, cfg.batch_size, cfg.eval_prompts) < 1:
+        raise UserError(
+            "--limit, --sft-steps, --steps, --batch-size and --eval-prompts must be ≥ 1"
+        )
     generate.check(_generate_cfg(cfg, Path("."), Path("."), 0))
 
 
@@ -95,7 +97,7 @@ def _generate_cfg(cfg: AlignConfig, model: Path, out: Path, seed: int):
         model=str(model),
         prompts="synthetic",
         out=str(out),
-        limit=cfg.prompts,
+        limit=cfg.eval_prompts,
         prompt_seed=cfg.prompt_seed,
         max_new_tokens=cfg.max_new_tokens,
         temperature=cfg.temperature,
@@ -128,7 +130,7 @@ def _heldout_overlap(cfg: AlignConfig) -> int:
     """Held-out prompts that also occur among some seed's training prompts."""
     from llm_validation.sources.synthetic import generate as synthetic
 
-    held = {ex.prompt for ex in synthetic(cfg.prompts, cfg.prompt_seed)}
+    held = {ex.prompt for ex in synthetic(cfg.eval_prompts, cfg.prompt_seed)}
     train = {ex.prompt for s in cfg.seed_list() for ex in synthetic(cfg.limit, s)}
     return len(held & train)
 

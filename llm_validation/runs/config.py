@@ -37,6 +37,14 @@ SHARE_HELP = (
     "paper's code keeps a fixed max_length − max_prompt_length for responses)"
 )
 PROBE_TYPES_HELP = "comma-separated probe types to track (default: all present)"
+STEPS_HELP = "optimiser steps (extend-dpo, sft-dpo: the DPO phase)"
+SFT_STEPS_HELP = ("extend-dpo / sft-dpo: SFT steps (on y⁺ and y⁻ / on y⁺ only) before DPO "
+                  "(default: --steps)")
+BATCH_HELP = "examples per batch: pairs per optimiser step (run, align), prompts (generate)"
+NEW_TOKENS_HELP = "tokens sampled per response at most (onpolicy-dpo, generate, align)"
+TEMPERATURE_HELP = "sampling temperature T (0: greedy)"
+TOP_P_HELP = "nucleus sampling: keep the smallest set of tokens with mass ≥ p"
+PROMPT_SEED_HELP = "seed of the synthetic prompts sampled from (held out: training uses --seed)"
 
 
 @dataclass(frozen=True)
@@ -66,11 +74,10 @@ class RunConfig(Tokenization):
     probe_limit: int | None = _f(None, "track only the first N probe examples", type=int)
     probe_types: str | None = _f(None, PROBE_TYPES_HELP, type=str)
     strict: bool = _f(False, STRICT_HELP)
-    steps: int = _f(20, "optimiser steps (for extend-dpo: the DPO phase)")
-    sft_steps: int | None = _f(None, "extend-dpo: SFT steps on y⁺ and y⁻ before DPO (default: "
-                               "--steps)", type=int)
+    steps: int = _f(20, STEPS_HELP)
+    sft_steps: int | None = _f(None, SFT_STEPS_HELP, type=int)
     eval_every: int = _f(5, "evaluate probes every K optimiser steps (and at steps 0 and last)")
-    batch_size: int = _f(4, "examples (pairs) per optimiser step")
+    batch_size: int = _f(4, BATCH_HELP)
     micro_batch_size: int | None = _f(None, "examples per forward pass; gradients accumulate "
                                       "over batch_size/micro_batch_size passes", type=int)
     lr: float = _f(1e-5, "learning rate")
@@ -91,7 +98,7 @@ class RunConfig(Tokenization):
                         "`mean`", choices=("sum", "mean"))
     reward: str | None = _f(None, "onpolicy-dpo reward as module:function(prompt, response) -> "
                             "float (synthetic data: the ground truth)", type=str)
-    max_new_tokens: int = _f(24, "onpolicy-dpo: tokens sampled per response")
+    max_new_tokens: int = _f(24, NEW_TOKENS_HELP)
     batch_tokens: int = _f(4096, "padded tokens per scoring batch (length-bucketed)")
     precision: str = _f("auto", "fp32, bf16 (autocast) or auto (bf16 on capable cuda)",
                         choices=("auto", "fp32", "bf16"))
@@ -208,17 +215,17 @@ class PresetsConfig:
 class GenerateConfig:
     """`generate`: sample responses in left-padded batches (resumable JSONL), report diversity."""
 
-    model: str = _f("smollm2", MODEL_HELP + " (e.g. a run's model/ from `run --save-model`)")
+    model: str = _f("smollm2", MODEL_HELP)
     prompts: str = _f("synthetic", "`synthetic`, a JSONL file with a `prompt` field per line, or "
                       "a text file with one prompt per line")
     out: str | None = _f(None, "output folder (default runs/generate-<model>-<prompts>)", type=str)
     limit: int | None = _f(None, "only the first N prompts (synthetic: default 64)", type=int)
-    prompt_seed: int = _f(1000, "seed of the synthetic prompts (held out: training uses --seed)")
-    max_new_tokens: int = _f(24, "tokens sampled per response at most (EOS stops earlier)")
-    temperature: float = _f(1.0, "sampling temperature T (0: greedy)")
-    top_p: float = _f(1.0, "nucleus sampling: keep the smallest set of tokens with mass ≥ p")
-    batch_size: int = _f(16, "prompts sampled together (left padded)")
-    max_prompt_length: int = _f(256, "prompt tokens kept (the last ones; paper: 256)")
+    prompt_seed: int = _f(1000, PROMPT_SEED_HELP)
+    max_new_tokens: int = _f(24, NEW_TOKENS_HELP)
+    temperature: float = _f(1.0, TEMPERATURE_HELP)
+    top_p: float = _f(1.0, TOP_P_HELP)
+    batch_size: int = _f(16, BATCH_HELP)
+    max_prompt_length: int = _f(256, PROMPT_LENGTH_HELP)
     repeat_n: int = _f(3, "n of the repeated-n-gram fraction (words)")
     seed: int = _f(0, "sampling seed (and tiny models' init)")
     device: str = _f("auto", DEVICE_HELP)
@@ -267,22 +274,22 @@ class AlignConfig:
     """`align`: extension (SFT on y⁺ and y⁻, then DPO) against baseline (SFT on y⁺, then DPO)
     over seeds and DPO negative weights, judged by the synthetic task's reward."""
 
-    model: str = _f("tiny-neox", "policy to finetune (tiny-neox, tiny-llama, smollm2, a folder)")
+    model: str = _f("tiny-neox", MODEL_HELP)
     seeds: str = _f("0,1,2", "comma-separated seeds (model init, training data, sampling)")
     neg_weights: str = _f("1", "comma-separated weights w of DPO's y⁻ term (the sweep: 0,0.5,1)")
     limit: int = _f(512, "synthetic training examples (pairs)")
-    sft_steps: int = _f(800, "SFT steps of both arms (and of the SFT-only model)")
-    steps: int = _f(100, "DPO steps of both arms")
-    batch_size: int = _f(16, "examples per step, both stages")
+    sft_steps: int = _f(800, SFT_STEPS_HELP)
+    steps: int = _f(100, STEPS_HELP)
+    batch_size: int = _f(16, BATCH_HELP)
     lr: float = _f(3e-3, "learning rate, both stages")
     optimizer: str = _f("adamw", "sgd, adamw or rmsprop")
-    beta: float = _f(0.1, "DPO's β")
+    beta: float = _f(0.1, BETA_HELP)
     max_length: int = _f(512, LENGTH_HELP)
-    prompts: int = _f(128, "held-out synthetic prompts generated per model")
-    prompt_seed: int = _f(1000, "seed of the held-out prompts (not one of --seeds)")
-    max_new_tokens: int = _f(16, "tokens sampled per response at most")
-    temperature: float = _f(1.0, "sampling temperature")
-    top_p: float = _f(1.0, "nucleus p")
+    eval_prompts: int = _f(128, "held-out synthetic prompts generated per model")
+    prompt_seed: int = _f(1000, PROMPT_SEED_HELP)
+    max_new_tokens: int = _f(16, NEW_TOKENS_HELP)
+    temperature: float = _f(1.0, TEMPERATURE_HELP)
+    top_p: float = _f(1.0, TOP_P_HELP)
     gen_batch_size: int = _f(32, "prompts per generation batch")
     device: str = _f("auto", DEVICE_HELP)
     out: str | None = _f(None, "output folder (default runs/align-<model>)", type=str)

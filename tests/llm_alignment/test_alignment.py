@@ -23,7 +23,7 @@ TOY = [
     "2",
     "--batch-size",
     "2",
-    "--prompts",
+    "--eval-prompts",
     "4",
     "--max-new-tokens",
     "4",
