@@ -1,9 +1,9 @@
 """Target: `generate` samples in left-padded batches; generated tokens/s against batch size 1.
 
 Both sides run `runs.generate.sample_batch` (the code `python -m llm_validation generate` runs) on
-the same 32 held-out synthetic prompts, T = 1, p = 1, 24 new tokens at most; only the batch size
-differs. Each side's tokens are counted (EOS may stop a response early), so the ratio is of
-generated tokens per second.
+the same 32 held-out synthetic prompts (8 with --quick), T = 1, p = 1, 24 new tokens at most (12);
+only the batch size differs: 16 (8) against 1. Each side's tokens are counted (EOS may stop a
+response early), so the ratio is of generated tokens per second.
 """
 
 import pytest
@@ -21,8 +21,8 @@ from .timing import paired_ratio, record  # noqa: E402
 SPEEDUP_TARGET = 4.0
 
 
-def _sampler(model, tokenizer, prompts, batch_size):
-    cfg = GenerateConfig(model="tiny-neox", batch_size=batch_size, max_new_tokens=24)
+def _sampler(model, tokenizer, prompts, batch_size, new_tokens):
+    cfg = GenerateConfig(model="tiny-neox", batch_size=batch_size, max_new_tokens=new_tokens)
 
     def run() -> int:
         tokens = 0
@@ -36,9 +36,10 @@ def _sampler(model, tokenizer, prompts, batch_size):
 
 def test_generate_tokens_per_second_batched_against_batch_size_one(benchmark, quick):
     model, tokenizer = load_model("tiny-neox")
-    prompts = read_prompts(GenerateConfig(limit=16 if quick else 32))
-    batched = _sampler(model, tokenizer, prompts, 16)
-    single = _sampler(model, tokenizer, prompts, 1)
+    n, batch, new_tokens = (8, 8, 12) if quick else (32, 16, 24)
+    prompts = read_prompts(GenerateConfig(limit=n))
+    batched = _sampler(model, tokenizer, prompts, batch, new_tokens)
+    single = _sampler(model, tokenizer, prompts, 1, new_tokens)
     tokens_batched, tokens_single = batched(), single()  # fixed seeds: the same every round
     t_single, t_batched = paired_ratio(benchmark, batched, single, rounds=3)
     speedup = (tokens_batched / t_batched) / (tokens_single / t_single)
@@ -50,7 +51,7 @@ def test_generate_tokens_per_second_batched_against_batch_size_one(benchmark, qu
     )
     record(
         benchmark,
-        "generate on tiny-neox: tokens/s, batch 16 vs batch size 1",
+        f"generate on tiny-neox: tokens/s, batch {batch} vs batch size 1",
         f"≥ {SPEEDUP_TARGET}×",
         speedup,
         "×",
