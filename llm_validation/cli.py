@@ -20,8 +20,8 @@ from common.cliargs import add_config_args, config_from_args
 from common.errors import OneLineParser, UserError, run_cli
 from common.runs import METRICS, read_metrics
 from llm_validation.runs.config import (
-    DriftConfig,
     AlignConfig,
+    DriftConfig,
     GenerateConfig,
     InfluenceConfig,
     PredictConfig,
