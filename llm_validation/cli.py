@@ -20,12 +20,15 @@ from common.cliargs import add_config_args, config_from_args
 from common.errors import OneLineParser, UserError, run_cli
 from common.runs import METRICS, read_metrics
 from llm_validation.runs.config import (
+    AlignConfig,
     DriftConfig,
+    GenerateConfig,
     InfluenceConfig,
     PredictConfig,
     PresetsConfig,
     RunConfig,
     ScoreConfig,
+    WinrateConfig,
 )
 
 PROG = "python -m llm_validation"
@@ -174,6 +177,45 @@ def preset_defaults(name: str) -> dict:
     return PRESETS[name].values()
 
 
+def generate(cfg: GenerateConfig) -> None:
+    from llm_validation.runs.generate import main
+
+    s = main(cfg)
+    if cfg.json:
+        print(json.dumps(s))
+        return
+    print(
+        f"{s['n']} responses in {cfg.run_dir()}/generations.jsonl: distinct-1 {s['distinct_1']:.3f}, "
+        f"distinct-2 {s['distinct_2']:.3f}, repeat a {cfg.repeat_n}-gram {s['repeat_fraction']:.3f}, "
+        f"mean token entropy {s['mean_token_entropy']:.3f} nats, {s['tokens_per_second']:.1f} new "
+        "tokens/s"
+    )
+
+
+def winrate(cfg: WinrateConfig) -> None:
+    from llm_validation.runs.winrate import main
+
+    s = main(cfg)
+    if cfg.json:
+        print(json.dumps(s))
+        return
+    fpr = s["first_position_rate"]
+    print(
+        f"win rate of A over B: {s['win_rate']:.3f} [{s['ci_low']:.3f}, {s['ci_high']:.3f}] "
+        f"({s['interval']}, 95%)\n"
+        f"prompts: {s['n']} (wins {s['wins']}, ties {s['ties']}, losses {s['losses']}); invalid "
+        f"judgments {s['invalid']}, failed {s['failed']}, skipped long {s['skipped_long']}\n"
+        f"first-position preference: {'n/a' if fpr is None else f'{fpr:.3f}'}\n"
+        f"judge {s['judge']}: asked {s['asked']}, from cache {s['cached']}"
+    )
+
+
+def align(cfg: AlignConfig) -> None:
+    from llm_validation.runs.alignment import main, tables
+
+    summary = main(cfg)
+    print(json.dumps(summary) if cfg.json else tables(summary))
+
 @dataclass(frozen=True)
 class Command:
     config: type
@@ -197,6 +239,17 @@ COMMANDS = {
     "presets": Command(PresetsConfig, presets, "the named run settings (`run --preset NAME`)"),
     "drift": Command(
         DriftConfig, drift, "kernel drift and trajectory predictions of a --track-kernel run"
+    ),
+    "generate": Command(
+        GenerateConfig, generate, "sample responses (batched, resumable JSONL) and their diversity"
+    ),
+    "winrate": Command(
+        WinrateConfig, winrate, "pairwise win rate of A over B under a judge, both orders, 95% CI"
+    ),
+    "align": Command(
+        AlignConfig,
+        align,
+        "extension (SFT on y⁺ and y⁻, then DPO) vs baseline (SFT on y⁺, then DPO), judged",
     ),
 }
 

@@ -13,7 +13,7 @@ batch, matching the step z ← z − η Σ_u K(·, x_u) G(x_u).
 |------------|----------------------------------------------------------|---------------------------------|
 | `sft`      | −log π(y⁺)                                               | cross-entropy                   |
 | `negative` | +log π(ȳ): the pure negative gradient                    | Ren & Sutherland, Sec. 3.3      |
-| `dpo`      | −log σ(β h), h = log-ratio margin                        | Rafailov et al. 2023            |
+| `dpo`      | −log σ(β h), h = log-ratio margin (y⁻ term weighted by w) | Rafailov et al. 2023            |
 | `ipo`      | (h − 1/(2β))²                                            | Azar et al. 2023                |
 | `slic`     | max(0, δ − log π(y⁺) + log π(y⁻)) − λ log π(y⁺)          | Zhao et al. 2023 (SLiC-HF)      |
 | `simpo`    | −log σ(β/|y⁺| log π(y⁺) − β/|y⁻| log π(y⁻) − γ)          | Meng et al. 2024                |
@@ -153,15 +153,20 @@ def negative(s: SequenceScores, ops: ArrayOps) -> LossValue:
     return LossValue(ops.sum(logp), {"y": ops.ones_like(logp)})
 
 
-@register("dpo", PAIR, reference=True, beta=0.1)
-def dpo(s: SequenceScores, ops: ArrayOps, beta: float) -> LossValue:
+@register("dpo", PAIR, reference=True, beta=0.1, neg_weight=1.0)
+def dpo(s: SequenceScores, ops: ArrayOps, beta: float, neg_weight: float = 1.0) -> LossValue:
     """L = −Σ log σ(β h); G± = ±β(1 − a)(π − e_{y±}), a = σ(β h) (Rafailov et al. 2023; Eq. 7).
 
     Equals trl's `loss_type="sigmoid"` (label smoothing 0) on the same sequence sums.
+    w = `neg_weight` ≠ 1 (not in the paper: a knob for the strength of the negative gradient)
+    scales the y⁻ log-ratio, h_w = Δ⁺ − w Δ⁻, so c⁺ = −β(1 − a), c⁻ = +w β(1 − a) with
+    a = σ(β h_w); w = 0 removes the negative gradient.
     """
-    h = log_ratio_margin(s)
+    chosen = s.logp["chosen"] - s.ref_logp["chosen"]
+    h = chosen - neg_weight * (s.logp["rejected"] - s.ref_logp["rejected"])
     coef = dpo_coefficient(h, beta, ops)
-    return LossValue(-ops.sum(ops.log_sigmoid(beta * h)), {"chosen": -coef, "rejected": coef})
+    loss = -ops.sum(ops.log_sigmoid(beta * h))  # Eq. (7)
+    return LossValue(loss, {"chosen": -coef, "rejected": neg_weight * coef})
 
 
 @register("ipo", PAIR, reference=True, beta=0.1)

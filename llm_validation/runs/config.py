@@ -37,6 +37,14 @@ SHARE_HELP = (
     "paper's code keeps a fixed max_length − max_prompt_length for responses)"
 )
 PROBE_TYPES_HELP = "comma-separated probe types to track (default: all present)"
+STEPS_HELP = "optimiser steps (extend-dpo, sft-dpo: the DPO phase)"
+SFT_STEPS_HELP = ("extend-dpo / sft-dpo: SFT steps (on y⁺ and y⁻ / on y⁺ only) before DPO "
+                  "(default: --steps)")
+BATCH_HELP = "examples per batch: pairs per optimiser step (run, align), prompts (generate)"
+NEW_TOKENS_HELP = "tokens sampled per response at most (onpolicy-dpo, generate, align)"
+TEMPERATURE_HELP = "sampling temperature T (0: greedy)"
+TOP_P_HELP = "nucleus sampling: keep the smallest set of tokens with mass ≥ p"
+PROMPT_SEED_HELP = "seed of the synthetic prompts sampled from (held out: training uses --seed)"
 
 
 @dataclass(frozen=True)
@@ -66,11 +74,10 @@ class RunConfig(Tokenization):
     probe_limit: int | None = _f(None, "track only the first N probe examples", type=int)
     probe_types: str | None = _f(None, PROBE_TYPES_HELP, type=str)
     strict: bool = _f(False, STRICT_HELP)
-    steps: int = _f(20, "optimiser steps (for extend-dpo: the DPO phase)")
-    sft_steps: int | None = _f(None, "extend-dpo: SFT steps on y⁺ and y⁻ before DPO (default: "
-                               "--steps)", type=int)
+    steps: int = _f(20, STEPS_HELP)
+    sft_steps: int | None = _f(None, SFT_STEPS_HELP, type=int)
     eval_every: int = _f(5, "evaluate probes every K optimiser steps (and at steps 0 and last)")
-    batch_size: int = _f(4, "examples (pairs) per optimiser step")
+    batch_size: int = _f(4, BATCH_HELP)
     micro_batch_size: int | None = _f(None, "examples per forward pass; gradients accumulate "
                                       "over batch_size/micro_batch_size passes", type=int)
     lr: float = _f(1e-5, "learning rate")
@@ -83,13 +90,15 @@ class RunConfig(Tokenization):
     gamma: float | None = _f(None, "γ, simpo's target margin", type=float)
     delta: float | None = _f(None, "δ, slic's hinge margin", type=float)
     lam: float | None = _f(None, "λ, slic's SFT weight", type=float)
+    neg_weight: float | None = _f(None, "w, dpo's weight on the y⁻ log-ratio (1: DPO; 0: no "
+                                  "negative gradient)", type=float)
     reference: str = _f("precomputed", "π_ref: `precomputed` log-probs or a frozen `copy` "
                         "(onpolicy-dpo always uses a copy)", choices=("precomputed", "copy"))
     reduction: str = _f("sum", "sequence log-prob fed to the losses: `sum` (paper) or token "
                         "`mean`", choices=("sum", "mean"))
     reward: str | None = _f(None, "onpolicy-dpo reward as module:function(prompt, response) -> "
                             "float (synthetic data: the ground truth)", type=str)
-    max_new_tokens: int = _f(24, "onpolicy-dpo: tokens sampled per response")
+    max_new_tokens: int = _f(24, NEW_TOKENS_HELP)
     batch_tokens: int = _f(4096, "padded tokens per scoring batch (length-bucketed)")
     precision: str = _f("auto", "fp32, bf16 (autocast) or auto (bf16 on capable cuda)",
                         choices=("auto", "fp32", "bf16"))
@@ -105,6 +114,8 @@ class RunConfig(Tokenization):
                            "--track-intervals (trajectory.csv); 0 = off")
     track_intervals: str = _f("1,4,16,64", "comma-separated interval lengths S (optimiser steps) "
                               "for --track-kernel's trajectory predictions (empty: influence only)")
+    save_model: bool = _f(False, "save the final policy as a HF folder <run>/model (loads back "
+                          "with --model PATH)")
 
     def run_dir(self) -> Path:
         return run_dir(self.out, self.method, self.model, data_name(self.data))
@@ -198,3 +209,97 @@ class PresetsConfig:
     """`presets`: the named run settings, one line each (or every value with --verbose)."""
 
     verbose: bool = _f(False, "every value of every preset, with the paper's setting beside it")
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    """`generate`: sample responses in left-padded batches (resumable JSONL), report diversity."""
+
+    model: str = _f("smollm2", MODEL_HELP)
+    prompts: str = _f("synthetic", "`synthetic`, a JSONL file with a `prompt` field per line, or "
+                      "a text file with one prompt per line")
+    out: str | None = _f(None, "output folder (default runs/generate-<model>-<prompts>)", type=str)
+    limit: int | None = _f(None, "only the first N prompts (synthetic: default 64)", type=int)
+    prompt_seed: int = _f(1000, PROMPT_SEED_HELP)
+    max_new_tokens: int = _f(24, NEW_TOKENS_HELP)
+    temperature: float = _f(1.0, TEMPERATURE_HELP)
+    top_p: float = _f(1.0, TOP_P_HELP)
+    batch_size: int = _f(16, BATCH_HELP)
+    max_prompt_length: int = _f(256, PROMPT_LENGTH_HELP)
+    repeat_n: int = _f(3, "n of the repeated-n-gram fraction (words)")
+    seed: int = _f(0, "sampling seed (and tiny models' init)")
+    device: str = _f("auto", DEVICE_HELP)
+    strict: bool = _f(False, STRICT_HELP)
+    json: bool = _f(False, "print the diversity summary as one JSON object")
+
+    def run_dir(self) -> Path:
+        return run_dir(self.out, "generate", self.model, data_name(self.prompts))
+
+    def settings(self) -> dict:
+        """What determines the samples: a resumed run must match it."""
+        keep = ("model", "prompts", "prompt_seed", "max_new_tokens", "temperature", "top_p",
+                "batch_size", "max_prompt_length", "seed")
+        return {k: getattr(self, k) for k in keep}
+
+
+@dataclass(frozen=True)
+class WinrateConfig:
+    """`winrate`: A's pairwise win rate over B under a judge, both orders, 95% interval."""
+
+    a: str = _f(None, "JSONL of responses A (`generate` output: prompt, response)", type=str,
+                required=True)
+    b: str = _f(None, "JSONL of responses B, same prompts", type=str, required=True)
+    judge: str = _f("synthetic", "synthetic, reward:module:function, rm:PATH or "
+                    "openai:BASE_URL (an OpenAI-compatible endpoint)")
+    judge_model: str = _f("gpt-3.5-turbo", "openai judge: the chat model (paper: gpt-3.5-turbo)")
+    timeout: float = _f(30.0, "openai judge: seconds per request before it is retried")
+    retries: int = _f(4, "openai judge: retries after a timeout, connection error, 429 or 5xx")
+    backoff: float = _f(1.0, "openai judge: seconds before the first retry (doubling after)")
+    requests_per_second: float = _f(2.0, "openai judge: rate limit")
+    interval: str = _f("wilson", "95% interval: wilson, or bootstrap over prompts",
+                       choices=("wilson", "bootstrap"))
+    bootstrap_rounds: int = _f(2000, "bootstrap resamples")
+    max_chars: int = _f(2000, "skip a pair when a response is longer (paper: 2,000 characters)")
+    limit: int | None = _f(None, "judge only the first N paired prompts", type=int)
+    seed: int = _f(0, "seed of the bootstrap")
+    out: str | None = _f(None, "output folder (default runs/winrate-<A>-vs-<B>)", type=str)
+    json: bool = _f(False, "print one JSON summary object instead of a table")
+
+    def run_dir(self) -> Path:
+        return run_dir(self.out, "winrate", Path(self.a).stem, "vs", Path(self.b).stem)
+
+
+@dataclass(frozen=True)
+class AlignConfig:
+    """`align`: extension (SFT on y⁺ and y⁻, then DPO) against baseline (SFT on y⁺, then DPO)
+    over seeds and DPO negative weights, judged by the synthetic task's reward."""
+
+    model: str = _f("tiny-neox", MODEL_HELP)
+    seeds: str = _f("0,1,2", "comma-separated seeds (model init, training data, sampling)")
+    neg_weights: str = _f("1", "comma-separated weights w of DPO's y⁻ term (the sweep: 0,0.5,1)")
+    limit: int = _f(512, "synthetic training examples (pairs)")
+    sft_steps: int = _f(800, SFT_STEPS_HELP)
+    steps: int = _f(100, STEPS_HELP)
+    batch_size: int = _f(16, BATCH_HELP)
+    lr: float = _f(3e-3, "learning rate, both stages")
+    optimizer: str = _f("adamw", "sgd, adamw or rmsprop")
+    beta: float = _f(0.1, BETA_HELP)
+    max_length: int = _f(512, LENGTH_HELP)
+    eval_prompts: int = _f(128, "held-out synthetic prompts generated per model")
+    prompt_seed: int = _f(1000, PROMPT_SEED_HELP)
+    max_new_tokens: int = _f(16, NEW_TOKENS_HELP)
+    temperature: float = _f(1.0, TEMPERATURE_HELP)
+    top_p: float = _f(1.0, TOP_P_HELP)
+    gen_batch_size: int = _f(32, "prompts per generation batch")
+    device: str = _f("auto", DEVICE_HELP)
+    out: str | None = _f(None, "output folder (default runs/align-<model>)", type=str)
+    json: bool = _f(False, "print summary.json instead of the tables")
+
+    def run_dir(self) -> Path:
+        return run_dir(self.out, "align", self.model)
+
+    def seed_list(self) -> list[int]:
+        return [int(s) for s in self.seeds.split(",")]
+
+    def weight_list(self) -> list[float]:
+        return [float(w) for w in self.neg_weights.split(",")]

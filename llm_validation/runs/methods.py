@@ -5,6 +5,8 @@ A phase trains one loss (`losses.LOSSES`) for some steps on one kind of data:
 - `pairs`: the dataset's (y⁺, y⁻) pairs (SFT reads y⁺ only);
 - `both`: y⁺ and y⁻ as separate SFT examples (the paper's dataset extension, Sec. 4.3: SFT on
   both responses first, so that DPO's negative gradient no longer hits a valley and squeezes);
+  its baseline `sft-dpo` runs SFT on y⁺ only for the same steps (the same examples seen per
+  stage), then the same DPO phase;
 - `onpolicy`: two samples per prompt from the current policy, ranked by a reward (Sec. 4.4).
 
 A phase with a reference takes π_ref = the model as the phase starts: the initial model for
@@ -29,9 +31,14 @@ def _offline(loss: str):
     return lambda cfg: [Phase(loss, cfg.steps, "pairs")]
 
 
-def _extend_dpo(cfg: RunConfig) -> list[Phase]:
-    sft_steps = cfg.steps if cfg.sft_steps is None else cfg.sft_steps
-    return [Phase("sft", sft_steps, "both"), Phase("dpo", cfg.steps, "pairs")]
+def _sft_then_dpo(sft_data: str):
+    """SFT for `sft_steps` (default `steps`) on `sft_data`, then DPO for `steps` on the pairs."""
+
+    def phases(cfg: RunConfig) -> list[Phase]:
+        sft_steps = cfg.steps if cfg.sft_steps is None else cfg.sft_steps
+        return [Phase("sft", sft_steps, sft_data), Phase("dpo", cfg.steps, "pairs")]
+
+    return phases
 
 
 METHODS = {
@@ -41,7 +48,8 @@ METHODS = {
     "simpo": _offline("simpo"),
     "slic": _offline("slic"),
     "rpo": _offline("rpo"),
-    "extend-dpo": _extend_dpo,
+    "extend-dpo": _sft_then_dpo("both"),
+    "sft-dpo": _sft_then_dpo("pairs"),
     "onpolicy-dpo": lambda cfg: [Phase("dpo", cfg.steps, "onpolicy")],
 }
 

@@ -11,8 +11,9 @@ SmolLM2-135M-Instruct, the embedded model of the `cpu-*` presets, is already ins
 preference-tuned: its start is the paper's "after SFT" state rather than a base model, so SFT
 sharpens an already peaky π and DPO starts with y⁻ in a valley. The `paper-*` presets expect a
 base model (`--model PATH`, a local checkpoint); the paper runs SFT before DPO on a base model,
-which `paper-dpo` does as `sft-dpo` when that method is available and as `dpo` from an SFT'd
-checkpoint otherwise.
+which `paper-sft-dpo` does in one run (the extension's baseline, with `paper-extend-dpo`'s step
+counts) and `paper-dpo` does as `dpo` from an SFT'd checkpoint. Every preset saves the final policy
+(`save_model`) for `generate` and `winrate`.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ PAPER = {
     "limit": (5000, "paper: 5,000 HH pairs"),
     "probe_limit": (500, "paper: 500 of the training prompts as probes"),
     "eval_every": (25, "paper: an evaluation every 100 pairs = 25 steps of 4"),
+    "save_model": (True, "the final policy as <run>/model, for `generate` and `winrate`"),
 }
 HH = "../shared/data/hh_probe_train.jsonl"
 CPU = {
@@ -61,6 +63,7 @@ CPU = {
     "eval_every": (4, "paper: every 25 steps; early and often, SFT's rise of irr_train is an early "
                    "window on SmolLM2"),
     "checkpoint": (True, "--resume after an interruption"),
+    "save_model": (True, "the final policy as <run>/model, for `generate` and `winrate`"),
 }
 
 
@@ -86,6 +89,13 @@ PRESETS = {
                 beta=(0.1, "paper: β = 0.1"),
                 sft_steps=(5_000, "paper: 2 epochs of the 10,000 responses at batch 4"),
                 steps=(3_400, "paper: ≈ 2.7 epochs of DPO")),
+        _preset("paper-sft-dpo", "the extension's baseline: SFT on y⁺, then DPO (same steps)",
+                PAPER,
+                method=("sft-dpo", "paper: SFT on the chosen responses, then DPO"),
+                lr=(5e-7, "paper: 5e-7"),
+                beta=(0.1, "paper: β = 0.1"),
+                sft_steps=(5_000, "as paper-extend-dpo: the same examples seen in each stage"),
+                steps=(3_400, "paper: ≈ 2.7 epochs of DPO")),
         _preset("cpu-sft", "SFT on SmolLM2, 16 HH examples, 24 steps (6 epochs)", CPU,
                 method=("sft", "paper: SFT on the chosen responses"),
                 lr=(5e-6, "paper: 5e-7; 10× for a run of 24 steps"),
@@ -100,6 +110,12 @@ PRESETS = {
                 lr=(5e-6, "paper: 5e-7"),
                 beta=(0.1, "paper: β = 0.1"),
                 sft_steps=(16, "paper: 2 epochs of both responses; here 2 epochs of 32"),
+                steps=(40, "paper: ≈ 2.7 epochs of DPO; here 10 epochs of 16")),
+        _preset("cpu-sft-dpo", "the extension's baseline on SmolLM2: SFT on y⁺, then DPO", CPU,
+                method=("sft-dpo", "paper: SFT on the chosen responses, then DPO"),
+                lr=(5e-6, "paper: 5e-7"),
+                beta=(0.1, "paper: β = 0.1"),
+                sft_steps=(16, "as cpu-extend-dpo: the same examples seen in each stage"),
                 steps=(40, "paper: ≈ 2.7 epochs of DPO; here 10 epochs of 16")),
         _preset("cpu-onpolicy-dpo", "on-policy DPO on SmolLM2 (pairs sampled and ranked)", CPU,
                 method=("onpolicy-dpo", "paper: on-policy DPO, Sec. 4.4"),

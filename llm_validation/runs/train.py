@@ -365,6 +365,9 @@ def main(cfg: RunConfig, on_eval: Callable[[int], None] | None = None) -> Path:
                 if on_eval is not None:
                     on_eval(step)
     bar.close()
+    if cfg.save_model:
+        session.model.save_pretrained(session.out / "model")
+        session.tokenizer.save_pretrained(session.out / "model")
     finish(session, time.perf_counter() - started, start, total)
     return session.out
 

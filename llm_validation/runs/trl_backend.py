@@ -13,6 +13,7 @@ defaults (`loss_params`), so `--beta` etc. mean what they mean natively.
 | `rpo`        | DPOTrainer, [sigmoid, sft], weights [1, α]               | −log σ(β h) − α log π(y⁺)/L |
 | `simpo`      | CPOTrainer, loss_type simpo, cpo_alpha 0, β, γ           | SimPO Eq. 6                 |
 | `extend-dpo` | SFTTrainer on y⁺ and y⁻, then DPOTrainer, π_ref = SFT    | Sec. 4.3                    |
+| `sft-dpo`    | SFTTrainer on y⁺, then DPOTrainer, π_ref = SFT           | extend-dpo's baseline       |
 | `onpolicy-dpo` | OnlineDPOTrainer (experimental), reward_funcs = reward | Sec. 4.4                    |
 
 `onpolicy-dpo` runs trl 1.16's `trl.experimental.online_dpo.OnlineDPOTrainer` (experimental in
@@ -115,9 +116,14 @@ def _simpo(cfg: RunConfig) -> list[TrlPhase]:
     return [TrlPhase("cpo", cfg.steps, "pairs", settings)]
 
 
-def _extend_dpo(cfg: RunConfig) -> list[TrlPhase]:
-    sft_steps = cfg.steps if cfg.sft_steps is None else cfg.sft_steps
-    return [TrlPhase("sft", sft_steps, "both"), *_dpo("dpo", ["sigmoid"])(cfg)]
+def _sft_then_dpo(sft_data: str):
+    """SFT for `sft_steps` on `sft_data` (`both`: y⁺ and y⁻; `pairs`: y⁺), then DPO."""
+
+    def phases(cfg: RunConfig) -> list[TrlPhase]:
+        sft_steps = cfg.steps if cfg.sft_steps is None else cfg.sft_steps
+        return [TrlPhase("sft", sft_steps, sft_data), *_dpo("dpo", ["sigmoid"])(cfg)]
+
+    return phases
 
 
 def _onpolicy_dpo(cfg: RunConfig) -> list[TrlPhase]:
@@ -145,7 +151,8 @@ TRL_METHODS: dict[str, Callable[[RunConfig], list[TrlPhase]]] = {
     ),
     "rpo": _dpo("rpo", ["sigmoid", "sft"], lambda p: [1.0, p["alpha"]]),
     "simpo": _simpo,
-    "extend-dpo": _extend_dpo,
+    "extend-dpo": _sft_then_dpo("both"),
+    "sft-dpo": _sft_then_dpo("pairs"),
     "onpolicy-dpo": _onpolicy_dpo,
 }
 OPTIMIZERS = {"sgd": "sgd", "adamw": "adamw_torch", "rmsprop": "rmsprop"}
@@ -318,6 +325,8 @@ def check_trl(cfg: RunConfig) -> None:
         raise UserError("--resume needs --backend native (trl runs write no checkpoint.pt)")
     if cfg.track_kernel or cfg.save_arrays:
         raise UserError("--track-kernel and --save-arrays need --backend native")
+    if cfg.neg_weight not in (None, 1.0):
+        raise UserError("--neg-weight needs --backend native (trl's DPO has no such weight)")
     _batching(cfg)
 
 
@@ -362,6 +371,9 @@ def run_trl(cfg: RunConfig) -> Path:
         trainer.train()
         model, offset = trainer.model, offset + phase.steps
     barrier()
+    if is_main() and cfg.save_model:
+        model.save_pretrained(out / "model")
+        tokenizer.save_pretrained(out / "model")
     if is_main():
         for folder in out.glob(".trl-phase*"):  # trainer scratch: save_strategy="no", data
             shutil.rmtree(folder)

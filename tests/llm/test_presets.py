@@ -21,8 +21,9 @@ def test_every_preset_sets_real_fields_and_quotes_the_paper_for_each():
     for preset in PRESETS.values():
         assert set(preset.settings) <= names, preset.name
         assert all(note.strip() for _, note in preset.settings.values()), preset.name
-    assert set(PRESETS) == {"paper-sft", "paper-dpo", "paper-extend-dpo", "cpu-sft", "cpu-dpo",
-                            "cpu-extend-dpo", "cpu-onpolicy-dpo"}
+    assert set(PRESETS) == {"paper-sft", "paper-dpo", "paper-extend-dpo", "paper-sft-dpo",
+                            "cpu-sft", "cpu-dpo", "cpu-extend-dpo", "cpu-sft-dpo",
+                            "cpu-onpolicy-dpo"}
 
 
 def test_presets_lists_each_with_one_line(capsys):

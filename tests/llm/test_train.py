@@ -68,7 +68,7 @@ def test_every_method_runs_and_logs_finite_losses(tmp_path, method):
     values = [float(r["value"]) for r in rows]
     assert all(v == v and abs(v) < float("inf") for v in values)
     last = max(int(r["step"]) for r in rows)
-    assert last == (3 if method == "extend-dpo" else 2)
+    assert last == (3 if method in ("extend-dpo", "sft-dpo") else 2)  # SFT step + 2 DPO steps
     assert {"chosen", "rejected", "y_star", "train"} <= {r["probe_type"] for r in rows}
 
 
