@@ -33,11 +33,12 @@ validate-demo: install
 		--probe-limit 8 --steps 4 --eval-every 2 --batch-size 4 --lr 1e-6 --no-checkpoint \
 		--out runs/validate-demo
 
-test: install
+test: lint
 	HYPOTHESIS_PROFILE=ci $(PY) -m pytest -q
 
 lint: install
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 bench: install
 	$(PY) -m benchmarks
