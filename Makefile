@@ -38,7 +38,6 @@ test: lint
 
 lint: install
 	$(PY) -m ruff check .
-	$(PY) -m ruff format --check .
 
 bench: install
 	$(PY) -m benchmarks

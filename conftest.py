@@ -35,7 +35,9 @@ def pytest_collection_modifyitems(config, items):
     """`slow` tests run only when `-m` names them; `gpu` tests only where CUDA is available."""
     run_slow = "slow" in (config.getoption("-m") or "")
     has_cuda = _cuda_available()
-    skip_slow = pytest.mark.skip(reason="slow (real SmolLM2 or V = 49,152 on CPU); run with -m slow")
+    skip_slow = pytest.mark.skip(
+        reason="slow (real SmolLM2 or V = 49,152 on CPU); run with -m slow"
+    )
     skip_gpu = pytest.mark.skip(reason="needs a CUDA device")
     for item in items:
         if "slow" in item.keywords and not run_slow:

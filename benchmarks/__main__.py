@@ -80,8 +80,9 @@ def main(argv: list[str] | None = None) -> int:
 class BenchConfig:
     quick: bool = option(False, "reduced sizes, under 2 minutes")
     readme: bool = option(False, "update README.md's performance table")
-    k: str | None = option(None, "only benchmarks matching this pytest expression", type=str,
-                           flag="-k")
+    k: str | None = option(
+        None, "only benchmarks matching this pytest expression", type=str, flag="-k"
+    )
 
 
 def run(argv: list[str] | None) -> int:

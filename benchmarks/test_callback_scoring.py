@@ -6,7 +6,6 @@ the per-type summaries and, in several processes, the shard and gather (a no-op 
 process). Target: at least 0.9× the tokens/s of `score` alone, i.e. the extras cost ≤ ~10 %.
 """
 
-
 import pytest
 
 torch = pytest.importorskip("torch")

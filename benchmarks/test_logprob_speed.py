@@ -6,7 +6,6 @@ which is the floor any evaluation must pay, and (b) per-example evaluation at ba
 is how the paper's code scores probes.
 """
 
-
 import numpy as np
 import pytest
 

@@ -48,7 +48,9 @@ def flag_name(f: Field) -> str:
     return f.metadata.get("flag", "--" + f.name.replace("_", "-"))
 
 
-def add_config_args(parser: argparse.ArgumentParser, config: type, skip: tuple[str, ...] = ()) -> None:
+def add_config_args(
+    parser: argparse.ArgumentParser, config: type, skip: tuple[str, ...] = ()
+) -> None:
     """One flag per field of the dataclass `config` that has a help string and is not in `skip`."""
     for f in fields(config):
         if f.name in skip or "help" not in f.metadata:

@@ -74,7 +74,8 @@ class MetricsLog:
     def append(self, step: int, examples_seen: int, rows: Iterable[Row]) -> None:
         with self.path.open("a", newline="") as handle:
             csv.writer(handle).writerows(
-                (step, examples_seen, kind, metric, repr(float(value))) for kind, metric, value in rows
+                (step, examples_seen, kind, metric, repr(float(value)))
+                for kind, metric, value in rows
             )
             handle.flush()
             os.fsync(handle.fileno())

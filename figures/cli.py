@@ -34,7 +34,8 @@ class FiguresConfig:
         None, "a folder of llm_validation runs (runs/<name>/metrics.csv)", type=Path
     )
     only: str | None = option(
-        None, f"comma-separated figure names or numbers: {', '.join(s.name for s in FIGURES)}",
+        None,
+        f"comma-separated figure names or numbers: {', '.join(s.name for s in FIGURES)}",
         type=str,
     )
     format: str = option("png", f"comma-separated formats from {', '.join(FORMATS)}")

@@ -51,8 +51,14 @@ def scatter(folder: Path):
     for kind in dict.fromkeys(pred.probe_type.tolist()):
         sel = pred.probe_type == kind
         s = style.probe_style(kind)
-        ax.scatter(pred.predicted[sel], pred.actual[sel], s=14, color=s.color, label=s.label,
-                   marker="o" if s.ls == "-" else "^" if s.ls == "--" else "s")
+        ax.scatter(
+            pred.predicted[sel],
+            pred.actual[sel],
+            s=14,
+            color=s.color,
+            label=s.label,
+            marker="o" if s.ls == "-" else "^" if s.ls == "--" else "s",
+        )
     lim = float(max(np.abs(pred.predicted).max(), np.abs(pred.actual).max()))
     ax.plot([-lim, lim], [-lim, lim], color=style.BLACK, lw=0.8)
     ax.set_xlabel("predicted Δ log π (first order)")
@@ -120,14 +126,23 @@ def kernel_drift(folder: Path, data: dict | None = None):
     left, mid, right = fig.subplots(1, 3)
     for subset, ls in (("all", "-"), ("unembed", "--")):
         d = [x for x in data["drift"] if x["subset"] == subset]
-        left.plot([x["step"] for x in d], [x["correlation"] for x in d], ls, color=style.BLUE,
-                  marker="o", ms=3, label=f"{subset} parameters")
+        left.plot(
+            [x["step"] for x in d],
+            [x["correlation"] for x in d],
+            ls,
+            color=style.BLUE,
+            marker="o",
+            ms=3,
+            label=f"{subset} parameters",
+        )
     left.set_xlabel("optimiser step")
     left.set_ylabel("corr(Ĩ_t, Ĩ_0)")
     left.set_title("relative influence vs its start")
     left.legend()
-    for key, color, label in (("fixed_kernel", style.RED, "stable kernel (θ at interval start)"),
-                              ("per_step", style.BLUE, "first order per step")):
+    for key, color, label in (
+        ("fixed_kernel", style.RED, "stable kernel (θ at interval start)"),
+        ("per_step", style.BLUE, "first order per step"),
+    ):
         t = [x for x in data["trajectory"] if x["prediction"] == key]
         s = [x["interval"] for x in t]
         mid.loglog(s, [x["relative_error"] for x in t], "o-", color=color, label=label)

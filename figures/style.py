@@ -84,7 +84,9 @@ RC = {
     "image.cmap": "viridis",
 }
 
-DIVERGING = "RdBu"  # heat maps: positive (rises) blue like RISE, negative red; readable by all CVD types
+DIVERGING = (
+    "RdBu"  # heat maps: positive (rises) blue like RISE, negative red; readable by all CVD types
+)
 
 
 def probe_style(probe_type: str) -> ProbeStyle:

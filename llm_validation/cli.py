@@ -152,8 +152,10 @@ def drift(cfg: DriftConfig) -> None:
         print(f"  {key}: {text}")
     print(f"{'S':>4} {'prediction':<13} {'n':>5} {'r':>8} {'sign':>6} {'rel.err':>8}")
     for t in summary["trajectory"]:
-        print(f"{t['interval']:>4} {t['prediction']:<13} {t['n']:>5} {t['pearson_r']:>8.4f} "
-              f"{t['sign_agreement']:>6.3f} {t['relative_error']:>8.4f}")
+        print(
+            f"{t['interval']:>4} {t['prediction']:<13} {t['n']:>5} {t['pearson_r']:>8.4f} "
+            f"{t['sign_agreement']:>6.3f} {t['relative_error']:>8.4f}"
+        )
     print(f"wrote {cfg.run}/drift.json")
 
 
@@ -215,6 +217,7 @@ def align(cfg: AlignConfig) -> None:
 
     summary = main(cfg)
     print(json.dumps(summary) if cfg.json else tables(summary))
+
 
 @dataclass(frozen=True)
 class Command:
@@ -285,4 +288,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         interrupted="interrupted: the run folder keeps every evaluation written; continue with "
         "--resume",
     )
-

@@ -207,7 +207,9 @@ def simpo(s: SequenceScores, ops: ArrayOps, beta: float, gamma: float) -> LossVa
     lc, lr = s.length["chosen"], s.length["rejected"]
     u = beta * s.logp["chosen"] / lc - beta * s.logp["rejected"] / lr - gamma  # Eq. (6)
     w = ops.sigmoid(-u)  # 1 − σ(u)
-    return LossValue(-ops.sum(ops.log_sigmoid(u)), {"chosen": -w * beta / lc, "rejected": w * beta / lr})
+    return LossValue(
+        -ops.sum(ops.log_sigmoid(u)), {"chosen": -w * beta / lc, "rejected": w * beta / lr}
+    )
 
 
 @register("rpo", PAIR, reference=True, beta=0.1, alpha=1.0)

@@ -140,7 +140,9 @@ def split_ids(tokenizer, prompt: str, responses: Mapping[str, str], boundary: st
     pair keeps one prompt. Every other response keeps its own."""
     prompt_ids = encode(tokenizer, prompt)
     if boundary == "separate":
-        return {k: prompt_ids for k in responses}, {k: encode(tokenizer, v) for k, v in responses.items()}
+        return {k: prompt_ids for k in responses}, {
+            k: encode(tokenizer, v) for k, v in responses.items()
+        }
     if boundary != "trl":
         raise ValueError(f"unknown boundary {boundary!r}; choose from {', '.join(BOUNDARIES)}")
     joint = {k: encode(tokenizer, prompt + v) for k, v in responses.items()}
@@ -168,7 +170,9 @@ def tokenize_example(
     longest = max(len(prompts[k]) + n for k, n in full.items())
     keep = truncation.max_prompt_length
     if longest > truncation.max_length:
-        cut = {k: p[-keep:] if truncation.mode == "keep_end" else p[:keep] for k, p in prompts.items()}
+        cut = {
+            k: p[-keep:] if truncation.mode == "keep_end" else p[:keep] for k, p in prompts.items()
+        }
     else:
         cut = prompts
     if max(len(cut[k]) + n for k, n in full.items()) > truncation.max_length:
@@ -222,8 +226,9 @@ def reduce(per_token: Tensor, mask: Tensor, reduction: str = "sum") -> Tensor:
     return total if reduction == "sum" else total / mask.sum(-1).clamp_min(1)
 
 
-def sequence_logps(model, input_ids: Tensor, attention_mask: Tensor, response_mask: Tensor,
-                   reduction: str = "sum") -> Tensor:
+def sequence_logps(
+    model, input_ids: Tensor, attention_mask: Tensor, response_mask: Tensor, reduction: str = "sum"
+) -> Tensor:
     """Differentiable log π(y | x) for one padded batch. Shape: (B,)."""
     logits = model(input_ids=input_ids, attention_mask=attention_mask).logits  # (B, T, V)
     logp, mask = token_logps(logits, input_ids, response_mask)
@@ -258,8 +263,6 @@ def token_statistics(z: Tensor, targets: Tensor) -> dict[str, Tensor]:
     }
 
 
-
-
 def length_buckets(lengths: Sequence[int], batch_tokens: int) -> list[np.ndarray]:
     """Indices grouped longest-first so that (batch size × longest length) ≤ batch_tokens."""
     order = np.argsort(-np.asarray(lengths), kind="stable")
@@ -274,8 +277,14 @@ def length_buckets(lengths: Sequence[int], batch_tokens: int) -> list[np.ndarray
 
 
 @torch.no_grad()
-def score(model, items: Sequence[Tokenized], pad_id: int, batch_tokens: int = 4096,
-          progress: bool = False, visit=None) -> dict[str, np.ndarray]:
+def score(
+    model,
+    items: Sequence[Tokenized],
+    pad_id: int,
+    batch_tokens: int = 4096,
+    progress: bool = False,
+    visit=None,
+) -> dict[str, np.ndarray]:
     """Every statistic for every item, in input order, each Shape: (N,).
 
     `logp` and `logp_max` are sums over response tokens (log π(y|x) and the y* sum), `n_tokens`
@@ -290,7 +299,9 @@ def score(model, items: Sequence[Tokenized], pad_id: int, batch_tokens: int = 40
     names = ("logp", "logp_max", "n_tokens", *TOKEN_METRICS)
     out = {k: np.zeros(len(items)) for k in names}
     for index in tqdm(buckets, desc="scoring", unit="batch", disable=not progress, leave=False):
-        ids, attention, response = (t.to(device) for t in collate([items[i] for i in index], pad_id))
+        ids, attention, response = (
+            t.to(device) for t in collate([items[i] for i in index], pad_id)
+        )
         logits = model(input_ids=ids, attention_mask=attention).logits  # (B, T, V)
         seq, pos = response[:, 1:].nonzero(as_tuple=True)  # response positions only: (n,), (n,)
         z = logits[seq, pos]  # (n, V)
@@ -313,5 +324,6 @@ def naive_sequence_logp(model, item: Tokenized) -> float:
     device = next(model.parameters()).device
     ids = torch.tensor([item.ids], device=device)
     logp_all = torch.log_softmax(model(input_ids=ids).logits[0].double(), dim=-1)  # (T, V)
-    return sum(float(logp_all[t - 1, item.ids[t]]) for t in range(max(item.prompt_len, 1), len(item.ids)))
-
+    return sum(
+        float(logp_all[t - 1, item.ids[t]]) for t in range(max(item.prompt_len, 1), len(item.ids))
+    )

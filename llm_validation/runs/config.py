@@ -38,8 +38,9 @@ SHARE_HELP = (
 )
 PROBE_TYPES_HELP = "comma-separated probe types to track (default: all present)"
 STEPS_HELP = "optimiser steps (extend-dpo, sft-dpo: the DPO phase)"
-SFT_STEPS_HELP = ("extend-dpo / sft-dpo: SFT steps (on y⁺ and y⁻ / on y⁺ only) before DPO "
-                  "(default: --steps)")
+SFT_STEPS_HELP = (
+    "extend-dpo / sft-dpo: SFT steps (on y⁺ and y⁻ / on y⁺ only) before DPO (default: --steps)"
+)
 BATCH_HELP = "examples per batch: pairs per optimiser step (run, align), prompts (generate)"
 NEW_TOKENS_HELP = "tokens sampled per response at most (onpolicy-dpo, generate, align)"
 TEMPERATURE_HELP = "sampling temperature T (0: greedy)"
@@ -53,20 +54,30 @@ class Tokenization:
 
     max_length: int = _f(512, LENGTH_HELP)
     max_prompt_length: int = _f(256, PROMPT_LENGTH_HELP)
-    truncation_mode: str = _f("keep_end", "which end of a long prompt survives truncation "
-                              "(paper, HH: keep_end)", choices=("keep_end", "keep_start"))
+    truncation_mode: str = _f(
+        "keep_end",
+        "which end of a long prompt survives truncation (paper, HH: keep_end)",
+        choices=("keep_end", "keep_start"),
+    )
     boundary: str = _f("separate", BOUNDARY_HELP, choices=("separate", "trl"))
     share_budget: bool = _f(False, SHARE_HELP)
 
 
 @dataclass(frozen=True)
 class RunConfig(Tokenization):
-    preset: str | None = _f(None, "start from a named preset (`presets` lists them); flags given "
-                            "on the command line override it", type=str)
+    preset: str | None = _f(
+        None,
+        "start from a named preset (`presets` lists them); flags given "
+        "on the command line override it",
+        type=str,
+    )
     method: str = _f("dpo", "finetuning method (see `methods.METHODS`)")
-    backend: str = _f("native", "native: the exact, resumable trainer of the theory checks; trl: "
-                      "trl's trainers with the learning-dynamics callback (torchrun-able)",
-                      choices=("native", "trl"))
+    backend: str = _f(
+        "native",
+        "native: the exact, resumable trainer of the theory checks; trl: "
+        "trl's trainers with the learning-dynamics callback (torchrun-able)",
+        choices=("native", "trl"),
+    )
     model: str = _f("smollm2", MODEL_HELP)
     data: str = _f("synthetic", DATA_HELP)
     probes: str | None = _f(None, "probe JSONL to track (default: the training data)", type=str)
@@ -78,44 +89,71 @@ class RunConfig(Tokenization):
     sft_steps: int | None = _f(None, SFT_STEPS_HELP, type=int)
     eval_every: int = _f(5, "evaluate probes every K optimiser steps (and at steps 0 and last)")
     batch_size: int = _f(4, BATCH_HELP)
-    micro_batch_size: int | None = _f(None, "examples per forward pass; gradients accumulate "
-                                      "over batch_size/micro_batch_size passes", type=int)
+    micro_batch_size: int | None = _f(
+        None,
+        "examples per forward pass; gradients accumulate over batch_size/micro_batch_size passes",
+        type=int,
+    )
     lr: float = _f(1e-5, "learning rate")
     optimizer: str = _f("rmsprop", "sgd (the theory), adamw, rmsprop (the paper's choice)")
     max_grad_norm: float = _f(1.0, "gradient clipping norm (0 disables; paper: 10)")
-    warmup_steps: int = _f(0, "linear warmup of the learning rate over the first N optimiser "
-                           "steps of each phase, η·min(1, (s+1)/(N+1)) as the DPO repo (paper: 150)")
+    warmup_steps: int = _f(
+        0,
+        "linear warmup of the learning rate over the first N optimiser "
+        "steps of each phase, η·min(1, (s+1)/(N+1)) as the DPO repo (paper: 150)",
+    )
     beta: float | None = _f(None, BETA_HELP, type=float)
     alpha: float | None = _f(None, "α of rpo's NLL term", type=float)
     gamma: float | None = _f(None, "γ, simpo's target margin", type=float)
     delta: float | None = _f(None, "δ, slic's hinge margin", type=float)
     lam: float | None = _f(None, "λ, slic's SFT weight", type=float)
-    neg_weight: float | None = _f(None, "w, dpo's weight on the y⁻ log-ratio (1: DPO; 0: no "
-                                  "negative gradient)", type=float)
-    reference: str = _f("precomputed", "π_ref: `precomputed` log-probs or a frozen `copy` "
-                        "(onpolicy-dpo always uses a copy)", choices=("precomputed", "copy"))
-    reduction: str = _f("sum", "sequence log-prob fed to the losses: `sum` (paper) or token "
-                        "`mean`", choices=("sum", "mean"))
-    reward: str | None = _f(None, "onpolicy-dpo reward as module:function(prompt, response) -> "
-                            "float (synthetic data: the ground truth)", type=str)
+    neg_weight: float | None = _f(
+        None, "w, dpo's weight on the y⁻ log-ratio (1: DPO; 0: no negative gradient)", type=float
+    )
+    reference: str = _f(
+        "precomputed",
+        "π_ref: `precomputed` log-probs or a frozen `copy` (onpolicy-dpo always uses a copy)",
+        choices=("precomputed", "copy"),
+    )
+    reduction: str = _f(
+        "sum",
+        "sequence log-prob fed to the losses: `sum` (paper) or token `mean`",
+        choices=("sum", "mean"),
+    )
+    reward: str | None = _f(
+        None,
+        "onpolicy-dpo reward as module:function(prompt, response) -> "
+        "float (synthetic data: the ground truth)",
+        type=str,
+    )
     max_new_tokens: int = _f(24, NEW_TOKENS_HELP)
     batch_tokens: int = _f(4096, "padded tokens per scoring batch (length-bucketed)")
-    precision: str = _f("auto", "fp32, bf16 (autocast) or auto (bf16 on capable cuda)",
-                        choices=("auto", "fp32", "bf16"))
+    precision: str = _f(
+        "auto",
+        "fp32, bf16 (autocast) or auto (bf16 on capable cuda)",
+        choices=("auto", "fp32", "bf16"),
+    )
     device: str = _f("auto", DEVICE_HELP)
     seed: int = _f(0, "seed for model init, data order and sampling")
     out: str | None = _f(None, "run folder (default: runs/<method>-<model>-<data>)", type=str)
     resume: bool = _f(False, "continue from the run folder's last checkpoint")
     save_arrays: bool = _f(False, "also write per-example statistics as arrays/step_*.npz")
     checkpoint: bool = _f(True, "save a checkpoint at every evaluation (needed by --resume)")
-    track_kernel: int = _f(0, "track the eNTK of the first K training examples and their "
-                           "prompts' probes (--probe-types, if given): relative influence at every "
-                           "evaluation (kernel.csv) and trajectory predictions over "
-                           "--track-intervals (trajectory.csv); 0 = off")
-    track_intervals: str = _f("1,4,16,64", "comma-separated interval lengths S (optimiser steps) "
-                              "for --track-kernel's trajectory predictions (empty: influence only)")
-    save_model: bool = _f(False, "save the final policy as a HF folder <run>/model (loads back "
-                          "with --model PATH)")
+    track_kernel: int = _f(
+        0,
+        "track the eNTK of the first K training examples and their "
+        "prompts' probes (--probe-types, if given): relative influence at every "
+        "evaluation (kernel.csv) and trajectory predictions over "
+        "--track-intervals (trajectory.csv); 0 = off",
+    )
+    track_intervals: str = _f(
+        "1,4,16,64",
+        "comma-separated interval lengths S (optimiser steps) "
+        "for --track-kernel's trajectory predictions (empty: influence only)",
+    )
+    save_model: bool = _f(
+        False, "save the final policy as a HF folder <run>/model (loads back with --model PATH)"
+    )
 
     def run_dir(self) -> Path:
         return run_dir(self.out, self.method, self.model, data_name(self.data))
@@ -128,8 +166,12 @@ class RunConfig(Tokenization):
 class ScoreConfig(Tokenization):
     """`logprobs`: score a probe file once: the mean summed log-prob per probe type (y* too)."""
 
-    probes: str = _f(None, "probe JSONL in the paper's format (prompt + response fields)",
-                     type=str, required=True)
+    probes: str = _f(
+        None,
+        "probe JSONL in the paper's format (prompt + response fields)",
+        type=str,
+        required=True,
+    )
     model: str = _f("smollm2", MODEL_HELP)
     limit: int | None = _f(None, "use only the first N valid examples", type=int)
     strict: bool = _f(False, STRICT_HELP)
@@ -147,8 +189,9 @@ class PredictConfig(Tokenization):
     model: str = _f("tiny-neox", MODEL_HELP)
     data: str = _f("synthetic", DATA_HELP)
     loss: str = _f("sft", "the update's loss (a loss of `simulator.LOSSES`)")
-    optimizer: str = _f("sgd", "fresh optimiser sgd, rmsprop or adamw: its first step (adamw's "
-                        "is ≈ −η sign(g))")
+    optimizer: str = _f(
+        "sgd", "fresh optimiser sgd, rmsprop or adamw: its first step (adamw's is ≈ −η sign(g))"
+    )
     lr: float = _f(1e-3, "learning rate η")
     updates: int = _f(8, "K updates (the first K examples), each one step from the same θ₀")
     limit: int | None = _f(None, "use only the first N valid examples (caps K)", type=int)
@@ -164,13 +207,15 @@ class PredictConfig(Tokenization):
     strict: bool = _f(False, STRICT_HELP)
     seed: int = _f(0, "model init (tiny models) and kernel probes")
     device: str = _f("auto", DEVICE_HELP)  # the model is fp32 everywhere
-    out: str | None = _f(None, "output folder (default runs/predict-<loss>-<optimizer>-"
-                             "<model>-<data>)", type=str)
+    out: str | None = _f(
+        None, "output folder (default runs/predict-<loss>-<optimizer>-<model>-<data>)", type=str
+    )
     json: bool = _f(False, "print one JSON object (pearson_r, sign_agreement, …)")
 
     def run_dir(self) -> Path:
-        return run_dir(self.out, "predict", self.loss, self.optimizer, self.model,
-                       data_name(self.data))
+        return run_dir(
+            self.out, "predict", self.loss, self.optimizer, self.model, data_name(self.data)
+        )
 
 
 @dataclass(frozen=True)
@@ -189,8 +234,9 @@ class InfluenceConfig(Tokenization):
     strict: bool = _f(False, STRICT_HELP)
     seed: int = _f(0, "model init (tiny models)")
     device: str = _f("auto", DEVICE_HELP)
-    out: str | None = _f(None, "output folder (default runs/influence-<loss>-<model>-<data>)",
-                             type=str)
+    out: str | None = _f(
+        None, "output folder (default runs/influence-<loss>-<model>-<data>)", type=str
+    )
 
     def run_dir(self) -> Path:
         return run_dir(self.out, "influence", self.loss, self.model, data_name(self.data))
@@ -216,8 +262,11 @@ class GenerateConfig:
     """`generate`: sample responses in left-padded batches (resumable JSONL), report diversity."""
 
     model: str = _f("smollm2", MODEL_HELP)
-    prompts: str = _f("synthetic", "`synthetic`, a JSONL file with a `prompt` field per line, or "
-                      "a text file with one prompt per line")
+    prompts: str = _f(
+        "synthetic",
+        "`synthetic`, a JSONL file with a `prompt` field per line, or "
+        "a text file with one prompt per line",
+    )
     out: str | None = _f(None, "output folder (default runs/generate-<model>-<prompts>)", type=str)
     limit: int | None = _f(None, "only the first N prompts (synthetic: default 64)", type=int)
     prompt_seed: int = _f(1000, PROMPT_SEED_HELP)
@@ -237,8 +286,17 @@ class GenerateConfig:
 
     def settings(self) -> dict:
         """What determines the samples: a resumed run must match it."""
-        keep = ("model", "prompts", "prompt_seed", "max_new_tokens", "temperature", "top_p",
-                "batch_size", "max_prompt_length", "seed")
+        keep = (
+            "model",
+            "prompts",
+            "prompt_seed",
+            "max_new_tokens",
+            "temperature",
+            "top_p",
+            "batch_size",
+            "max_prompt_length",
+            "seed",
+        )
         return {k: getattr(self, k) for k in keep}
 
 
@@ -246,18 +304,23 @@ class GenerateConfig:
 class WinrateConfig:
     """`winrate`: A's pairwise win rate over B under a judge, both orders, 95% interval."""
 
-    a: str = _f(None, "JSONL of responses A (`generate` output: prompt, response)", type=str,
-                required=True)
+    a: str = _f(
+        None, "JSONL of responses A (`generate` output: prompt, response)", type=str, required=True
+    )
     b: str = _f(None, "JSONL of responses B, same prompts", type=str, required=True)
-    judge: str = _f("synthetic", "synthetic, reward:module:function, rm:PATH or "
-                    "openai:BASE_URL (an OpenAI-compatible endpoint)")
+    judge: str = _f(
+        "synthetic",
+        "synthetic, reward:module:function, rm:PATH or "
+        "openai:BASE_URL (an OpenAI-compatible endpoint)",
+    )
     judge_model: str = _f("gpt-3.5-turbo", "openai judge: the chat model (paper: gpt-3.5-turbo)")
     timeout: float = _f(30.0, "openai judge: seconds per request before it is retried")
     retries: int = _f(4, "openai judge: retries after a timeout, connection error, 429 or 5xx")
     backoff: float = _f(1.0, "openai judge: seconds before the first retry (doubling after)")
     requests_per_second: float = _f(2.0, "openai judge: rate limit")
-    interval: str = _f("wilson", "95% interval: wilson, or bootstrap over prompts",
-                       choices=("wilson", "bootstrap"))
+    interval: str = _f(
+        "wilson", "95% interval: wilson, or bootstrap over prompts", choices=("wilson", "bootstrap")
+    )
     bootstrap_rounds: int = _f(2000, "bootstrap resamples")
     max_chars: int = _f(2000, "skip a pair when a response is longer (paper: 2,000 characters)")
     limit: int | None = _f(None, "judge only the first N paired prompts", type=int)

@@ -22,8 +22,10 @@ from llm_validation.runs.config import DriftConfig
 from llm_validation.runs.kernel_tracking import KERNEL, TRAJECTORY
 
 DRIFT = "drift.json"
-PREDICTIONS = {"fixed_kernel": "stable kernel (gradients at the interval's start)",
-               "per_step": "first order per step"}
+PREDICTIONS = {
+    "fixed_kernel": "stable kernel (gradients at the interval's start)",
+    "per_step": "first order per step",
+}
 
 
 def drift_table(run: Path) -> list[dict]:
@@ -50,8 +52,14 @@ def trajectory_table(run: Path) -> list[dict]:
         actual = np.array([float(r["actual"]) for r in sel])
         for key in PREDICTIONS:
             pred = np.array([float(r[key]) for r in sel])
-            out.append({"interval": s, "prediction": key, "intervals": len({r["start"] for r in sel}),
-                        **summarize(pred, actual)})
+            out.append(
+                {
+                    "interval": s,
+                    "prediction": key,
+                    "intervals": len({r["start"] for r in sel}),
+                    **summarize(pred, actual),
+                }
+            )
     return out
 
 
@@ -65,6 +73,7 @@ def write_drift(run: Path) -> dict:
 def main(cfg: DriftConfig) -> dict:
     run = Path(cfg.run)
     if not (run / KERNEL).is_file() or not (run / METRICS).is_file():
-        raise UserError(f"--run: {run} has no {KERNEL} and {METRICS}; record it with "
-                        "`run --track-kernel K`")
+        raise UserError(
+            f"--run: {run} has no {KERNEL} and {METRICS}; record it with `run --track-kernel K`"
+        )
     return write_drift(run)

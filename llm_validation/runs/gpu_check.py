@@ -31,8 +31,14 @@ from llm_validation.sources.models import load_model
 from llm_validation.sources.synthetic import generate
 from llm_validation.sources.tiny import build_tokenizer
 
-SCALED = dict(hidden_size=512, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=4,
-              intermediate_size=1376, max_position_embeddings=1024)
+SCALED = dict(
+    hidden_size=512,
+    num_hidden_layers=8,
+    num_attention_heads=8,
+    num_key_value_heads=4,
+    intermediate_size=1376,
+    max_position_embeddings=1024,
+)
 
 
 def build_scaled_model(folder: Path, seed: int = 0) -> Path:
@@ -41,8 +47,14 @@ def build_scaled_model(folder: Path, seed: int = 0) -> Path:
 
     tokenizer = build_tokenizer()
     eos = tokenizer.eos_token_id
-    config = LlamaConfig(vocab_size=len(tokenizer), eos_token_id=eos, bos_token_id=eos,
-                         pad_token_id=eos, attn_implementation="eager", **SCALED)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        eos_token_id=eos,
+        bos_token_id=eos,
+        pad_token_id=eos,
+        attn_implementation="eager",
+        **SCALED,
+    )
     torch.manual_seed(seed)
     LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
@@ -79,8 +91,11 @@ def timed_run(cfg: RunConfig) -> tuple[float, list[dict]]:
 
 
 def logp_at(rows, kind: str, step: int) -> float:
-    return next(float(r["value"]) for r in rows if r["probe_type"] == kind
-                and r["metric"] == "logp" and int(r["step"]) == step)
+    return next(
+        float(r["value"])
+        for r in rows
+        if r["probe_type"] == kind and r["metric"] == "logp" and int(r["step"]) == step
+    )
 
 
 @dataclass(frozen=True)
@@ -111,30 +126,59 @@ def check(args: GpuCheckConfig) -> int:
         probes = build_probes(tokenizer, generate(64, seed=9))
         naive = np.array([naive_sequence_logp(model, it) for it in probes.items[:64]])
         batched = score(model, probes.items[:64], tokenizer.eos_token_id)["logp"]
-        print(f"model: {params / 1e6:.1f}M parameters; batched vs naive log-prob max |gap| "
-              f"{np.abs(batched - naive).max():.2e}")
-        scoring, training = throughput(model, list(probes.items[:256]), tokenizer.eos_token_id,
-                                       device, args.repeats)
-        print(f"throughput: scoring {scoring:,.0f} tokens/s, training fwd+bwd {training:,.0f} "
-              "tokens/s (fp32)")
+        print(
+            f"model: {params / 1e6:.1f}M parameters; batched vs naive log-prob max |gap| "
+            f"{np.abs(batched - naive).max():.2e}"
+        )
+        scoring, training = throughput(
+            model, list(probes.items[:256]), tokenizer.eos_token_id, device, args.repeats
+        )
+        print(
+            f"throughput: scoring {scoring:,.0f} tokens/s, training fwd+bwd {training:,.0f} "
+            "tokens/s (fp32)"
+        )
         del model
-        common = dict(data="synthetic", limit=512, probe_limit=64, batch_size=args.batch_size,
-                      eval_every=max(args.steps // 3, 1), steps=args.steps, device=device,
-                      optimizer="adamw", seed=0)
-        seconds, rows = timed_run(RunConfig(method="sft", model=str(folder), lr=1e-3,
-                                            out=str(root / "sft"), **common))
-        print(f"sft: {args.steps} steps in {seconds:.1f} s ({seconds / args.steps * 1e3:.0f} ms/step"
-              f"); chosen {logp_at(rows, 'chosen', 0):.2f} → {logp_at(rows, 'chosen', args.steps):.2f}")
+        common = dict(
+            data="synthetic",
+            limit=512,
+            probe_limit=64,
+            batch_size=args.batch_size,
+            eval_every=max(args.steps // 3, 1),
+            steps=args.steps,
+            device=device,
+            optimizer="adamw",
+            seed=0,
+        )
+        seconds, rows = timed_run(
+            RunConfig(method="sft", model=str(folder), lr=1e-3, out=str(root / "sft"), **common)
+        )
+        print(
+            f"sft: {args.steps} steps in {seconds:.1f} s ({seconds / args.steps * 1e3:.0f} ms/step"
+            f"); chosen {logp_at(rows, 'chosen', 0):.2f} → {logp_at(rows, 'chosen', args.steps):.2f}"
+        )
         model, _ = load_model(str(folder), device=device)
-        model.load_state_dict(torch.load(root / "sft" / "checkpoint.pt", weights_only=True)["model"])
+        model.load_state_dict(
+            torch.load(root / "sft" / "checkpoint.pt", weights_only=True)["model"]
+        )
         model.save_pretrained(root / "sft-model")
         tokenizer.save_pretrained(root / "sft-model")
-        seconds, rows = timed_run(RunConfig(method="dpo", model=str(root / "sft-model"), lr=1e-4,
-                                            out=str(root / "dpo"), **common))
-        moves = ", ".join(f"{k} {logp_at(rows, k, 0):.2f} → {logp_at(rows, k, args.steps):.2f}"
-                          for k in ("chosen", "rejected", "y_star"))
-        print(f"dpo: {args.steps} steps in {seconds:.1f} s ({seconds / args.steps * 1e3:.0f} "
-              f"ms/step); {moves}")
+        seconds, rows = timed_run(
+            RunConfig(
+                method="dpo",
+                model=str(root / "sft-model"),
+                lr=1e-4,
+                out=str(root / "dpo"),
+                **common,
+            )
+        )
+        moves = ", ".join(
+            f"{k} {logp_at(rows, k, 0):.2f} → {logp_at(rows, k, args.steps):.2f}"
+            for k in ("chosen", "rejected", "y_star")
+        )
+        print(
+            f"dpo: {args.steps} steps in {seconds:.1f} s ({seconds / args.steps * 1e3:.0f} "
+            f"ms/step); {moves}"
+        )
         for model_name, lr in (("tiny-neox", 1e-3), (str(root / "sft-model"), 1e-4)):
             for method in ("sft", "dpo"):
                 out = root / f"predict-{Path(model_name).name}-{method}"
@@ -144,15 +188,18 @@ def check(args: GpuCheckConfig) -> int:
 
 def report_prediction(model: str, method: str, lr: float, device: str, out: Path) -> None:
     """`predict` (4 SGD updates, with the lr sweep) on the device: r, signs, error and cost."""
-    cfg = PredictConfig(model=model, loss=method, lr=lr, updates=4, lr_sweep=True, device=device,
-                        out=str(out))
+    cfg = PredictConfig(
+        model=model, loss=method, lr=lr, updates=4, lr_sweep=True, device=device, out=str(out)
+    )
     started = time.perf_counter()
     s = predict(cfg)
-    print(f"predict {Path(model).name} {method} sgd η={lr:g}: r {s['pearson_r']:.5f}, sign "
-          f"{s['sign_agreement']:.3f}, relative error {s['relative_error']:.4f} (slope in η "
-          f"{s['lr_sweep']['slope_log_error_vs_log_lr']:.2f}), "
-          f"{s['cost_per_probe_vs_forward_backward']:.2f}× fwd+bwd per probe, "
-          f"{time.perf_counter() - started:.1f} s")
+    print(
+        f"predict {Path(model).name} {method} sgd η={lr:g}: r {s['pearson_r']:.5f}, sign "
+        f"{s['sign_agreement']:.3f}, relative error {s['relative_error']:.4f} (slope in η "
+        f"{s['lr_sweep']['slope_log_error_vs_log_lr']:.2f}), "
+        f"{s['cost_per_probe_vs_forward_backward']:.2f}× fwd+bwd per probe, "
+        f"{time.perf_counter() - started:.1f} s"
+    )
 
 
 PROG = "python -m llm_validation.runs.gpu_check"

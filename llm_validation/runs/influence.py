@@ -108,8 +108,9 @@ def main(cfg: InfluenceConfig) -> dict:
         raise UserError(f"rows {missing} are not a response of every example")
     model, tokenizer = load_model(cfg.model, seed=cfg.seed, device=device)
     truncation, cuts = truncation_of(cfg), CutReport()
-    items = [tokenize_example(tokenizer, ex.prompt, ex.responses, truncation, cuts)
-             for ex in examples]
+    items = [
+        tokenize_example(tokenizer, ex.prompt, ex.responses, truncation, cuts) for ex in examples
+    ]
     report_cuts("data", cuts)
     columns = tuple(t for t in PROBE_TYPES if any(t in it for it in items))
     hyper = {} if cfg.beta is None else {"beta": cfg.beta}

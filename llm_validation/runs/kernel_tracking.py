@@ -41,8 +41,16 @@ from llm_validation.sources.examples import Example
 
 KERNEL, TRAJECTORY = "kernel.csv", "trajectory.csv"
 KERNEL_COLUMNS = ("step", "subset", "update", "probe", "probe_type", "influence")
-TRAJECTORY_COLUMNS = ("interval", "start", "end", "probe", "probe_type", "actual", "fixed_kernel",
-                      "per_step")
+TRAJECTORY_COLUMNS = (
+    "interval",
+    "start",
+    "end",
+    "probe",
+    "probe_type",
+    "actual",
+    "fixed_kernel",
+    "per_step",
+)
 
 
 def _append(path: Path, rows: Sequence[Sequence]) -> None:
@@ -58,14 +66,26 @@ def _start(path: Path, columns: Sequence[str]) -> None:
 class KernelTracker:
     """Relative influence and trajectory predictions for K updates and their prompts' probes."""
 
-    def __init__(self, tokenizer, examples: Sequence[Example], truncation: Truncation, loss: str,
-                 hyper: dict, out: Path, intervals: Sequence[int], total_steps: int,
-                 types: Sequence[str] | None = None):
+    def __init__(
+        self,
+        tokenizer,
+        examples: Sequence[Example],
+        truncation: Truncation,
+        loss: str,
+        hyper: dict,
+        out: Path,
+        intervals: Sequence[int],
+        total_steps: int,
+        types: Sequence[str] | None = None,
+    ):
         self.pad = tokenizer.eos_token_id
         self.loss, self.hyper = loss, hyper
-        self.updates = [tokenize_example(tokenizer, ex.prompt, {"chosen": ex.chosen,
-                                                                "rejected": ex.rejected}, truncation)
-                        for ex in examples]
+        self.updates = [
+            tokenize_example(
+                tokenizer, ex.prompt, {"chosen": ex.chosen, "rejected": ex.rejected}, truncation
+            )
+            for ex in examples
+        ]
         self.probes: list[tuple[int, str, Tokenized]] = []
         for u, ex in enumerate(examples):
             wanted = {k: v for k, v in ex.responses.items() if types is None or k in types}
@@ -84,8 +104,10 @@ class KernelTracker:
     def influence(self, model) -> dict[str, np.ndarray]:
         """{subset: I, Shape (K, P)} at the current θ (eval mode, train mode restored)."""
         with _eval(model):
-            ups = [update_gradient(model, items, self.pad, self.loss, self.hyper)
-                   for items in self.updates]
+            ups = [
+                update_gradient(model, items, self.pad, self.loss, self.hyper)
+                for items in self.updates
+            ]
             out = {s: np.zeros((len(ups), len(self.probes))) for s in SUBSETS}
             for j, (_, _, item) in enumerate(self.probes):
                 g = sequence_gradient(model, item, self.pad)
@@ -96,16 +118,23 @@ class KernelTracker:
     def evaluate(self, model, step: int) -> list[tuple[str, str, float]]:
         """Write I at this step to kernel.csv; return the drift rows for metrics.csv."""
         mats = self.influence(model)
-        _append(self.kernel_path, [
-            (step, s, i, j, self.probes[j][1], repr(float(m[i, j])))
-            for s, m in mats.items() for i in range(m.shape[0]) for j in range(m.shape[1])
-        ])
+        _append(
+            self.kernel_path,
+            [
+                (step, s, i, j, self.probes[j][1], repr(float(m[i, j])))
+                for s, m in mats.items()
+                for i in range(m.shape[0])
+                for j in range(m.shape[1])
+            ],
+        )
         self.first = self.first or mats
         rows = []
         for s, m in mats.items():
             d = drift(self.first[s], m)
-            rows += [("kernel", f"drift_correlation_{s}", d["correlation"]),
-                     ("kernel", f"drift_max_change_{s}", d["max_change"])]
+            rows += [
+                ("kernel", f"drift_correlation_{s}", d["correlation"]),
+                ("kernel", f"drift_max_change_{s}", d["max_change"]),
+            ]
         return rows
 
     # ------------------------------------------------------------------ trajectories
@@ -119,8 +148,12 @@ class KernelTracker:
         if starting:
             now = self._logps(model)
             for s in starting:
-                self.open[s] = {"start": self.steps_done, "theta": self.theta if s == 1 else
-                                self.theta.clone(), "logp": now, "per_step": np.zeros(len(now))}
+                self.open[s] = {
+                    "start": self.steps_done,
+                    "theta": self.theta if s == 1 else self.theta.clone(),
+                    "logp": now,
+                    "per_step": np.zeros(len(now)),
+                }
 
     def end_step(self, model) -> None:
         """After it: add ⟨∇ log π(θ_s), Δθ_s⟩ to every open interval; close those that end."""
@@ -148,8 +181,18 @@ class KernelTracker:
                 fixed = self._dots(model, params, state["theta"], after - state["theta"], after)
             actual = end - state["logp"]
             for j, (_, kind, _) in enumerate(self.probes):
-                rows.append((s, state["start"], self.steps_done, j, kind, repr(float(actual[j])),
-                             repr(float(fixed[j])), repr(float(state["per_step"][j]))))
+                rows.append(
+                    (
+                        s,
+                        state["start"],
+                        self.steps_done,
+                        j,
+                        kind,
+                        repr(float(actual[j])),
+                        repr(float(fixed[j])),
+                        repr(float(state["per_step"][j])),
+                    )
+                )
             del self.open[s]
         _append(self.trajectory_path, rows)
 
@@ -168,8 +211,12 @@ class KernelTracker:
         _load(params, theta)
         try:
             with _eval(model):
-                return np.array([float(sequence_gradient(model, item, self.pad).all @ delta)
-                                 for _, _, item in self.probes])
+                return np.array(
+                    [
+                        float(sequence_gradient(model, item, self.pad).all @ delta)
+                        for _, _, item in self.probes
+                    ]
+                )
         finally:
             _load(params, restore)
 

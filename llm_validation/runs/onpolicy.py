@@ -38,25 +38,42 @@ def load_reward(spec: str | None, data: str) -> Reward:
 
 
 @torch.no_grad()
-def sample_pairs(model, tokenizer, examples: Sequence[Example], reward: Reward, seed: int,
-                 max_new_tokens: int, truncation: Truncation) -> list[tuple[Tokenized, Tokenized]]:
+def sample_pairs(
+    model,
+    tokenizer,
+    examples: Sequence[Example],
+    reward: Reward,
+    seed: int,
+    max_new_tokens: int,
+    truncation: Truncation,
+) -> list[tuple[Tokenized, Tokenized]]:
     """One (y⁺, y⁻) per prompt from two policy samples ranked by `reward`; sampling is seeded by
     `seed` (a function of the step), so a resumed run draws the same samples."""
     device = next(model.parameters()).device
     torch.manual_seed(seed)
     pairs = []
     for ex in examples:
-        prompt = encode(tokenizer, ex.prompt)[-truncation.max_prompt_length:]
+        prompt = encode(tokenizer, ex.prompt)[-truncation.max_prompt_length :]
         ids = torch.tensor([prompt], device=device)
-        out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=True,
-                             top_k=0, top_p=1.0, temperature=1.0, num_return_sequences=2,
-                             max_new_tokens=max_new_tokens, use_cache=True,
-                             pad_token_id=tokenizer.eos_token_id,
-                             eos_token_id=tokenizer.eos_token_id)
-        texts = [tokenizer.decode(row[len(prompt):], skip_special_tokens=True) for row in out]
-        first, second = texts if reward(ex.prompt, texts[0]) >= reward(ex.prompt, texts[1]) \
-            else texts[::-1]
-        tokens = tokenize_example(tokenizer, ex.prompt, {"chosen": first, "rejected": second},
-                                  truncation)
+        out = model.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            do_sample=True,
+            top_k=0,
+            top_p=1.0,
+            temperature=1.0,
+            num_return_sequences=2,
+            max_new_tokens=max_new_tokens,
+            use_cache=True,
+            pad_token_id=tokenizer.eos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+        texts = [tokenizer.decode(row[len(prompt) :], skip_special_tokens=True) for row in out]
+        first, second = (
+            texts if reward(ex.prompt, texts[0]) >= reward(ex.prompt, texts[1]) else texts[::-1]
+        )
+        tokens = tokenize_example(
+            tokenizer, ex.prompt, {"chosen": first, "rejected": second}, truncation
+        )
         pairs.append((tokens["chosen"], tokens["rejected"]))
     return pairs

@@ -41,7 +41,9 @@ def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
         bf16_ok = device.type == "cuda" and torch.cuda.is_bf16_supported()
         return torch.bfloat16 if bf16_ok else torch.float32
     if precision not in PRECISIONS:
-        raise UserError(f"unknown precision {precision!r}; choose from auto, {', '.join(PRECISIONS)}")
+        raise UserError(
+            f"unknown precision {precision!r}; choose from auto, {', '.join(PRECISIONS)}"
+        )
     return PRECISIONS[precision]
 
 
@@ -69,5 +71,5 @@ def batch_indices(n: int, batch_size: int, step: int, seed: int) -> list[int]:
     while len(out) < batch_size:
         epoch, offset = divmod(step * batch_size + len(out), n)
         perm = torch.randperm(n, generator=step_generator(seed, epoch)).tolist()
-        out.extend(perm[offset:offset + batch_size - len(out)])
+        out.extend(perm[offset : offset + batch_size - len(out)])
     return out

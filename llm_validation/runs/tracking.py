@@ -68,8 +68,13 @@ def report_cuts(label: str, cut: CutReport) -> dict:
     return cut.to_json()
 
 
-def build_probes(tokenizer, examples: Sequence[Example], truncation: Truncation = PAPER_TRUNCATION,
-                 types: Sequence[str] | None = None, report: CutReport | None = None) -> ProbeSet:
+def build_probes(
+    tokenizer,
+    examples: Sequence[Example],
+    truncation: Truncation = PAPER_TRUNCATION,
+    types: Sequence[str] | None = None,
+    report: CutReport | None = None,
+) -> ProbeSet:
     """Tokenise every requested probe type present in each example (all of `PROBE_TYPES` by
     default); one prompt truncation per example, shared by all its responses; cuts go to
     `report`."""
@@ -85,7 +90,9 @@ def build_probes(tokenizer, examples: Sequence[Example], truncation: Truncation 
     return ProbeSet(tuple(items), tuple(kind), np.array(example, dtype=int))
 
 
-def per_example(probes: ProbeSet, scores: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+def per_example(
+    probes: ProbeSet, scores: dict[str, np.ndarray]
+) -> dict[str, dict[str, np.ndarray]]:
     """{probe type: {statistic: Shape (n,)}} from `logprobs.score` output; adds y_star from the
     chosen sequences' Σ_l max_v log π (one array per type: the paper's code once overwrote its
     argmax metric with the last probe type's, which this keyed layout rules out)."""
@@ -98,25 +105,33 @@ def per_example(probes: ProbeSet, scores: dict[str, np.ndarray]) -> dict[str, di
         stats["example"] = probes.example[rows]
         out[name] = stats
         if name == "chosen":
-            out[Y_STAR] = {"logp": scores["logp_max"][rows],
-                           "logp_token": scores["logp_max"][rows] / scores["n_tokens"][rows],
-                           "example": probes.example[rows]}
+            out[Y_STAR] = {
+                "logp": scores["logp_max"][rows],
+                "logp_token": scores["logp_max"][rows] / scores["n_tokens"][rows],
+                "example": probes.example[rows],
+            }
     return out
 
 
-def evaluate(model, probes: ProbeSet, pad_id: int, batch_tokens: int = 4096,
-             progress: bool = False) -> dict[str, dict[str, np.ndarray]]:
+def evaluate(
+    model, probes: ProbeSet, pad_id: int, batch_tokens: int = 4096, progress: bool = False
+) -> dict[str, dict[str, np.ndarray]]:
     """Score the probe set once → per-example statistics per probe type (see `per_example`)."""
     return per_example(probes, score(model, probes.items, pad_id, batch_tokens, progress))
 
 
 def summarize(arrays: dict[str, dict[str, np.ndarray]]) -> list[tuple[str, str, float]]:
     """(probe type, metric, mean over examples) for every statistic except the example index."""
-    return [(kind, metric, float(np.mean(values)))
-            for kind, stats in arrays.items() for metric, values in stats.items()
-            if metric != "example"]
+    return [
+        (kind, metric, float(np.mean(values)))
+        for kind, stats in arrays.items()
+        for metric, values in stats.items()
+        if metric != "example"
+    ]
 
 
 def save_arrays(path: Path, arrays: dict[str, dict[str, np.ndarray]]) -> None:
     """Per-example statistics of one evaluation as `.npz`, keys `<probe type>/<statistic>`."""
-    np.savez_compressed(path, **{f"{k}/{m}": v for k, stats in arrays.items() for m, v in stats.items()})
+    np.savez_compressed(
+        path, **{f"{k}/{m}": v for k, stats in arrays.items() for m, v in stats.items()}
+    )

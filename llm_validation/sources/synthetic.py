@@ -35,9 +35,18 @@ import numpy as np
 from llm_validation.sources.examples import Example
 
 SYNONYMS = {
-    "red": "crimson", "blue": "azure", "green": "emerald", "cat": "kitty", "dog": "puppy",
-    "big": "large", "small": "tiny", "fast": "quick", "happy": "glad", "cold": "chilly",
-    "house": "home", "road": "street",
+    "red": "crimson",
+    "blue": "azure",
+    "green": "emerald",
+    "cat": "kitty",
+    "dog": "puppy",
+    "big": "large",
+    "small": "tiny",
+    "fast": "quick",
+    "happy": "glad",
+    "cold": "chilly",
+    "house": "home",
+    "road": "street",
 }
 WORDS = tuple(SYNONYMS)
 CANONICAL = {**{w: w for w in WORDS}, **{s: w for w, s in SYNONYMS.items()}}

@@ -38,8 +38,14 @@ def small_init_std(d: int) -> float:
     return (2.0 / (5.0 * d)) ** 0.5
 
 
-CONFIG = dict(hidden_size=HIDDEN, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
-              max_position_embeddings=1024, initializer_range=small_init_std(HIDDEN))
+CONFIG = dict(
+    hidden_size=HIDDEN,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    intermediate_size=64,
+    max_position_embeddings=1024,
+    initializer_range=small_init_std(HIDDEN),
+)
 
 
 def build_tokenizer() -> PreTrainedTokenizerFast:
@@ -47,21 +53,40 @@ def build_tokenizer() -> PreTrainedTokenizerFast:
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=VOCAB_SIZE, special_tokens=[EOS], show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=VOCAB_SIZE,
+        special_tokens=[EOS],
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     bpe.train_from_iterator(corpus(), trainer=trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token=EOS, pad_token=EOS, bos_token=EOS)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=bpe, eos_token=EOS, pad_token=EOS, bos_token=EOS
+    )
 
 
 def _neox(vocab: int, eos: int):
-    config = GPTNeoXConfig(vocab_size=vocab, eos_token_id=eos, bos_token_id=eos, pad_token_id=eos,
-                           attn_implementation="eager", **CONFIG)
+    config = GPTNeoXConfig(
+        vocab_size=vocab,
+        eos_token_id=eos,
+        bos_token_id=eos,
+        pad_token_id=eos,
+        attn_implementation="eager",
+        **CONFIG,
+    )
     return GPTNeoXForCausalLM(config)
 
 
 def _llama(vocab: int, eos: int):
-    config = LlamaConfig(vocab_size=vocab, eos_token_id=eos, bos_token_id=eos, pad_token_id=eos,
-                         num_key_value_heads=2, attn_implementation="eager", **CONFIG)
+    config = LlamaConfig(
+        vocab_size=vocab,
+        eos_token_id=eos,
+        bos_token_id=eos,
+        pad_token_id=eos,
+        num_key_value_heads=2,
+        attn_implementation="eager",
+        **CONFIG,
+    )
     return LlamaForCausalLM(config)
 
 

@@ -17,9 +17,7 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-MODULES = {
-    module_name(p): p for pkg in PACKAGES for p in sorted((ROOT / pkg).rglob("*.py"))
-}
+MODULES = {module_name(p): p for pkg in PACKAGES for p in sorted((ROOT / pkg).rglob("*.py"))}
 
 
 def imported(name: str, path: Path) -> set[str]:
@@ -91,10 +89,19 @@ def test_no_module_of_any_package_is_in_an_import_cycle():
 LAYERS = {  # a module under the key may import nothing under the values
     "common": ("simulator", "llm_validation", "figures", "benchmarks"),
     "simulator": ("llm_validation", "figures", "benchmarks"),
-    "llm_validation.core": ("llm_validation.sources", "llm_validation.runs", "llm_validation.cli",
-                            "figures", "benchmarks"),
-    "llm_validation.sources": ("llm_validation.runs", "llm_validation.cli", "figures",
-                               "benchmarks"),
+    "llm_validation.core": (
+        "llm_validation.sources",
+        "llm_validation.runs",
+        "llm_validation.cli",
+        "figures",
+        "benchmarks",
+    ),
+    "llm_validation.sources": (
+        "llm_validation.runs",
+        "llm_validation.cli",
+        "figures",
+        "benchmarks",
+    ),
     "llm_validation.runs": ("llm_validation.cli", "figures", "benchmarks"),
     "figures": ("llm_validation", "benchmarks"),
 }

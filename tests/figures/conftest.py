@@ -39,11 +39,28 @@ def fake_runs(tmp_path):
     (pred / "predictions.csv").write_text("\n".join(rows) + "\n")
     tracked = root / "tracked-sft"  # drift.json of `run --track-kernel` (`runs.drift_report`)
     tracked.mkdir()
-    drift = [{"step": s, "subset": sub, "correlation": 1 - 0.01 * s * (2 if sub == "all" else 1),
-              "max_change": 0.02 * s} for s in (0, 4, 8) for sub in ("all", "unembed")]
-    trajectory = [{"interval": s, "prediction": p, "intervals": 8 // s, "n": 22 * (8 // s),
-                   "pearson_r": 0.999 - (0.01 * s if p == "fixed_kernel" else 0.0),
-                   "relative_error": 0.02 * (s if p == "fixed_kernel" else 1),
-                   "sign_agreement": 0.99} for s in (1, 4, 8) for p in ("fixed_kernel", "per_step")]
+    drift = [
+        {
+            "step": s,
+            "subset": sub,
+            "correlation": 1 - 0.01 * s * (2 if sub == "all" else 1),
+            "max_change": 0.02 * s,
+        }
+        for s in (0, 4, 8)
+        for sub in ("all", "unembed")
+    ]
+    trajectory = [
+        {
+            "interval": s,
+            "prediction": p,
+            "intervals": 8 // s,
+            "n": 22 * (8 // s),
+            "pearson_r": 0.999 - (0.01 * s if p == "fixed_kernel" else 0.0),
+            "relative_error": 0.02 * (s if p == "fixed_kernel" else 1),
+            "sign_agreement": 0.99,
+        }
+        for s in (1, 4, 8)
+        for p in ("fixed_kernel", "per_step")
+    ]
     (tracked / "drift.json").write_text(json.dumps({"drift": drift, "trajectory": trajectory}))
     return root

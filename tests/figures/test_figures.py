@@ -54,9 +54,7 @@ def tiny_configs(monkeypatch):
     )
 
 
-def test_cli_with_runs_writes_every_figure_non_empty(
-    tiny_configs, fake_runs, tmp_path, capsys
-):
+def test_cli_with_runs_writes_every_figure_non_empty(tiny_configs, fake_runs, tmp_path, capsys):
     """Every figure file is written and non-empty (the simulator's and the runs')."""
     out = tmp_path / "out"
     assert cli.main(["--out", str(out), "--runs", str(fake_runs), "--ema", "0.9"]) == 0

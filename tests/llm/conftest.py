@@ -17,6 +17,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("tokenizers")
 
+
 @pytest.fixture(params=["tiny-neox", "tiny-llama"])
 def tiny(request):
     """(model, tokenizer) in fp32, eval mode, seed 0."""
@@ -30,4 +31,3 @@ def synthetic_examples():
     from llm_validation.sources.synthetic import generate
 
     return generate(6, seed=3)
-

@@ -20,13 +20,16 @@ def _write(tmp_path, lines):
 def test_bad_lines_are_reported_with_file_and_line_then_skipped_and_counted(tmp_path):
     """A malformed line, a missing field and an empty response each name file:line; the good
     lines are kept; nothing is dropped silently."""
-    path = _write(tmp_path, [
-        json.dumps(GOOD),
-        "{not json",
-        json.dumps({"prompt": "p", "chosen": " a"}),
-        json.dumps({**GOOD, "rejected": "   "}),
-        json.dumps(GOOD),
-    ])
+    path = _write(
+        tmp_path,
+        [
+            json.dumps(GOOD),
+            "{not json",
+            json.dumps({"prompt": "p", "chosen": " a"}),
+            json.dumps({**GOOD, "rejected": "   "}),
+            json.dumps(GOOD),
+        ],
+    )
     examples, report = load_examples(str(path))
     assert len(examples) == 2 and report.lines == 5 and report.kept == 2
     assert [p.split(": ", 1)[0] for p in report.problems] == [f"{path}:{n}" for n in (2, 3, 4)]

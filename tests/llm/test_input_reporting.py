@@ -32,14 +32,33 @@ def test_a_non_strict_load_names_every_bad_line_and_reports_the_cut(tmp_path):
     ]
     path.write_text("".join((x if isinstance(x, str) else json.dumps(x)) + "\n" for x in lines))
     result = subprocess.run(
-        [sys.executable, "-m", "llm_validation", "logprobs", "--model", "tiny-neox", "--probes",
-         str(path), "--max-length", "128", "--max-prompt-length", "32", "--json"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "llm_validation",
+            "logprobs",
+            "--model",
+            "tiny-neox",
+            "--probes",
+            str(path),
+            "--max-length",
+            "128",
+            "--max-prompt-length",
+            "32",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     err = result.stderr
-    for number, reason in [(2, "malformed JSON"), (3, "no response field"),
-                           (4, "not a JSON object"), (5, "missing or empty 'prompt'")]:
+    for number, reason in [
+        (2, "malformed JSON"),
+        (3, "no response field"),
+        (4, "not a JSON object"),
+        (5, "missing or empty 'prompt'"),
+    ]:
         assert f"{path}:{number}: {reason}" in err
     assert "skipped 4 lines" in err
     assert "truncation cut 1 of 2 chosen responses (largest cut" in err
@@ -58,8 +77,9 @@ def test_more_problems_than_shown_are_counted(tmp_path):
 def test_cut_report_counts_cuts_per_type_and_the_largest(tokenizer):
     cut = CutReport()
     truncation = Truncation(max_length=64, max_prompt_length=16)
-    tokenize_example(tokenizer, "Human: q\n\nAssistant:", {"chosen": LONG, "rejected": " no"},
-                     truncation, cut)
+    tokenize_example(
+        tokenizer, "Human: q\n\nAssistant:", {"chosen": LONG, "rejected": " no"}, truncation, cut
+    )
     full = len(encode(tokenizer, LONG)) + 1  # EOS
     assert cut.responses == {"chosen": 1, "rejected": 1}
     assert cut.cut == {"chosen": 1} and cut.largest["chosen"] == full - (64 - 16)

@@ -54,10 +54,17 @@ def test_eos_is_appended_and_prompt_and_padding_are_masked(tiny):
     model, tokenizer = tiny
     item = tokenize_example(tokenizer, "\n\nHuman: hi\n\nAssistant:", {"y": " cat dog"})["y"]
     assert item.ids[-1] == tokenizer.eos_token_id
-    ids, _, response = collate([item, *tokenize_example(
-        tokenizer, "x", {"y": " a much longer response than the other one"}).values()], 0)
+    ids, _, response = collate(
+        [
+            item,
+            *tokenize_example(
+                tokenizer, "x", {"y": " a much longer response than the other one"}
+            ).values(),
+        ],
+        0,
+    )
     assert int(response[0].sum()) == item.response_len
-    assert not response[0, : item.prompt_len].any() and not response[0, len(item.ids):].any()
+    assert not response[0, : item.prompt_len].any() and not response[0, len(item.ids) :].any()
 
 
 @pytest.mark.parametrize("mode", ["keep_end", "keep_start"])
@@ -103,8 +110,9 @@ def test_token_statistics_match_their_definitions(tiny, synthetic_examples):
     expected = {
         "one_minus_pi": np.mean([1 - float(pi[t, y]) for t, y in zip(rows, targets, strict=True)]),
         "mass_outside_argmax": np.mean([1 - float(pi[t].max()) for t in rows]),
-        "residual_norm": np.mean([float((pi[t] - eye[y]).norm())
-                                for t, y in zip(rows, targets, strict=True)]),
+        "residual_norm": np.mean(
+            [float((pi[t] - eye[y]).norm()) for t, y in zip(rows, targets, strict=True)]
+        ),
         "a_frobenius": np.mean([float((eye - pi[t][None, :]).norm()) for t in rows]),
     }
     for name, value in expected.items():

@@ -35,8 +35,13 @@ def test_dpo_at_reference_is_log2_with_gradient_half_beta(tiny, synthetic_exampl
     logp = sequence_logps(model, *collate([tokens["w"], tokens["l"]], tokenizer.eos_token_id))
     ref = logp.detach()
     length = {"chosen": torch.ones(1), "rejected": torch.ones(1)}
-    loss = evaluate_loss("dpo", {"chosen": logp[:1], "rejected": logp[1:]}, length,
-                    {"chosen": ref[:1], "rejected": ref[1:]}, beta=beta).loss
+    loss = evaluate_loss(
+        "dpo",
+        {"chosen": logp[:1], "rejected": logp[1:]},
+        length,
+        {"chosen": ref[:1], "rejected": ref[1:]},
+        beta=beta,
+    ).loss
     loss.backward()
     grad = torch.cat([p.grad.flatten() for p in model.parameters()])
     assert float(loss.detach()) == pytest.approx(math.log(2), abs=1e-12)

@@ -11,9 +11,27 @@ from llm_validation.cli import main
 from llm_validation.runs.config import RunConfig
 from llm_validation.runs.presets import PRESETS
 
-SMALL = ["--model", "tiny-neox", "--data", "synthetic", "--limit", "4", "--probe-limit", "2",
-         "--steps", "2", "--eval-every", "1", "--max-length", "96", "--max-prompt-length", "32",
-         "--sft-steps", "1", "--no-checkpoint"]
+SMALL = [
+    "--model",
+    "tiny-neox",
+    "--data",
+    "synthetic",
+    "--limit",
+    "4",
+    "--probe-limit",
+    "2",
+    "--steps",
+    "2",
+    "--eval-every",
+    "1",
+    "--max-length",
+    "96",
+    "--max-prompt-length",
+    "32",
+    "--sft-steps",
+    "1",
+    "--no-checkpoint",
+]
 
 
 def test_every_preset_sets_real_fields_and_quotes_the_paper_for_each():
@@ -21,9 +39,17 @@ def test_every_preset_sets_real_fields_and_quotes_the_paper_for_each():
     for preset in PRESETS.values():
         assert set(preset.settings) <= names, preset.name
         assert all(note.strip() for _, note in preset.settings.values()), preset.name
-    assert set(PRESETS) == {"paper-sft", "paper-dpo", "paper-extend-dpo", "paper-sft-dpo",
-                            "cpu-sft", "cpu-dpo", "cpu-extend-dpo", "cpu-sft-dpo",
-                            "cpu-onpolicy-dpo"}
+    assert set(PRESETS) == {
+        "paper-sft",
+        "paper-dpo",
+        "paper-extend-dpo",
+        "paper-sft-dpo",
+        "cpu-sft",
+        "cpu-dpo",
+        "cpu-extend-dpo",
+        "cpu-sft-dpo",
+        "cpu-onpolicy-dpo",
+    }
 
 
 def test_presets_lists_each_with_one_line(capsys):
@@ -38,8 +64,18 @@ def test_each_preset_runs_on_tiny_neox_with_its_settings_and_the_overrides(name,
     assert main(["run", "--preset", name, *SMALL, "--out", str(out)]) == 0
     config = json.loads((out / "config.json").read_text())
     preset = PRESETS[name].values()
-    overridden = {"model", "data", "limit", "probe_limit", "steps", "eval_every", "max_length",
-                  "max_prompt_length", "checkpoint", "sft_steps"}
+    overridden = {
+        "model",
+        "data",
+        "limit",
+        "probe_limit",
+        "steps",
+        "eval_every",
+        "max_length",
+        "max_prompt_length",
+        "checkpoint",
+        "sft_steps",
+    }
     for key, value in preset.items():
         if key not in overridden:
             assert config[key] == value, key  # the preset's value, where no flag overrode it

@@ -56,13 +56,19 @@ def test_loss_under_each_reduction_equals_the_hand_written_formula(batch, name, 
     spec = LOSSES[name]
     with torch.no_grad():
         logp, length = group_logps(model, pairs, tok.eos_token_id, reduction, spec.groups)
-        value = evaluate_loss(name, logp, length, None if not spec.reference else {
-            "chosen": logp["chosen"] - 0.25, "rejected": logp["rejected"] + 0.5},
-            **{k: v for k, v in HP.items() if k in spec.defaults})
+        value = evaluate_loss(
+            name,
+            logp,
+            length,
+            None
+            if not spec.reference
+            else {"chosen": logp["chosen"] - 0.25, "rejected": logp["rejected"] + 0.5},
+            **{k: v for k, v in HP.items() if k in spec.defaults},
+        )
     sums = [[naive_sequence_logp(model, p[i]) for p in pairs] for i in (0, 1)]
     lens = [[p[i].response_len for p in pairs] for i in (0, 1)]
     means = [[s / n for s, n in zip(sums[i], lens[i])] for i in (0, 1)]
-    w, l = (sums if reduction == "sum" else means)
+    w, l = sums if reduction == "sum" else means
     if spec.groups != PAIR:
         l = [0.0] * len(w)
     expected = by_hand(name, w, l, [x - 0.25 for x in w], [x + 0.5 for x in l], *means)

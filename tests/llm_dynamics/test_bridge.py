@@ -57,10 +57,17 @@ def test_head_only_sgd_on_a_real_lm_is_the_simulators_fixed_kernel_run(loss):
     pad = tok.eos_token_id
 
     examples = generate(3, seed=2)
-    train = [tokenize_example(tok, ex.prompt, {"chosen": ex.chosen, "rejected": ex.rejected})
-             for ex in examples]
-    probes = [t for ex in examples
-              for t in tokenize_example(tok, ex.prompt, {k: ex.responses[k] for k in PROBE_TYPES}).values()]
+    train = [
+        tokenize_example(tok, ex.prompt, {"chosen": ex.chosen, "rejected": ex.rejected})
+        for ex in examples
+    ]
+    probes = [
+        t
+        for ex in examples
+        for t in tokenize_example(
+            tok, ex.prompt, {k: ex.responses[k] for k in PROBE_TYPES}
+        ).values()
+    ]
 
     # The simulator's view: one row of Z per context, training contexts first, then the probes'.
     sequences = [t["chosen"] for t in train] + [t["rejected"] for t in train] + probes
@@ -75,7 +82,9 @@ def test_head_only_sgd_on_a_real_lm_is_the_simulators_fixed_kernel_run(loss):
     z = H @ head.weight.detach().numpy().T  # (N, V)
     k = H @ H.T  # (N, N): the unembedding eNTK, fixed
     n = len(train)
-    response = lambda i: simulator.Responses.from_sequences([rows[j] for j in i], [targets[j] for j in i])
+    response = lambda i: simulator.Responses.from_sequences(
+        [rows[j] for j in i], [targets[j] for j in i]
+    )
     chosen, rejected = response(range(n)), response(range(n, 2 * n))
     groups = {"y": chosen} if loss == "sft" else {"chosen": chosen, "rejected": rejected}
     batch, probe_responses = simulator.UpdateBatch(groups), response(range(2 * n, len(sequences)))

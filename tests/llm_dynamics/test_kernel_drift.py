@@ -17,8 +17,17 @@ from llm_validation.runs.train import main
 from llm_validation.sources.models import load_model
 from llm_validation.sources.synthetic import generate
 
-TINY = dict(model="tiny-neox", data="synthetic", limit=8, probe_limit=1, batch_size=4,
-            optimizer="sgd", eval_every=4, checkpoint=False, track_kernel=1)
+TINY = dict(
+    model="tiny-neox",
+    data="synthetic",
+    limit=8,
+    probe_limit=1,
+    batch_size=4,
+    optimizer="sgd",
+    eval_every=4,
+    checkpoint=False,
+    track_kernel=1,
+)
 
 
 def run(tmp_path, name, **kw):
@@ -26,8 +35,9 @@ def run(tmp_path, name, **kw):
 
 
 def final_drift(out, subset="all"):
-    rows = [r for r in read_metrics(out / "metrics.csv")
-            if r["metric"] == f"drift_correlation_{subset}"]
+    rows = [
+        r for r in read_metrics(out / "metrics.csv") if r["metric"] == f"drift_correlation_{subset}"
+    ]
     return float(rows[-1]["value"])
 
 
@@ -44,7 +54,9 @@ def test_the_head_gradient_in_closed_form_equals_autograd_on_an_untied_head():
     start = sum(p.numel() for p in params[:i])
     autograd = g.all[start : start + head.numel()]  # the head's block of the flat gradient
     assert model.get_output_embeddings().bias is None and g.unembed.numel() == head.numel()
-    torch.testing.assert_close(g.unembed, autograd, rtol=1e-5, atol=1e-5 * float(autograd.abs().max()))
+    torch.testing.assert_close(
+        g.unembed, autograd, rtol=1e-5, atol=1e-5 * float(autograd.abs().max())
+    )
 
 
 def test_drift_measures_are_zero_for_the_same_matrix_and_see_a_changed_row():

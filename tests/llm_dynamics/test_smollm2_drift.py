@@ -17,18 +17,32 @@ import pytest
 from llm_validation.runs.config import RunConfig
 from llm_validation.runs.train import main
 
-SHORT = dict(model="smollm2", limit=8, probe_limit=2, batch_size=2, steps=64, eval_every=16,
-             probe_types="chosen,rejected,chosen_gptsemantic,irr_train,random_permute,y_star",
-             optimizer="rmsprop", max_length=128, max_prompt_length=48, checkpoint=False,
-             track_kernel=1, track_intervals="1,4,16,64")
+SHORT = dict(
+    model="smollm2",
+    limit=8,
+    probe_limit=2,
+    batch_size=2,
+    steps=64,
+    eval_every=16,
+    probe_types="chosen,rejected,chosen_gptsemantic,irr_train,random_permute,y_star",
+    optimizer="rmsprop",
+    max_length=128,
+    max_prompt_length=48,
+    checkpoint=False,
+    track_kernel=1,
+    track_intervals="1,4,16,64",
+)
 RUNS = {"sft": 1e-5, "dpo": 5e-6}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("method", sorted(RUNS))
 def test_smollm2_drift_and_trajectory_predictions(method, hh_probes, tmp_path):
-    out = main(RunConfig(method=method, data=str(hh_probes), lr=RUNS[method],
-                         out=str(tmp_path / method), **SHORT))
+    out = main(
+        RunConfig(
+            method=method, data=str(hh_probes), lr=RUNS[method], out=str(tmp_path / method), **SHORT
+        )
+    )
     summary = json.loads((out / "drift.json").read_text())
     print(json.dumps(summary))
     intervals = {t["interval"] for t in summary["trajectory"]}

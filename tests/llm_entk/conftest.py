@@ -4,7 +4,6 @@ torch and transformers are an extra: the whole folder skips without them. Tests 
 (SmolLM2 on CPU, V = 49,152 memory) run only when asked for with `-m slow`.
 """
 
-
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -13,7 +12,6 @@ transformers = pytest.importorskip("transformers")
 from llm_validation.core.entk import Chi  # noqa: E402
 
 VOCAB = 24
-
 
 
 def _tiny(config_cls, **extra):

@@ -10,8 +10,11 @@ from llm_validation.runs.predict import main
 
 @pytest.mark.parametrize("method", ["sft", "dpo"])
 def test_one_sgd_step_follows_the_first_order_prediction(method, tmp_path):
-    summary = main(PredictConfig(loss=method, optimizer="sgd", lr=1e-3, lr_sweep=True,
-                                 factors="none", out=str(tmp_path)))
+    summary = main(
+        PredictConfig(
+            loss=method, optimizer="sgd", lr=1e-3, lr_sweep=True, factors="none", out=str(tmp_path)
+        )
+    )
     assert summary["pearson_r"] >= 0.99
     assert summary["sign_agreement"] >= 0.95
     assert summary["lr_sweep"]["slope_log_error_vs_log_lr"] == pytest.approx(1.0, abs=0.15)

@@ -33,7 +33,10 @@ def test_step_direction_is_the_torch_optimizers_step_per_unit_lr(optimizer, warm
     opt = directions.make_optimizer(optimizer, params, lr)
     for _ in range(warm + 1):
         grads = [torch.randn(p.shape, dtype=torch.float64, generator=gen) for p in params]
-        theta, state = directions.flatten(params).detach().clone(), directions.flat_state(opt, params)
+        theta, state = (
+            directions.flatten(params).detach().clone(),
+            directions.flat_state(opt, params),
+        )
         for p, g in zip(params, grads):
             p.grad = g
         opt.step()
@@ -147,5 +150,7 @@ def test_dot_over_theta_keeps_float64_accuracy_without_a_float64_copy():
     a = [torch.randn(1000, 1001, generator=gen), torch.randn(37, generator=gen)]
     b = [torch.randn(1000, 1001, generator=gen), torch.randn(37, generator=gen)]
     exact = sum(float(x.double().flatten() @ y.double().flatten()) for x, y in zip(a, b))
-    scale = sum(float(x.double().abs().flatten() @ y.double().abs().flatten()) for x, y in zip(a, b))
+    scale = sum(
+        float(x.double().abs().flatten() @ y.double().abs().flatten()) for x, y in zip(a, b)
+    )
     assert abs(first_order.dot(a, b) - exact) <= 1e-7 * scale
