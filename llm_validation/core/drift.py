@@ -100,12 +100,16 @@ def update_gradient(
     return sum(terms[1:], terms[0])
 
 
-def kernel_entries(probe: SequenceGradient, updates: list[SequenceGradient], subset: str) -> Tensor:
-    """⟨∇ log π_probe, ∇ L_u⟩ over `subset` for every update: the sequence-level eNTK entries,
-    one matrix-vector product in fp32 (relative error ~1e-6, far below the drift it measures).
-    Shape: (K,)."""
-    stack = torch.stack([getattr(u, subset) for u in updates])  # (K, P) or (K, V·d)
-    return stack @ getattr(probe, subset)
+def stacked(updates: list[SequenceGradient], subset: str) -> Tensor:
+    """The updates' gradients over `subset` as rows, for `kernel_entries`. Shape: (K, ·)."""
+    return torch.stack([getattr(u, subset) for u in updates])
+
+
+def kernel_entries(probe: SequenceGradient, updates: Tensor, subset: str) -> Tensor:
+    """⟨∇ log π_probe, ∇ L_u⟩ over `subset` for every update (rows of `stacked(…, subset)`): the
+    sequence-level eNTK entries, one matrix-vector product in fp32 (relative error ~1e-6, far
+    below the drift it measures). Shape: (K,)."""
+    return updates @ getattr(probe, subset)
 
 
 def row_normalised(m: np.ndarray) -> np.ndarray:

@@ -28,6 +28,7 @@ from llm_validation.core.drift import (
     drift,
     kernel_entries,
     sequence_gradient,
+    stacked,
     update_gradient,
 )
 from llm_validation.core.logprobs import (
@@ -108,11 +109,13 @@ class KernelTracker:
                 update_gradient(model, items, self.pad, self.loss, self.hyper)
                 for items in self.updates
             ]
-            out = {s: np.zeros((len(ups), len(self.probes))) for s in SUBSETS}
+            rows = {s: stacked(ups, s) for s in SUBSETS}
+            del ups
+            out = {s: np.zeros((len(self.updates), len(self.probes))) for s in SUBSETS}
             for j, (_, _, item) in enumerate(self.probes):
                 g = sequence_gradient(model, item, self.pad)
                 for s in SUBSETS:
-                    out[s][:, j] = -kernel_entries(g, ups, s).double().cpu().numpy()
+                    out[s][:, j] = -kernel_entries(g, rows[s], s).double().cpu().numpy()
         return out
 
     def evaluate(self, model, step: int) -> list[tuple[str, str, float]]:
