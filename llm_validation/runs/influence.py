@@ -34,7 +34,7 @@ from llm_validation.runs.config import InfluenceConfig
 from llm_validation.runs.runtime import pick_device, seed_everything
 from llm_validation.runs.tracking import report_cuts, report_load, truncation_of
 from llm_validation.sources.data import load_examples
-from llm_validation.sources.models import load_model
+from llm_validation.sources.models import chat_template, load_model
 
 
 def row_terms(loss: str, train_types: tuple[str, ...]) -> tuple[str, ...]:
@@ -100,7 +100,13 @@ def main(cfg: InfluenceConfig) -> dict:
         raise UserError(f"unknown loss {cfg.loss!r}; choose from {', '.join(LOSSES)}")
     seed_everything(cfg.seed)
     device = pick_device(cfg.device)
-    examples, load = load_examples(cfg.data, strict=cfg.strict, limit=cfg.limit, seed=cfg.seed)
+    examples, load = load_examples(
+        cfg.data,
+        template=chat_template(cfg.model),
+        strict=cfg.strict,
+        limit=cfg.limit,
+        seed=cfg.seed,
+    )
     report_load("data", load)
     rows = row_terms(cfg.loss, tuple(cfg.train_types.split(",")))
     missing = [r for r in rows if any(r not in ex.responses for ex in examples)]

@@ -34,7 +34,7 @@ from llm_validation.runs.config import PredictConfig
 from llm_validation.runs.runtime import pick_device, seed_everything
 from llm_validation.runs.tracking import report_cuts, report_load, truncation_of
 from llm_validation.sources.data import load_examples
-from llm_validation.sources.models import load_model
+from llm_validation.sources.models import chat_template, load_model
 from simulator import relative_error
 
 ADAMW_NOTE = (
@@ -113,7 +113,9 @@ def main(cfg: PredictConfig) -> dict:
     seed_everything(cfg.seed)
     device = pick_device(cfg.device)
     count = cfg.updates if cfg.limit is None else min(cfg.updates, cfg.limit)
-    examples, load = load_examples(cfg.data, strict=cfg.strict, limit=count, seed=cfg.seed)
+    examples, load = load_examples(
+        cfg.data, template=chat_template(cfg.model), strict=cfg.strict, limit=count, seed=cfg.seed
+    )
     inputs = {"data": report_load("data", load)}
     model, tokenizer = load_model(cfg.model, seed=cfg.seed, device=device)  # fp32, eager
     truncation, cuts = truncation_of(cfg), CutReport()

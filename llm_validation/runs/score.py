@@ -15,14 +15,19 @@ from llm_validation.runs.tracking import (
     truncation_of,
 )
 from llm_validation.sources.data import load_examples
-from llm_validation.sources.models import load_model
+from llm_validation.sources.models import chat_template, load_model
 
 
 def main(cfg: ScoreConfig) -> dict[str, dict[str, np.ndarray]]:
     """{probe type: {statistic: Shape (n,)}} for every probe type of the file, y* included."""
     device = pick_device(cfg.device)
     examples, report = load_examples(
-        cfg.probes, required=(), strict=cfg.strict, limit=cfg.limit, seed=cfg.seed
+        cfg.probes,
+        template=chat_template(cfg.model),
+        required=(),
+        strict=cfg.strict,
+        limit=cfg.limit,
+        seed=cfg.seed,
     )
     report_load("probes", report)
     model, tokenizer = load_model(cfg.model, seed=cfg.seed, device=device)

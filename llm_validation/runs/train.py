@@ -65,7 +65,7 @@ from llm_validation.runs.tracking import (
 )
 from llm_validation.sources.data import load_examples
 from llm_validation.sources.examples import Example
-from llm_validation.sources.models import load_model
+from llm_validation.sources.models import chat_template, load_model
 
 Pair = tuple[Tokenized, Tokenized | None]
 
@@ -283,11 +283,13 @@ def open_session(cfg: RunConfig) -> Session:
     device = pick_device(cfg.device)
     dtype = pick_dtype(cfg.precision, device)
     seed_everything(cfg.seed)
-    examples, report = load_examples(cfg.data, strict=cfg.strict, limit=cfg.limit, seed=cfg.seed)
+    examples, report = load_examples(
+        cfg.data, template=chat_template(cfg.model), strict=cfg.strict, limit=cfg.limit, seed=cfg.seed)
     inputs = {"data": report_load("data", report)}
     probe_examples = examples
     if cfg.probes:
-        probe_examples, probe_report = load_examples(cfg.probes, required=(), strict=cfg.strict,
+        probe_examples, probe_report = load_examples(
+        cfg.probes, template=chat_template(cfg.model), required=(), strict=cfg.strict,
                                                      seed=cfg.seed + 1)
         inputs["probes"] = report_load("probes", probe_report)
     model, tokenizer = load_model(cfg.model, seed=cfg.seed, device=device)  # inputs checked first

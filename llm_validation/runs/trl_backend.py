@@ -49,7 +49,6 @@ import copy
 import json
 import os
 import shutil
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -66,10 +65,10 @@ from llm_validation.runs.config import RunConfig
 from llm_validation.runs.distributed import barrier, is_main, world
 from llm_validation.runs.onpolicy import load_reward
 from llm_validation.runs.runtime import batch_indices, pick_device, pick_dtype
-from llm_validation.runs.tracking import truncation_of
+from llm_validation.runs.tracking import report_load, truncation_of
 from llm_validation.sources.data import load_examples
 from llm_validation.sources.examples import Example
-from llm_validation.sources.models import load_model
+from llm_validation.sources.models import chat_template, load_model
 
 
 def loss_params(name: str, cfg: RunConfig) -> dict:
@@ -336,7 +335,13 @@ def _callback(cfg: RunConfig, out: Path) -> LearningDynamicsCallback:
     examples = (
         probes
         if probes
-        else load_examples(cfg.data, strict=cfg.strict, limit=cfg.limit, seed=cfg.seed)[0]
+        else load_examples(
+            cfg.data,
+            template=chat_template(cfg.model),
+            strict=cfg.strict,
+            limit=cfg.limit,
+            seed=cfg.seed,
+        )[0]
     )
     truncation = truncation_of(cfg)
     config = json.loads(cfg.to_json())
@@ -357,9 +362,15 @@ def run_trl(cfg: RunConfig) -> Path:
     native backend writes; the CLI draws the plots)."""
     check_trl(cfg)
     out = cfg.run_dir()
-    examples, report = load_examples(cfg.data, strict=cfg.strict, limit=cfg.limit, seed=cfg.seed)
+    examples, report = load_examples(
+        cfg.data,
+        template=chat_template(cfg.model),
+        strict=cfg.strict,
+        limit=cfg.limit,
+        seed=cfg.seed,
+    )
     if is_main():
-        print(f"data: {report.summary()}", file=sys.stderr)
+        report_load("data", report)
     callback = _callback(cfg, out)
     model, tokenizer = load_model(cfg.model, seed=cfg.seed)
     started, offset = time.perf_counter(), 0

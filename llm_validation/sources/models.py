@@ -26,6 +26,46 @@ def _pretrained(path: str | Path):
     return model, tokenizer
 
 
+def load_tokenizer(spec: str):
+    """Only the tokenizer of `spec` (no weights): cheap, for rendering data before a model loads."""
+    from transformers import AutoTokenizer
+
+    if spec in ("tiny-neox", "tiny-llama"):
+        from llm_validation.sources.tiny import build_tokenizer
+
+        return build_tokenizer()
+    if spec == "smollm2":
+        from llm_validation.sources.smollm2 import smollm2_dir
+
+        spec = str(smollm2_dir())
+    path = Path(spec).expanduser()
+    if _looks_like_path(spec) and not (path / "config.json").is_file():
+        raise UserError(f"model path not found (no config.json): {spec}")
+    try:
+        return AutoTokenizer.from_pretrained(
+            path if _looks_like_path(spec) else spec, local_files_only=True
+        )
+    except OSError as err:
+        raise UserError(f"no local tokenizer for {spec!r} ({str(err).splitlines()[0]})") from None
+
+
+def chat_template(spec: str):
+    """`apply_chat_template` of model `spec`'s tokenizer, loaded at the first conversational
+    record (plain-text data never loads it); a UserError if that tokenizer has no chat template."""
+    cache = {}
+
+    def render(messages, **kwargs) -> str:
+        if "tokenizer" not in cache:
+            cache["tokenizer"] = load_tokenizer(spec)
+            if not getattr(cache["tokenizer"], "chat_template", None):
+                raise UserError(
+                    f"conversational data needs a chat template; {spec!r}'s tokenizer has none"
+                )
+        return cache["tokenizer"].apply_chat_template(messages, **kwargs)
+
+    return render
+
+
 def _smollm2(seed: int):
     from llm_validation.sources.smollm2 import smollm2_dir
 
