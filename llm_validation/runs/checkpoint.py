@@ -17,9 +17,16 @@ CHECKPOINT = "checkpoint.pt"
 
 
 def atomic_save(obj, path: Path) -> None:
+    """torch.save through a temporary file and a rename. A failed write (disk full, folder
+    removed) raises OSError, leaves the previous file as it was and no temporary file behind."""
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    try:
+        with tmp.open("wb") as handle:  # open() itself: OSError, where torch.save raises others
+            torch.save(obj, handle)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def save_checkpoint(run_dir: Path, model, optimizer, step: int) -> None:

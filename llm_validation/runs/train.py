@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from common.errors import UserError
 from common.probes import PROBE_TYPES, Y_STAR
@@ -194,9 +196,36 @@ def warmup_factor(step_in_phase: int, warmup_steps: int) -> float:
     return min(1.0, (step_in_phase + 1) / (warmup_steps + 1)) if warmup_steps > 0 else 1.0
 
 
+def example_name(session: Session, phase: Phase, row: int) -> str:
+    """Where training example `row` of a phase's data came from (`file:line`, `synthetic:u`)."""
+    n = len(session.examples)
+    if phase.data == "both":  # rows [0, N) train y⁺, rows [N, 2N) y⁻ of the same examples
+        return f"{session.examples[row % n].source} ({'y⁺' if row < n else 'y⁻'})"
+    return session.examples[row].source + (" (sampled)" if phase.data == "onpolicy" else "")
+
+
+def non_finite(session: Session, phase: Phase, step: int, rows: list[int], what: str,
+               per_pair: Tensor | None = None) -> UserError:
+    """The one-line stop for a NaN or inf: the step, the loss and the example(s) that caused it
+    (those whose own loss is not finite; all of the batch when that cannot be told)."""
+    bad = rows if per_pair is None else [r for r, v in zip(rows, per_pair) if not torch.isfinite(v)]
+    names = ", ".join(example_name(session, phase, r) for r in (bad or rows))
+    return UserError(f"{what} at step {step} ({phase.loss}) on example(s) {names}; the run stops "
+                     f"and {session.out / METRICS} keeps the evaluations before it")
+
+
+def per_pair_losses(name: str, logp, length, ref, params) -> Tensor:
+    """The loss of each pair of a micro-batch alone, Shape: (B,) (to name a non-finite one)."""
+    pick = lambda table, b: None if table is None else {g: v[b:b + 1] for g, v in table.items()}
+    size = len(next(iter(logp.values())))
+    return torch.stack([evaluate_loss(name, pick(logp, b), pick(length, b), pick(ref, b),
+                                      **params).loss.detach() for b in range(size)])
+
+
 def train_step(session: Session, phase: Phase, batch: list[Pair], index: list[int], reference,
-               ) -> float:
-    """One optimiser step with gradient accumulation and clipping → the batch's mean loss."""
+               step: int = 0) -> float:
+    """Optimiser step `step` + 1 with gradient accumulation and clipping → the batch's mean loss.
+    A NaN or inf loss (or gradient norm) stops the run before the optimiser steps."""
     cfg, spec = session.cfg, LOSSES[phase.loss]
     params = hyper_parameters(spec, asdict(cfg))
     size = cfg.micro_batch_size or cfg.batch_size
@@ -210,10 +239,15 @@ def train_step(session: Session, phase: Phase, batch: list[Pair], index: list[in
                                        spec.groups)
         ref = reference_scores(session, reference, pairs, rows)
         loss = evaluate_loss(phase.loss, logp, length, ref, **params).loss / len(batch)
+        if not torch.isfinite(loss):
+            per_pair = per_pair_losses(phase.loss, logp, length, ref, params)
+            raise non_finite(session, phase, step + 1, rows, f"loss {float(loss.detach())}", per_pair)
         loss.backward()
         total += float(loss.detach())
     if cfg.max_grad_norm > 0:
-        torch.nn.utils.clip_grad_norm_(session.model.parameters(), cfg.max_grad_norm)
+        norm = torch.nn.utils.clip_grad_norm_(session.model.parameters(), cfg.max_grad_norm)
+        if not torch.isfinite(norm):
+            raise non_finite(session, phase, step + 1, index, f"gradient norm {float(norm)}")
     session.optimizer.step()
     return total
 
@@ -315,6 +349,45 @@ def open_session(cfg: RunConfig) -> Session:
                    autocast, truncation, inputs)
 
 
+class Writes:
+    """Guards the run folder's writes: a failed one (disk full, folder removed) stops the run with
+    one line, and metrics.csv is cut back to its last complete evaluation, so that it keeps
+    every evaluation written so far and no torn one."""
+
+    def __init__(self, log: MetricsLog, step: int | None):
+        self.log, self.step, self.size = log, step, log.path.stat().st_size
+
+    def done(self, step: int) -> None:
+        """Evaluation `step` is complete on disk."""
+        self.step, self.size = step, self.log.path.stat().st_size
+
+    @contextlib.contextmanager
+    def guard(self):
+        try:
+            yield
+        except OSError as err:
+            raise UserError(self.failure(err)) from None
+
+    def failure(self, err: OSError) -> str:
+        folder = self.log.path.parent
+        reason = f"cannot write {err.filename or folder}: {err.strerror or err}"
+        if not folder.is_dir():
+            return f"{reason} (the run folder {folder} was removed)"
+        with contextlib.suppress(OSError):
+            os.truncate(self.log.path, self.size)
+        kept = "no evaluation" if self.step is None else f"the evaluations through step {self.step}"
+        return f"{reason}; {self.log.path} keeps {kept}"
+
+
+def evaluation(session: Session, log: MetricsLog, writes: Writes, step: int, losses: list[float]):
+    """Evaluation `step`: the probes' rows appended to metrics.csv, then the checkpoint."""
+    with writes.guard():
+        record(session, log, step, losses)
+        writes.done(step)
+        if session.cfg.checkpoint:
+            save_checkpoint(session.out, session.model, session.optimizer, step)
+
+
 def main(cfg: RunConfig, on_eval: Callable[[int], None] | None = None) -> Path:
     """Run `cfg` → its run folder. `on_eval(step)` is called after each evaluation is written
     and checkpointed (a notebook hook; raising KeyboardInterrupt there interrupts the run)."""
@@ -337,40 +410,45 @@ def main(cfg: RunConfig, on_eval: Callable[[int], None] | None = None) -> Path:
             cfg.probe_types.split(",") if cfg.probe_types else None)
     start = load_checkpoint(session.out, session.model, session.optimizer) if cfg.resume else 0
     log = MetricsLog(session.out / METRICS, keep_through=start if start else None)
+    writes = Writes(log, start if start else None)
     total = sum(p.steps for _, p in phases)
     started, step, losses = time.perf_counter(), start, []
     if start == 0:
-        record(session, log, 0, [])
+        with writes.guard():
+            record(session, log, 0, [])
+        writes.done(0)
     bar = tqdm(total=total, initial=start, desc=cfg.method, unit="step", file=sys.stderr)
-    for index, (begin, phase) in enumerate(phases):
-        if step >= begin + phase.steps:
-            continue
-        data = phase_data(session, phase)
-        reference = phase_reference(session, index, phase, data)
-        while step < begin + phase.steps:
-            batch, rows = step_batch(session, phase, data, step, cfg.seed + index, step - begin)
-            for group in session.optimizer.param_groups:
-                group["lr"] = cfg.lr * warmup_factor(step - begin, cfg.warmup_steps)
-            if session.tracker is not None:
-                session.tracker.begin_step(session.model)
-            losses.append(train_step(session, phase, batch, rows, reference))
-            if session.tracker is not None:
-                session.tracker.end_step(session.model)
-            step += 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{losses[-1]:.4g}")
-            if step % cfg.eval_every == 0 or step == total:
-                record(session, log, step, losses)
-                losses = []
-                if cfg.checkpoint:
-                    save_checkpoint(session.out, session.model, session.optimizer, step)
-                if on_eval is not None:
-                    on_eval(step)
-    bar.close()
-    if cfg.save_model:
-        session.model.save_pretrained(session.out / "model")
-        session.tokenizer.save_pretrained(session.out / "model")
-    finish(session, time.perf_counter() - started, start, total)
+    try:  # the bar closes before an error line, which stays the last line on stderr
+        for index, (begin, phase) in enumerate(phases):
+            if step >= begin + phase.steps:
+                continue
+            data = phase_data(session, phase)
+            with writes.guard():
+                reference = phase_reference(session, index, phase, data)
+            while step < begin + phase.steps:
+                batch, rows = step_batch(session, phase, data, step, cfg.seed + index, step - begin)
+                for group in session.optimizer.param_groups:
+                    group["lr"] = cfg.lr * warmup_factor(step - begin, cfg.warmup_steps)
+                if session.tracker is not None:
+                    session.tracker.begin_step(session.model)
+                losses.append(train_step(session, phase, batch, rows, reference, step))
+                if session.tracker is not None:
+                    session.tracker.end_step(session.model)
+                step += 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{losses[-1]:.4g}")
+                if step % cfg.eval_every == 0 or step == total:
+                    evaluation(session, log, writes, step, losses)
+                    losses = []
+                    if on_eval is not None:
+                        on_eval(step)
+    finally:
+        bar.close()
+    with writes.guard():
+        if cfg.save_model:
+            session.model.save_pretrained(session.out / "model")
+            session.tokenizer.save_pretrained(session.out / "model")
+        finish(session, time.perf_counter() - started, start, total)
     return session.out
 
 
