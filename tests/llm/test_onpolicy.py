@@ -1,0 +1,91 @@
+"""On-policy pairs (Sec. 4.4): seeded per step, ranked by the reward, sampled from the kept prompt."""
+
+import pytest
+
+from llm_validation.core.logprobs import Truncation, encode
+from llm_validation.runs import onpolicy, train
+from llm_validation.runs.config import RunConfig
+from llm_validation.runs.methods import plan
+from llm_validation.sources.synthetic import generate
+
+TOKENS = 6  # sampled tokens per response: enough to differ between draws, cheap on CPU
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory):
+    """onpolicy-dpo on one synthetic prompt, so every step samples for the same prompt."""
+    cfg = RunConfig(
+        method="onpolicy-dpo",
+        model="tiny-neox",
+        data="synthetic",
+        limit=1,
+        probe_limit=1,
+        batch_size=1,
+        max_new_tokens=TOKENS,
+        out=str(tmp_path_factory.mktemp("onpolicy")),
+    )
+    return train.open_session(cfg)
+
+
+def _samples(session, step: int):
+    ((_, phase),) = plan(session.cfg)
+    pairs, _ = train.step_batch(session, phase, session.pairs, step, session.cfg.seed, step)
+    return [(w.ids, r.ids) for w, r in pairs]
+
+
+def test_on_policy_sampling_is_a_pure_function_of_the_step(session):
+    """Step s draws from a seed mixed from (seed, s): the same step draws the same samples (so a
+    resumed run replays them), another step other samples for the same prompt."""
+    assert _samples(session, 3) == _samples(session, 3)
+    assert _samples(session, 3) != _samples(session, 4)
+
+
+def _ranked_texts(monkeypatch, session, reward, examples):
+    """The (y⁺, y⁻) texts that sample_pairs hands to the tokenizer, per example."""
+    seen = []
+    tokenize = onpolicy.tokenize_example
+
+    def spy(tokenizer, prompt, responses, truncation):
+        seen.append((responses["chosen"], responses["rejected"]))
+        return tokenize(tokenizer, prompt, responses, truncation)
+
+    monkeypatch.setattr(onpolicy, "tokenize_example", spy)
+    onpolicy.sample_pairs(
+        session.model, session.tokenizer, examples, reward, 0, TOKENS, session.truncation
+    )
+    return seen
+
+
+def test_the_higher_reward_sample_becomes_the_chosen_response(session, monkeypatch):
+    """y⁺ is the sample with the larger reward (here: the longer text, which a random tiny
+    model's samples vary in), never the smaller."""
+    reward = lambda prompt, response: float(len(response))
+    ranked = _ranked_texts(monkeypatch, session, reward, generate(6, seed=1))
+    assert all(len(w) >= len(r) for w, r in ranked)
+    assert any(len(w) > len(r) for w, r in ranked)  # not all ties: the order was decided
+
+
+def test_the_sampled_prompt_keeps_its_end_like_the_training_truncation(session, monkeypatch):
+    """A prompt longer than max_prompt_length is cut to its last tokens (keep_end, the paper's
+    truncation of HH prompts: the final "Assistant:" turn survives) before sampling."""
+    example = generate(1, seed=2)[0]
+    ids = encode(session.tokenizer, example.prompt)
+    keep = len(ids) - 3
+    prompts = []
+    generate_fn = session.model.generate
+
+    def spy(input_ids, **kwargs):
+        prompts.append(input_ids[0].tolist())
+        return generate_fn(input_ids=input_ids, **kwargs)
+
+    monkeypatch.setattr(session.model, "generate", spy)
+    onpolicy.sample_pairs(
+        session.model,
+        session.tokenizer,
+        [example],
+        lambda p, y: 0.0,
+        0,
+        TOKENS,
+        Truncation(512, keep),
+    )
+    assert prompts == [ids[-keep:]]
