@@ -1,0 +1,118 @@
+"""What the figures draw, read off the matplotlib artists (offsets, bar colours, line data), not
+pixels: the axes carry the quantity their labels name, in the paper's colours."""
+
+import colorsys
+
+import matplotlib
+import numpy as np
+import pytest
+from matplotlib.colors import to_rgb, to_rgba
+
+from figures import FIGURES, one_step, run_curves, run_plots, run_predict, runs_io, sim_runs, style
+
+
+def _hue(color) -> float:
+    """Hue in degrees [0, 360)."""
+    return 360.0 * colorsys.rgb_to_hsv(*to_rgb(color))[0]
+
+
+def _offsets_by_label(ax) -> dict[str, np.ndarray]:
+    return {c.get_label(): np.asarray(c.get_offsets()) for c in ax.collections}
+
+
+def _expect_predicted_on_x_actual_on_y(ax, p: runs_io.Predictions) -> None:
+    offsets = _offsets_by_label(ax)
+    for kind in dict.fromkeys(p.probe_type.tolist()):
+        keep = p.probe_type == kind
+        expected = np.column_stack([p.predicted[keep], p.actual[keep]])
+        assert np.array_equal(offsets[style.probe_style(kind).label], expected), kind
+    assert "predicted" in ax.get_xlabel() and "actual" in ax.get_ylabel()
+
+
+def test_figure_11_plots_predicted_against_actual(fake_runs):
+    """Each point is (predicted, actual) of one probe: x the first-order prediction, y the
+    measured change (the fake run's actual = 1.01 × predicted, so a swap or a repeat shows)."""
+    cfg = run_predict.Config(runs=fake_runs)
+    (p,) = run_predict.compute(cfg)
+    assert not np.array_equal(p.predicted, p.actual)
+    with style.context():
+        fig = run_predict.plot([p], cfg)
+    _expect_predicted_on_x_actual_on_y(fig.axes[0], p)
+
+
+def test_a_predict_runs_scatter_plots_predicted_against_actual(fake_runs):
+    folder = fake_runs / "predict-dpo"
+    with style.context():
+        fig = run_plots.scatter(folder)
+    p = runs_io.read_predictions(folder / runs_io.PREDICTIONS)
+    _expect_predicted_on_x_actual_on_y(fig.axes[0], p)
+
+
+def _panel(fig, title_part: str):
+    return next(ax for ax in fig.axes if title_part in ax.get_title())
+
+
+def test_figure_1_draws_the_chosen_label_blue_and_the_rejected_label_orange():
+    """In the residual G(x_u) and the Δ log π bars of x_u, the bar of y⁺_u is blue, of y⁻_u
+    orange, as in every probe figure of the paper; the other labels grey."""
+    cfg = one_step.TINY
+    d = one_step.compute(cfg)
+    assert d.chosen != d.rejected
+    with style.context():
+        fig = one_step.plot(d, cfg)
+    for ax in (_panel(fig, "G(x_u)"), _panel(fig, "updated input")):
+        bars = [b for b in ax.patches if b.get_fill()][: cfg.vocab]  # the filled (actual) bars
+        colors = [b.get_facecolor() for b in bars]
+        assert colors[d.chosen] == to_rgba(style.BLUE)
+        assert colors[d.rejected] == to_rgba(style.ORANGE)
+        others = [c for i, c in enumerate(colors) if i not in (d.chosen, d.rejected)]
+        assert all(c == to_rgba(style.GREY) for c in others)
+
+
+def test_the_style_draws_chosen_blue_rejected_orange_irrelevant_red_and_y_star_black():
+    """The paper's colours as colours, not only as distinct ones: hue of chosen 180–250°
+    (blue), rejected 20–50° (orange), irrelevant within 15° of red; y* black."""
+    colors = style.FAMILY_COLORS
+    assert 180 <= _hue(colors["chosen"]) <= 250
+    assert 20 <= _hue(colors["rejected"]) <= 50
+    assert min(_hue(colors["irrelevant"]), 360 - _hue(colors["irrelevant"])) <= 15
+    assert to_rgb(colors["y*"]) == (0.0, 0.0, 0.0)
+    assert style.PROBES["chosen"].color == colors["chosen"] == style.BLUE
+
+
+def test_a_rise_is_blue_in_lines_and_in_heat_maps():
+    """Positive changes: style.RISE and the top of the diverging map are both blue."""
+    top = matplotlib.colormaps[style.DIVERGING](1.0)[:3]
+    assert 180 <= _hue(style.RISE) <= 250 and 180 <= _hue(top) <= 250
+    assert min(_hue(style.FALL), 360 - _hue(style.FALL)) <= 15
+
+
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_the_family_panels_of_figure_10_honour_ema(fake_runs, ema):
+    """Every drawn curve is style.ema(values, α) of its probe type's logp series."""
+    spec = next(s for s in FIGURES if s.module is run_curves)
+    cfg = spec.config(tiny=True, runs=fake_runs, ema=ema)
+    assert cfg.ema == ema  # the --ema override reaches the figure's config
+    traces = run_curves.compute(cfg)
+    with style.context():
+        fig = run_curves.plot(traces, cfg)
+    (trace,) = traces.values()
+    by_label = {s.label: name for name, s in style.PROBES.items()}
+    lines = [line for ax in fig.axes for line in ax.lines if line.get_label() in by_label]
+    assert len(lines) == len(style.PROBES)  # the fake run tracks every probe type
+    for line in lines:
+        steps, values = trace.series(by_label[line.get_label()], "logp")
+        assert np.array_equal(line.get_xdata(), steps)
+        assert np.allclose(line.get_ydata(), style.ema(values, ema))
+        assert ema == 0.0 or not np.allclose(line.get_ydata(), values)
+
+
+def test_a_run_folders_curves_honour_ema(fake_runs):
+    with style.context():
+        fig = run_plots.curves(fake_runs / "tiny-dpo", ema=0.9)
+    trace = runs_io.read_trace(fake_runs / "tiny-dpo" / "metrics.csv")
+    line = next(
+        ln for ax in fig.axes for ln in ax.lines if ln.get_label() == style.PROBES["chosen"].label
+    )
+    assert np.allclose(line.get_ydata(), style.ema(trace.series("chosen", "logp")[1], 0.9))
+    assert len(fig.axes) == len(sim_runs.FAMILY_PANELS)
