@@ -116,3 +116,25 @@ def test_a_run_folders_curves_honour_ema(fake_runs):
     )
     assert np.allclose(line.get_ydata(), style.ema(trace.series("chosen", "logp")[1], 0.9))
     assert len(fig.axes) == len(sim_runs.FAMILY_PANELS)
+
+
+def test_influence_heat_maps_share_a_scale_symmetric_about_zero_with_rises_blue(tmp_path):
+    """I[r, c] = −3 … +1: each panel spans [−3, 3] of the diverging map, so 0 sits at its white
+    centre and a rise (positive) is drawn blue."""
+    rows = ["train_type,probe_type,same_prompt,other_prompts,total"]
+    for r, values in (("chosen", (-3.0, 1.0)), ("rejected", (0.5, -1.0))):
+        rows += [f"{r},{c},{v},{v / 2},{1.5 * v}" for c, v in zip(("chosen", "rejected"), values)]
+    (tmp_path / "influence.csv").write_text("\n".join(rows) + "\n")
+    with style.context():
+        fig = run_plots.influence(tmp_path)
+    images = [im for ax in fig.axes for im in ax.images]
+    assert [im.get_clim() for im in images] == [(-3.0, 3.0), (-1.5, 1.5), (-4.5, 4.5)]
+    assert all(im.get_cmap().name == style.DIVERGING for im in images)
+    assert np.array_equal(images[0].get_array(), [[-3.0, 1.0], [0.5, -1.0]])
+
+
+def test_a_predict_run_is_read_at_its_configured_lr_not_the_largest(fake_runs):
+    folder = fake_runs / "predict-dpo"
+    (folder / "config.json").write_text('{"lr": 0.0005, "method": "dpo", "optimizer": "sgd"}')
+    p = runs_io.read_predictions(folder / runs_io.PREDICTIONS)
+    assert p.lr == 0.0005 and np.allclose(p.predicted, 0.0005 * (np.arange(4) - 1.5))

@@ -43,6 +43,7 @@ def test_logp_is_the_summed_log_prob_of_each_probe(tracked):
     for kind, stats in arrays.items():
         if kind != Y_STAR:
             assert np.allclose(stats["logp"], naive[_rows(probes, kind), 0], atol=ATOL), kind
+            assert np.array_equal(stats["example"], probes.example[_rows(probes, kind)])
 
 
 def test_logp_token_is_the_summed_log_prob_over_the_response_length(tracked):

@@ -5,13 +5,16 @@ instead of averaged, divided by the micro-batch) shows in Δθ, where AdamW's no
 −η m/√v would hide it. Clipping is off (max_grad_norm = 0) unless it is the subject.
 """
 
+import math
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 
 from common.runs import read_metrics
 from llm_validation.core.logprobs import collate, sequence_logps
+from llm_validation.core.losses import PAIR
 from llm_validation.runs import train
 from llm_validation.runs.config import RunConfig
 from llm_validation.runs.methods import plan
@@ -136,3 +139,86 @@ def test_a_frozen_reference_is_a_copy_that_training_does_not_move(session):
     assert all(torch.equal(p, q) for p, q in zip(reference.parameters(), theta0))
     assert not all(torch.equal(p, q) for p, q in zip(session.model.parameters(), theta0))
     assert torch.equal(before["chosen"], after["chosen"])
+
+
+def test_a_batch_that_straddles_an_epoch_takes_the_end_of_one_permutation_then_the_next():
+    """The stream of examples is perm₀ ‖ perm₁ ‖ …: with N = 10 and B = 4, step 2 reads
+    positions 8..11, the last two of epoch 0 and the first two of epoch 1."""
+    stream = [i for s in range(5) for i in train.batch_indices(10, 4, s, seed=3)]
+    assert sorted(stream[:10]) == list(range(10)) and sorted(stream[10:]) == list(range(10))
+    assert stream[:10] != stream[10:]  # each epoch draws its own permutation
+
+
+def test_the_extension_phase_trains_each_response_once_as_sft(session):
+    """extend-dpo's first phase (Sec. 4.3) is SFT on y⁺ and on y⁻ of every pair: 2N examples."""
+    ((_, sft), _) = plan(replace(session.cfg, method="extend-dpo"))
+    data = train.phase_data(session, sft)
+    assert [w for w, _ in data] == [w for w, _ in session.pairs] + [r for _, r in session.pairs]
+    assert all(r is None for _, r in data)
+
+
+def test_mean_reduction_reports_unit_lengths_so_no_loss_divides_by_y_twice(session):
+    """Under --reduction mean the score is already (1/|y|) Σ log π, so |y| = 1 goes to the loss
+    (SimPO and RPO divide by |y| themselves); under sum the score is Σ log π with the real |y|."""
+    pairs = session.pairs[:2]
+    sums, lengths = train.group_logps(session.model, pairs, session.pad_id, "sum", PAIR)
+    means, ones = train.group_logps(session.model, pairs, session.pad_id, "mean", PAIR)
+    for g in PAIR:
+        # Tolerance: one padded fp32 forward each; the two reductions of it agree to round-off.
+        assert torch.allclose(means[g], sums[g] / lengths[g], rtol=1e-5)
+        assert ones[g].tolist() == [1.0, 1.0]
+    assert lengths["chosen"].tolist() == [float(w.response_len) for w, _ in pairs]
+
+
+@pytest.mark.parametrize("method, expected", [("dpo", math.log(2)), ("ipo", 1 / (4 * 0.1**2))])
+def test_each_method_trains_its_own_loss_from_pi_ref(session, method, expected):
+    """At θ₀ = π_ref the margin h = 0, so the first step's loss is −log σ(0) = log 2 for DPO and
+    (0 − 1/(2β))² = 25 for IPO at β = 0.1: the method table names the right loss."""
+    session.cfg = replace(session.cfg, method=method)
+    session.out.mkdir(parents=True, exist_ok=True)
+    ((_, phase),) = plan(session.cfg)
+    reference = train.phase_reference(session, 0, phase, session.pairs)
+    loss = train.train_step(session, phase, session.pairs, [0, 1, 2, 3], reference)
+    # Tolerance: the table and the live pass are different fp32 forwards (h ≈ 1e-6, not 0).
+    assert loss == pytest.approx(expected, rel=1e-4)
+
+
+def test_on_policy_dpo_takes_its_reference_from_a_model_copy(session):
+    """Sampled pairs change every step, so no table of the dataset's pairs can serve as π_ref:
+    onpolicy-dpo uses a frozen copy even under --reference precomputed."""
+    session.cfg = replace(session.cfg, method="onpolicy-dpo", reference="precomputed")
+    session.out.mkdir(parents=True, exist_ok=True)
+    ((_, phase),) = plan(session.cfg)
+    assert phase.data == "onpolicy"
+    reference = train.phase_reference(session, 0, phase, session.pairs)
+    assert isinstance(reference, torch.nn.Module) and reference is not session.model
+
+
+def test_the_logged_training_loss_is_the_mean_since_the_previous_evaluation(tmp_path, monkeypatch):
+    """Steps return losses 1, 2, 3; with eval_every = 2 the rows read 1.5 at step 2 and 3.0 at
+    step 3 (the last step is evaluated although it is off the grid)."""
+    losses = iter([1.0, 2.0, 3.0])
+    monkeypatch.setattr(train, "train_step", lambda *args: next(losses))
+    cfg = RunConfig(method="sft", steps=3, eval_every=2, out=str(tmp_path), **BASE)
+    rows = read_metrics(train.main(cfg) / "metrics.csv")
+    logged = {int(r["step"]): float(r["value"]) for r in rows if r["probe_type"] == "train"}
+    assert logged == {2: 1.5, 3: 3.0}
+    assert {int(r["step"]) for r in rows} == {0, 2, 3}
+
+
+def test_probe_limit_and_probe_types_choose_what_is_tracked(tmp_path):
+    """--probe-limit 2 scores two probe examples; --probe-types y_star tracks y* alone (its chosen
+    pass is scored for it but not logged)."""
+    cfg = RunConfig(
+        method="sft",
+        steps=0,
+        eval_every=1,
+        probe_types="y_star",
+        save_arrays=True,
+        out=str(tmp_path),
+        **{**BASE, "probe_limit": 2},
+    )
+    out = train.main(cfg)
+    assert {r["probe_type"] for r in read_metrics(out / "metrics.csv")} == {"y_star"}
+    arrays = np.load(out / "arrays" / "step_000000.npz")
+    assert arrays["y_star/logp"].shape == (2,)

@@ -1,0 +1,72 @@
+"""The run command's own checks and report: bad settings before a model loads, --resume with a
+changed configuration, the closing log-prob movement line."""
+
+import pytest
+
+from common.runs import write_metrics
+from llm_validation.cli import main, movement
+
+
+def _error(capsys, argv) -> tuple[int, str]:
+    code = main(argv)
+    return code, capsys.readouterr().err.strip()
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (
+            ["--batch-size", "4", "--micro-batch-size", "8"],
+            "--micro-batch-size must lie in [1, batch size]",
+        ),
+        (["--micro-batch-size", "0"], "--micro-batch-size must lie in [1, batch size]"),
+        (["--probe-types", "chosen,bogus"], "unknown probe types: bogus"),
+        (["--eval-every", "0"], "--eval-every and --batch-size must be ≥ 1"),
+    ],
+)
+def test_a_setting_that_cannot_run_is_one_line_before_anything_loads(
+    capsys, tmp_path, flags, message
+):
+    code, err = _error(
+        capsys, ["run", "--model", "tiny-neox", "--out", str(tmp_path / "r"), *flags]
+    )
+    assert code == 2 and message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "r").exists()  # rejected before the run folder is made
+
+
+def test_resume_with_a_changed_configuration_names_the_fields(capsys, tmp_path):
+    base = [
+        "run",
+        "--method",
+        "sft",
+        "--model",
+        "tiny-neox",
+        "--limit",
+        "4",
+        "--probe-limit",
+        "1",
+        "--steps",
+        "1",
+        "--eval-every",
+        "1",
+        "--out",
+        str(tmp_path),
+    ]
+    assert main(base) == 0
+    capsys.readouterr()
+    code, err = _error(capsys, [*base, "--resume", "--lr", "0.1", "--steps", "2"])
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "--resume with a different configuration (lr, steps)" in err
+
+
+def test_the_closing_line_reports_the_first_and_last_evaluation(tmp_path):
+    path = tmp_path / "metrics.csv"
+    rows = [
+        (s, 4 * s, kind, "logp", v + s)
+        for s in (0, 5, 10)
+        for kind, v in (("chosen", -30.0), ("rejected", -40.0))
+    ]
+    write_metrics(path, rows + [(10, 40, "train", "loss", 0.5)])
+    assert (
+        movement(path) == "logp from step 0 to 10: chosen -30.00 → -20.00, rejected -40.00 → -30.00"
+    )
