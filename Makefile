@@ -38,6 +38,7 @@ test: lint
 
 lint: install
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 bench: install
 	$(PY) -m benchmarks

@@ -64,7 +64,7 @@ class MetricsLog:
     def __init__(self, path: Path, keep_through: int | None = None):
         kept = []
         if keep_through is not None and path.is_file():
-            kept = [r for r in read_metrics(path) if int(r["step"]) <= keep_through]
+            kept = [r for r in read_metrics(path) if complete(r) and int(r["step"]) <= keep_through]
         self.path = path
         with path.open("w", newline="") as handle:
             writer = csv.writer(handle)
@@ -79,6 +79,12 @@ class MetricsLog:
             )
             handle.flush()
             os.fsync(handle.fileno())
+
+
+def complete(row: dict) -> bool:
+    """A metrics row with every column filled and a numeric step: not the torn last line of a
+    process killed while it wrote."""
+    return all(row.get(c) not in (None, "") for c in COLUMNS) and row["step"].isdigit()
 
 
 def write_metrics(path: Path, rows: Iterable[Sequence]) -> None:

@@ -89,8 +89,10 @@ def group_logps(model, pairs: list[Pair], pad_id: int, reduction: str, groups: t
     b = len(pairs)
     if not pairwise:
         return {"y": logp}, {"y": length}
-    return ({"chosen": logp[:b], "rejected": logp[b:]},
-            {"chosen": length[:b], "rejected": length[b:]})
+    return (
+        {"chosen": logp[:b], "rejected": logp[b:]},
+        {"chosen": length[:b], "rejected": length[b:]},
+    )
 
 
 @dataclass
@@ -175,16 +177,23 @@ def reference_scores(session, reference, pairs: list[Pair], index: list[int]):
     return logp
 
 
-def step_batch(session: Session, phase: Phase, data: list[Pair], global_step: int, seed: int,
-               local_step: int):
+def step_batch(
+    session: Session, phase: Phase, data: list[Pair], global_step: int, seed: int, local_step: int
+):
     """(pairs, their indices into `data`) for one optimiser step."""
     cfg = session.cfg
     if phase.data == "onpolicy":
         index = batch_indices(len(session.examples), cfg.batch_size, local_step, seed)
         reward = load_reward(cfg.reward, cfg.data)
-        pairs = sample_pairs(session.model, session.tokenizer, [session.examples[i] for i in index],
-                             reward, mixed_seed(seed, global_step), cfg.max_new_tokens,
-                             session.truncation)
+        pairs = sample_pairs(
+            session.model,
+            session.tokenizer,
+            [session.examples[i] for i in index],
+            reward,
+            mixed_seed(seed, global_step),
+            cfg.max_new_tokens,
+            session.truncation,
+        )
         return pairs, index
     index = batch_indices(len(data), cfg.batch_size, local_step, seed)
     return [data[i] for i in index], index
@@ -204,26 +213,41 @@ def example_name(session: Session, phase: Phase, row: int) -> str:
     return session.examples[row].source + (" (sampled)" if phase.data == "onpolicy" else "")
 
 
-def non_finite(session: Session, phase: Phase, step: int, rows: list[int], what: str,
-               per_pair: Tensor | None = None) -> UserError:
+def non_finite(
+    session: Session,
+    phase: Phase,
+    step: int,
+    rows: list[int],
+    what: str,
+    per_pair: Tensor | None = None,
+) -> UserError:
     """The one-line stop for a NaN or inf: the step, the loss and the example(s) that caused it
     (those whose own loss is not finite; all of the batch when that cannot be told)."""
     bad = rows if per_pair is None else [r for r, v in zip(rows, per_pair) if not torch.isfinite(v)]
     names = ", ".join(example_name(session, phase, r) for r in (bad or rows))
-    return UserError(f"{what} at step {step} ({phase.loss}) on example(s) {names}; the run stops "
-                     f"and {session.out / METRICS} keeps the evaluations before it")
+    return UserError(
+        f"{what} at step {step} ({phase.loss}) on example(s) {names}; the run stops "
+        f"and {session.out / METRICS} keeps the evaluations before it"
+    )
 
 
 def per_pair_losses(name: str, logp, length, ref, params) -> Tensor:
     """The loss of each pair of a micro-batch alone, Shape: (B,) (to name a non-finite one)."""
-    pick = lambda table, b: None if table is None else {g: v[b:b + 1] for g, v in table.items()}
+    pick = lambda table, b: None if table is None else {g: v[b : b + 1] for g, v in table.items()}
     size = len(next(iter(logp.values())))
-    return torch.stack([evaluate_loss(name, pick(logp, b), pick(length, b), pick(ref, b),
-                                      **params).loss.detach() for b in range(size)])
+    return torch.stack(
+        [
+            evaluate_loss(
+                name, pick(logp, b), pick(length, b), pick(ref, b), **params
+            ).loss.detach()
+            for b in range(size)
+        ]
+    )
 
 
-def train_step(session: Session, phase: Phase, batch: list[Pair], index: list[int], reference,
-               step: int = 0) -> float:
+def train_step(
+    session: Session, phase: Phase, batch: list[Pair], index: list[int], reference, step: int = 0
+) -> float:
     """Optimiser step `step` + 1 with gradient accumulation and clipping → the batch's mean loss.
     A NaN or inf loss (or gradient norm) stops the run before the optimiser steps."""
     cfg, spec = session.cfg, LOSSES[phase.loss]
@@ -233,15 +257,18 @@ def train_step(session: Session, phase: Phase, batch: list[Pair], index: list[in
     session.optimizer.zero_grad(set_to_none=False)  # reuse the buffers: no 0.5 GB malloc a step
     total = 0.0
     for i in range(0, len(batch), size):
-        pairs, rows = batch[i:i + size], index[i:i + size]
+        pairs, rows = batch[i : i + size], index[i : i + size]
         with session.autocast():
-            logp, length = group_logps(session.model, pairs, session.pad_id, cfg.reduction,
-                                       spec.groups)
+            logp, length = group_logps(
+                session.model, pairs, session.pad_id, cfg.reduction, spec.groups
+            )
         ref = reference_scores(session, reference, pairs, rows)
         loss = evaluate_loss(phase.loss, logp, length, ref, **params).loss / len(batch)
         if not torch.isfinite(loss):
             per_pair = per_pair_losses(phase.loss, logp, length, ref, params)
-            raise non_finite(session, phase, step + 1, rows, f"loss {float(loss.detach())}", per_pair)
+            raise non_finite(
+                session, phase, step + 1, rows, f"loss {float(loss.detach())}", per_pair
+            )
         loss.backward()
         total += float(loss.detach())
     if cfg.max_grad_norm > 0:
@@ -256,8 +283,9 @@ def record(session: Session, log: MetricsLog, step: int, losses: list[float]) ->
     """Score the probes, append the rows (+ the mean training loss), optionally save arrays."""
     session.model.eval()
     with session.autocast():
-        arrays = evaluate(session.model, session.probes, session.pad_id, session.cfg.batch_tokens,
-                          progress=True)
+        arrays = evaluate(
+            session.model, session.probes, session.pad_id, session.cfg.batch_tokens, progress=True
+        )
     wanted = session.cfg.probe_types
     rows = [r for r in summarize(arrays) if wanted is None or r[0] in wanted.split(",")]
     if losses:
@@ -276,8 +304,9 @@ def check_config(cfg: RunConfig) -> None:
     known = {"method": METHODS, "optimizer": OPTIMISERS}
     for name, registry in known.items():
         if getattr(cfg, name) not in registry:
-            raise UserError(f"unknown {name} {getattr(cfg, name)!r}; choose from "
-                            f"{', '.join(registry)}")
+            raise UserError(
+                f"unknown {name} {getattr(cfg, name)!r}; choose from {', '.join(registry)}"
+            )
     if cfg.track_kernel < 0:
         raise UserError("--track-kernel must be ≥ 0")
     if cfg.track_kernel and cfg.resume:
@@ -301,14 +330,21 @@ def prepare_run_dir(cfg: RunConfig) -> Path:
     out = cfg.run_dir()
     stored = out / "config.json"
     if cfg.resume and stored.is_file():
-        before = {k: v for k, v in json.loads(stored.read_text()).items() if k != "resume"}
+        try:
+            before = {k: v for k, v in json.loads(stored.read_text()).items() if k != "resume"}
+        except json.JSONDecodeError:
+            raise UserError(f"--resume: {stored} is not readable JSON; start a new run") from None
         now = {k: v for k, v in json.loads(cfg.to_json()).items() if k != "resume"}
         changed = sorted(k for k in now if before.get(k) != now[k])
         if changed:
-            raise UserError(f"--resume with a different configuration ({', '.join(changed)}) "
-                            f"than {stored}")
-    out.mkdir(parents=True, exist_ok=True)
-    stored.write_text(cfg.to_json())
+            raise UserError(
+                f"--resume with a different configuration ({', '.join(changed)}) than {stored}"
+            )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(stored, json.loads(cfg.to_json()))  # atomic: never a half-written config
+    except OSError as err:
+        raise UserError(f"cannot write {stored}: {err.strerror or err}") from None
     return out
 
 
@@ -318,13 +354,22 @@ def open_session(cfg: RunConfig) -> Session:
     dtype = pick_dtype(cfg.precision, device)
     seed_everything(cfg.seed)
     examples, report = load_examples(
-        cfg.data, template=chat_template(cfg.model), strict=cfg.strict, limit=cfg.limit, seed=cfg.seed)
+        cfg.data,
+        template=chat_template(cfg.model),
+        strict=cfg.strict,
+        limit=cfg.limit,
+        seed=cfg.seed,
+    )
     inputs = {"data": report_load("data", report)}
     probe_examples = examples
     if cfg.probes:
         probe_examples, probe_report = load_examples(
-        cfg.probes, template=chat_template(cfg.model), required=(), strict=cfg.strict,
-                                                     seed=cfg.seed + 1)
+            cfg.probes,
+            template=chat_template(cfg.model),
+            required=(),
+            strict=cfg.strict,
+            seed=cfg.seed + 1,
+        )
         inputs["probes"] = report_load("probes", probe_report)
     model, tokenizer = load_model(cfg.model, seed=cfg.seed, device=device)  # inputs checked first
     truncation = truncation_of(cfg)
@@ -332,21 +377,39 @@ def open_session(cfg: RunConfig) -> Session:
     if types is not None and Y_STAR in types:
         types = [*types, "chosen"]  # y* is read off the chosen pass
     probe_cuts, pair_cuts = CutReport(), CutReport()
-    probes = build_probes(tokenizer, probe_examples[:cfg.probe_limit], truncation, types,
-                          probe_cuts)
+    probes = build_probes(
+        tokenizer, probe_examples[: cfg.probe_limit], truncation, types, probe_cuts
+    )
     pairs = []
     for ex in examples:
-        tokens = tokenize_example(tokenizer, ex.prompt, {"chosen": ex.chosen,
-                                                         "rejected": ex.rejected}, truncation,
-                                  pair_cuts)
+        tokens = tokenize_example(
+            tokenizer,
+            ex.prompt,
+            {"chosen": ex.chosen, "rejected": ex.rejected},
+            truncation,
+            pair_cuts,
+        )
         pairs.append((tokens["chosen"], tokens["rejected"]))
-    inputs["truncation"] = {"training pairs": report_cuts("training pairs", pair_cuts),
-                            "probes": report_cuts("probes", probe_cuts)}
+    inputs["truncation"] = {
+        "training pairs": report_cuts("training pairs", pair_cuts),
+        "probes": report_cuts("probes", probe_cuts),
+    }
     optimizer = make_optimizer(cfg.optimizer, list(model.parameters()), cfg.lr)
     use_bf16 = dtype == torch.bfloat16
     autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)
-    return Session(cfg, model, tokenizer, optimizer, examples, pairs, probes, cfg.run_dir(),
-                   autocast, truncation, inputs)
+    return Session(
+        cfg,
+        model,
+        tokenizer,
+        optimizer,
+        examples,
+        pairs,
+        probes,
+        cfg.run_dir(),
+        autocast,
+        truncation,
+        inputs,
+    )
 
 
 class Writes:
@@ -403,11 +466,16 @@ def main(cfg: RunConfig, on_eval: Callable[[int], None] | None = None) -> Path:
     phases = plan(cfg)
     if cfg.track_kernel:
         session.tracker = KernelTracker(
-            session.tokenizer, session.examples[: cfg.track_kernel], session.truncation,
-            phases[-1][1].loss, hyper_parameters(LOSSES[phases[-1][1].loss], asdict(cfg)),
-            session.out, [int(s) for s in cfg.track_intervals.split(",") if s.strip()],
+            session.tokenizer,
+            session.examples[: cfg.track_kernel],
+            session.truncation,
+            phases[-1][1].loss,
+            hyper_parameters(LOSSES[phases[-1][1].loss], asdict(cfg)),
+            session.out,
+            [int(s) for s in cfg.track_intervals.split(",") if s.strip()],
             sum(p.steps for _, p in phases),
-            cfg.probe_types.split(",") if cfg.probe_types else None)
+            cfg.probe_types.split(",") if cfg.probe_types else None,
+        )
     start = load_checkpoint(session.out, session.model, session.optimizer) if cfg.resume else 0
     log = MetricsLog(session.out / METRICS, keep_through=start if start else None)
     writes = Writes(log, start if start else None)
@@ -454,8 +522,12 @@ def main(cfg: RunConfig, on_eval: Callable[[int], None] | None = None) -> Path:
 
 def finish(session: Session, seconds: float, start: int, total: int) -> None:
     """Write timings to summary.json (the CLI draws the curves from metrics.csv)."""
-    summary = {"wall_seconds": round(seconds, 2), "steps_run": total - start, "steps": total,
-               "inputs": session.inputs}
+    summary = {
+        "wall_seconds": round(seconds, 2),
+        "steps_run": total - start,
+        "steps": total,
+        "inputs": session.inputs,
+    }
     write_json(session.out / SUMMARY, summary)
     if session.tracker is not None:
         write_drift(session.out)

@@ -193,3 +193,17 @@ def test_a_non_finite_loss_stops_the_run_naming_the_step_and_the_example(
     assert "at step 2 (dpo)" in line and examples == f"synthetic:{poisoned}"
     assert {int(r["step"]) for r in read_metrics(out / "metrics.csv")} == {0}
     assert not (out / checkpoint.CHECKPOINT).exists()
+
+
+def test_resume_drops_the_torn_last_row_of_a_killed_write(tmp_path):
+    """A process killed inside an evaluation's write can leave a partial last row ("1" of a step
+    "10", or a row without its value); resuming keeps only complete rows up to the checkpoint."""
+    from common.runs import COLUMNS, MetricsLog, read_metrics
+
+    path = tmp_path / "metrics.csv"
+    path.write_text(",".join(COLUMNS) + "\n0,0,chosen,logp,-3.0\n2,8,chosen,logp,-2.5\n1")
+    MetricsLog(path, keep_through=2)
+    assert [r["step"] for r in read_metrics(path)] == ["0", "2"]
+    path.write_text(",".join(COLUMNS) + "\n0,0,chosen,logp,-3.0\n2,8,chosen,logp\n")
+    MetricsLog(path, keep_through=2)
+    assert [r["step"] for r in read_metrics(path)] == ["0"]

@@ -18,9 +18,13 @@ def conversational_file(tmp_path):
     rows = []
     for ex in generate(4, seed=5):
         prompt = [{"role": "user", "content": ex.prompt}]
-        rows.append({"prompt": prompt,
-                     "chosen": [{"role": "assistant", "content": ex.chosen}],
-                     "rejected": [{"role": "assistant", "content": ex.rejected}]})
+        rows.append(
+            {
+                "prompt": prompt,
+                "chosen": [{"role": "assistant", "content": ex.chosen}],
+                "rejected": [{"role": "assistant", "content": ex.rejected}],
+            }
+        )
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
 
@@ -32,17 +36,39 @@ def test_run_renders_conversational_rows_with_the_models_chat_template(tmp_path)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     out = tmp_path / "run"
-    argv = ["run", "--method", "dpo", "--model", str(folder), "--data",
-            str(conversational_file(tmp_path)), "--steps", "1", "--eval-every", "1",
-            "--no-checkpoint", "--out", str(out)]
+    argv = [
+        "run",
+        "--method",
+        "dpo",
+        "--model",
+        str(folder),
+        "--data",
+        str(conversational_file(tmp_path)),
+        "--steps",
+        "1",
+        "--eval-every",
+        "1",
+        "--no-checkpoint",
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["inputs"]["data"]["kept"] == 4 and summary["inputs"]["data"]["problems"] == []
 
 
 def test_conversational_rows_need_a_chat_template(tmp_path, capsys):
-    argv = ["run", "--model", "tiny-neox", "--data", str(conversational_file(tmp_path)),
-            "--steps", "1", "--out", str(tmp_path / "run")]
+    argv = [
+        "run",
+        "--model",
+        "tiny-neox",
+        "--data",
+        str(conversational_file(tmp_path)),
+        "--steps",
+        "1",
+        "--out",
+        str(tmp_path / "run"),
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "needs a chat template" in err and "tiny-neox" in err
