@@ -31,6 +31,9 @@ COLUMNS = ("step", "examples_seen", "probe_type", "metric", "value")
 LOGP, LOGP_TOKEN = "logp", "logp_token"
 TOKEN_METRICS = ("mass_outside_argmax", "one_minus_pi", "residual_norm", "a_frobenius")
 CONFIG, METRICS, SUMMARY = "config.json", "metrics.csv", "summary.json"
+# what other commands write beside them (figures read them): predict, influence, --track-kernel
+PREDICTIONS, INFLUENCE = "predictions.csv", "influence.csv"
+KERNEL, TRAJECTORY, DRIFT = "kernel.csv", "trajectory.csv", "drift.json"
 TRAIN = "train"  # probe_type of the training loss rows (metric `loss`)
 
 Row = tuple[str, str, float]  # (probe_type, metric, value) of one evaluation

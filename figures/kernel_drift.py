@@ -14,9 +14,9 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from . import run_plots, runs_io
+from common.runs import DRIFT
 
-DRIFT = "drift.json"
+from . import run_plots, runs_io
 
 
 @dataclass(frozen=True)

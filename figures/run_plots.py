@@ -95,7 +95,7 @@ def read_influence(path: Path) -> tuple[list[str], list[str], dict[str, np.ndarr
 
 def influence(folder: Path):
     """Three heat maps (same prompt, other prompts, total) on one symmetric diverging scale."""
-    rows, cols, mats = read_influence(folder / "influence.csv")
+    rows, cols, mats = read_influence(folder / runs.INFLUENCE)
     config = _json(folder / runs.CONFIG)
     fig = style.new_figure(15, 1.6 + 0.45 * len(rows))
     titles = {"same": "same prompt (o = u)", "other": "other prompts (o ≠ u)", "total": "total"}
@@ -121,7 +121,7 @@ def kernel_drift(folder: Path, data: dict | None = None):
     """drift.json of a `--track-kernel` run: the relative-influence matrix's correlation with its
     start against the step, and how well each first-order prediction follows the actual change
     over intervals of S steps (relative error and r against S)."""
-    data = data or _json(folder / "drift.json")  # figure 12 passes it in
+    data = data or _json(folder / runs.DRIFT)  # figure 12 passes it in
     fig = style.new_figure(15, 4.2)
     left, mid, right = fig.subplots(1, 3)
     for subset, ls in (("all", "-"), ("unembed", "--")):
@@ -161,8 +161,8 @@ def kernel_drift(folder: Path, data: dict | None = None):
 PLOTS = (  # (input file, output file, drawing function)
     (runs.METRICS, "curves.png", curves),
     (runs_io.PREDICTIONS, "scatter.png", scatter),
-    ("influence.csv", "influence.png", influence),
-    ("drift.json", "drift.png", kernel_drift),
+    (runs.INFLUENCE, "influence.png", influence),
+    (runs.DRIFT, "drift.png", kernel_drift),
 )
 
 

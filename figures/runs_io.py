@@ -13,11 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from common.runs import COLUMNS
+from common.runs import COLUMNS, METRICS, PREDICTIONS  # noqa: F401  (the file names figures read)
 from simulator.metrics import Trace
-
-METRICS = "metrics.csv"
-PREDICTIONS = "predictions.csv"
 
 
 class RunFileError(ValueError):

@@ -136,7 +136,7 @@ def influence(cfg: InfluenceConfig) -> None:
 
 
 def drift(cfg: DriftConfig) -> None:
-    from llm_validation.runs.drift_report import PREDICTIONS, main
+    from llm_validation.runs.drift_report import PREDICTION_KINDS, main
 
     summary = main(cfg)
     draw(Path(cfg.run))
@@ -148,7 +148,7 @@ def drift(cfg: DriftConfig) -> None:
     for d in summary["drift"]:
         print(f"{d['step']:>6} {d['subset']:<8} {d['correlation']:>12.4f} {d['max_change']:>11.4f}")
     print("trajectory over intervals of S steps: actual Δ log π against")
-    for key, text in PREDICTIONS.items():
+    for key, text in PREDICTION_KINDS.items():
         print(f"  {key}: {text}")
     print(f"{'S':>4} {'prediction':<13} {'n':>5} {'r':>8} {'sign':>6} {'rel.err':>8}")
     for t in summary["trajectory"]:

@@ -16,13 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import UserError
-from common.runs import METRICS, read_metrics, write_json
+from common.runs import DRIFT, KERNEL, METRICS, TRAJECTORY, read_metrics, write_json
 from llm_validation.core.agreement import summarize
 from llm_validation.runs.config import DriftConfig
-from llm_validation.runs.kernel_tracking import KERNEL, TRAJECTORY
 
-DRIFT = "drift.json"
-PREDICTIONS = {
+PREDICTION_KINDS = {
     "fixed_kernel": "stable kernel (gradients at the interval's start)",
     "per_step": "first order per step",
 }
@@ -50,7 +48,7 @@ def trajectory_table(run: Path) -> list[dict]:
     for s in sorted({int(r["interval"]) for r in rows}):
         sel = [r for r in rows if int(r["interval"]) == s]
         actual = np.array([float(r["actual"]) for r in sel])
-        for key in PREDICTIONS:
+        for key in PREDICTION_KINDS:
             pred = np.array([float(r[key]) for r in sel])
             out.append(
                 {

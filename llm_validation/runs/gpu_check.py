@@ -21,7 +21,7 @@ import torch
 
 from common.cliargs import add_config_args, config_from_args, option
 from common.errors import OneLineParser, UserError, run_cli
-from common.runs import read_metrics
+from common.runs import METRICS, read_metrics
 from llm_validation.core.logprobs import collate, naive_sequence_logp, score, sequence_logps
 from llm_validation.runs.config import PredictConfig, RunConfig
 from llm_validation.runs.predict import main as predict
@@ -87,7 +87,7 @@ def throughput(model, items, pad_id: int, device: str, repeats: int = 5) -> tupl
 def timed_run(cfg: RunConfig) -> tuple[float, list[dict]]:
     start = time.perf_counter()
     out = train(cfg)
-    return time.perf_counter() - start, read_metrics(out / "metrics.csv")
+    return time.perf_counter() - start, read_metrics(out / METRICS)
 
 
 def logp_at(rows, kind: str, step: int) -> float:

@@ -26,7 +26,7 @@ import torch
 
 from common.errors import UserError
 from common.probes import PROBE_TYPES
-from common.runs import CONFIG, write_json
+from common.runs import CONFIG, INFLUENCE, write_json
 from llm_validation.core.first_order import logp_and_grad, logps, loss_coefficients
 from llm_validation.core.logprobs import CutReport, tokenize_example
 from llm_validation.core.losses import LOSSES, get_loss
@@ -126,7 +126,7 @@ def main(cfg: InfluenceConfig) -> dict:
     out = cfg.run_dir()
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / CONFIG, {"kind": "influence", **asdict(cfg)})
-    with (out / "influence.csv").open("w", newline="") as handle:
+    with (out / INFLUENCE).open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["train_type", "probe_type", "same_prompt", "other_prompts", "total"])
         for i, r in enumerate(rows):

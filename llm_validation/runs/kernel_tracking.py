@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from common.runs import KERNEL, TRAJECTORY
 from llm_validation.core.directions import flatten, trainable, unflatten
 from llm_validation.core.drift import (
     SUBSETS,
@@ -40,7 +41,6 @@ from llm_validation.core.logprobs import (
 )
 from llm_validation.sources.examples import Example
 
-KERNEL, TRAJECTORY = "kernel.csv", "trajectory.csv"
 KERNEL_COLUMNS = ("step", "subset", "update", "probe", "probe_type", "influence")
 TRAJECTORY_COLUMNS = (
     "interval",
@@ -99,6 +99,9 @@ class KernelTracker:
         self.first: dict[str, np.ndarray] = {}
         self.steps_done = 0
         self.open: dict[int, dict] = {}  # S → {start, theta, logp, per_step}
+        self.ended_at: np.ndarray | None = (
+            None  # log π where intervals just closed = where they open
+        )
 
     # ------------------------------------------------------------------ relative influence
 
@@ -149,7 +152,8 @@ class KernelTracker:
         self.theta = flatten(trainable(model)).detach().clone()
         starting = [s for s in self.intervals if self.steps_done % s == 0]
         if starting:
-            now = self._logps(model)
+            now = self.ended_at if self.ended_at is not None else self._logps(model)
+            self.ended_at = None
             for s in starting:
                 self.open[s] = {
                     "start": self.steps_done,
@@ -171,7 +175,7 @@ class KernelTracker:
             for s in self.intervals:
                 self.open[s]["per_step"] += per_step
             return
-        end = self._logps(model)
+        end = self.ended_at = self._logps(model)  # the intervals opening next start here
         rows = []
         for s in self.intervals:
             state = self.open[s]

@@ -15,7 +15,7 @@ import torch
 
 from common.errors import UserError
 from common.probes import PROBE_TYPES
-from common.runs import CONFIG, SUMMARY, write_json
+from common.runs import CONFIG, PREDICTIONS, SUMMARY, write_json
 from llm_validation.core import entk
 from llm_validation.core.agreement import error_slope, summarize
 from llm_validation.core.directions import OPTIMISERS
@@ -187,7 +187,7 @@ def _write(cfg: PredictConfig, rows: list[dict], summary: dict, factors: dict) -
     write_json(out / SUMMARY, summary)
     write_json(out / "factors.json", {"update": 0, "probes": factors})
     columns = list(dict.fromkeys(k for row in rows for k in row))
-    with (out / "predictions.csv").open("w", newline="") as handle:
+    with (out / PREDICTIONS).open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)

@@ -4,6 +4,7 @@ figures; benchmarks and the tests sit on top."""
 
 import ast
 import importlib
+import re
 from pathlib import Path
 
 import pytest
@@ -135,5 +136,9 @@ def test_one_definition_of_each_shared_concept():
     assert count("class UserError") == ["common.errors"]
     assert count("def relative_error") == ["simulator.step"]
     assert count('Path("runs")') == ["common.runs"]
-    assert count('"chosen_gptsemantic", ') == [] or count("ProbeType(") == ["common.probes"]
+    assert count("ProbeType(") == ["common.probes"]
+    spelled_out = [n for n, s in sources.items() if re.search(r'"irr_train",\s*"irr_test"', s)]
+    assert spelled_out == []  # no second list of the probe types
+    for name in ("metrics.csv", "predictions.csv", "influence.csv", "drift.json", "kernel.csv"):
+        assert count(f'"{name}"') == ["common.runs"], name  # run files named once
     assert count('("step", "examples_seen", "probe_type", "metric", "value")') == ["common.runs"]
