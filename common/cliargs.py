@@ -1,8 +1,8 @@
 """Command-line flags generated from frozen-dataclass configs: one help text, in the field.
 
 A config field declared with `option(default, help, …)` becomes the flag `--field-name`
-(`eval_every` → `--eval-every`): booleans defaulting to False are switches, those defaulting to True
-get `--no-…`, everything else parses with `type` (default: the default's type; `positive(float)`
+(`eval_every` → `--eval-every`): a boolean gets `--field-name` and `--no-field-name` (a preset may
+have set either), everything else parses with `type` (default: the default's type; `positive(float)`
 and `at_least(n)` check a range) and `choices`. `positional=True` makes it an argument, `flag=`
 renames it. `config_from_args` builds the config back from the parsed namespace.
 """
@@ -59,14 +59,12 @@ def add_config_args(
         default = f.default if f.default is not MISSING else f.default_factory()
         if meta.get("positional"):
             parser.add_argument(f.name, type=meta.get("type", str), help=meta["help"])
-        elif default is False:
-            parser.add_argument(flag_name(f), dest=f.name, action="store_true", help=meta["help"])
-        elif default is True:
+        elif isinstance(default, bool):  # --x and --no-x: a preset may have set either
             parser.add_argument(
                 flag_name(f),
                 dest=f.name,
                 action=argparse.BooleanOptionalAction,
-                default=True,
+                default=default,
                 help=meta["help"],
             )
         else:

@@ -49,6 +49,7 @@ PROBE_TYPES = tuple(p.name for p in VOCABULARY if p.name != Y_STAR)  # the field
 MODEL_DEPENDENT = ("chosen_initial", "chosen_selfr")
 FIXED_TYPES = tuple(t for t in PROBE_TYPES if t not in MODEL_DEPENDENT)  # written by rule
 PAIR_TYPES = ("chosen", "rejected")  # what preference training reads
+BYSTANDERS = tuple(t for t in PROBE_TYPES if t not in PAIR_TYPES)  # the responses never trained on
 FAMILIES = ("chosen", "rejected", "irrelevant", "random", "y*")
 
 

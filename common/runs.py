@@ -44,6 +44,17 @@ def data_name(spec: str) -> str:
     return spec if spec == "synthetic" else Path(spec).stem
 
 
+TWO_PHASE = ("extend-dpo", "sft-dpo")  # SFT for `sft_steps` (default `steps`), then DPO
+
+
+def last_phase_start(config: dict) -> int:
+    """The step at which a run's last phase begins, from its config.json: 0 for one phase."""
+    if config.get("method") not in TWO_PHASE:
+        return 0
+    sft_steps = config.get("sft_steps")
+    return int(config.get("steps", 0) if sft_steps is None else sft_steps)
+
+
 def run_dir(out: str | None, *parts: str) -> Path:
     """`out` if given, else runs/<parts joined by '-'> (model paths reduced to their last name)."""
     if out:

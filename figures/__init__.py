@@ -1,6 +1,6 @@
 """The teaching figure set, drawn by one command: `python -m figures --out DIR [--runs DIR]`.
 
-Figures 1–9 come from the numpy simulator alone; 10–12 read llm_validation runs when given.
+Figures 1–9 come from the numpy simulator alone; 10–14 read llm_validation runs when given.
 Each figure module separates compute → plot → save (see `registry`).
 """
 
@@ -13,6 +13,8 @@ from . import (
     onpolicy,
     phase,
     run_curves,
+    run_extension,
+    run_onpolicy,
     run_predict,
     sft_curves,
     squeezing,
@@ -34,6 +36,8 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec(10, "run_curves", run_curves, run_file=METRICS),
     FigureSpec(11, "run_predict", run_predict, run_file=PREDICTIONS),
     FigureSpec(12, "kernel_drift", kernel_drift, run_file=kernel_drift.DRIFT),
+    FigureSpec(13, "run_extension", run_extension, METRICS, ("sft-dpo", "extend-dpo")),
+    FigureSpec(14, "run_onpolicy", run_onpolicy, METRICS, ("dpo", "onpolicy-dpo")),
 )
 
 __all__ = ["FIGURES", "FigureSpec", "draw", "save"]

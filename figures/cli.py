@@ -48,7 +48,7 @@ class FiguresConfig:
 def _parser() -> argparse.ArgumentParser:
     p = OneLineParser(
         prog=PROG,
-        description="Draw the teaching figures: 1–9 from the simulator, 10–12 from llm_validation "
+        description="Draw the teaching figures: 1–9 from the simulator, 10–14 from llm_validation "
         "runs when --runs is given.",
     )
     add_config_args(p, FiguresConfig)
@@ -65,8 +65,18 @@ def _formats(text: str) -> tuple[str, ...]:
     return formats
 
 
+def _missing(spec, runs: Path) -> str | None:
+    """Why `runs` cannot feed the figure (no run file, or no run of a method it compares)."""
+    if not runs_io.find(runs, spec.run_file):
+        return f"no {spec.run_file} in {runs} or its subfolders"
+    absent = [m for m in spec.run_methods if runs_io.find_method(runs, m) is None]
+    if absent:
+        return f"no {' or '.join(absent)} run in {runs} (config.json's method)"
+    return None
+
+
 def _has_runs(spec, runs: Path) -> bool:
-    return bool(runs_io.find(runs, spec.run_file))
+    return _missing(spec, runs) is None
 
 
 def _selected(only: str | None, runs: Path | None) -> list:
@@ -88,7 +98,7 @@ def _selected(only: str | None, runs: Path | None) -> list:
         if s.needs_runs and runs is None:
             raise UserError(f"--only: {s.name} reads llm_validation runs; give --runs DIR")
         if s.needs_runs and not _has_runs(s, runs):
-            raise UserError(f"--only: {s.name} needs a {s.run_file} in {runs} or its subfolders")
+            raise UserError(f"--only: {s.name} cannot be drawn: {_missing(s, runs)}")
     return chosen
 
 
@@ -126,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
 def _why_skipped(spec, runs: Path | None) -> str:
     if runs is None:
         return "it reads llm_validation runs; give --runs DIR"
-    return f"no {spec.run_file} in {runs} or its subfolders"
+    return _missing(spec, runs)
 
 
 def _draw_all(specs, args, formats: tuple[str, ...]) -> None:

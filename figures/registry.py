@@ -1,8 +1,9 @@
 """Every figure as a (compute → plot → save) triple, in the order the paper's story needs them.
 
 A figure module exposes `Config` (a frozen dataclass with the default settings), `TINY` (the
-smoke-test settings), `compute(cfg) -> data` and `plot(data, cfg) -> Figure`. `draw` runs the
-three and writes one file per format.
+smoke-test settings), `compute(cfg) -> data` and `plot(data, cfg) -> Figure`, or a
+`{name: Figure}` for a figure drawn once per run (`stem_name`). `draw` runs the three and writes one
+file per figure and format.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from . import style
 
 @dataclass(frozen=True)
 class FigureSpec:
-    """One figure: its file stem, its module, and the llm_validation run file it reads (if any)."""
+    """One figure: its file stem, its module, the llm_validation run file it reads (if any) and
+    the methods whose runs it compares (`config.json`'s method, one run each)."""
 
     number: int
     name: str
     module: ModuleType
     run_file: str | None = None
+    run_methods: tuple[str, ...] = ()
 
     @property
     def needs_runs(self) -> bool:
@@ -55,8 +58,14 @@ def save(
 def draw(
     spec: FigureSpec, cfg, out: Path, formats: tuple[str, ...] = ("png",), dpi: float | None = None
 ) -> list[Path]:
-    """compute → plot → save one figure under the shared style."""
+    """compute → plot → save one figure (or one per run) under the shared style."""
     data = spec.module.compute(cfg)
     with style.context():
-        fig = spec.module.plot(data, cfg)
-        return save(fig, out, spec.stem, formats, dpi)
+        drawn = spec.module.plot(data, cfg)
+        if isinstance(drawn, Figure):
+            return save(drawn, out, spec.stem, formats, dpi)
+        return [
+            p
+            for name, fig in drawn.items()
+            for p in save(fig, out, f"{spec.stem}_{name}", formats, dpi)
+        ]

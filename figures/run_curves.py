@@ -1,7 +1,9 @@
-"""Figure 10 — probe curves of real llm_validation runs (`runs/<name>/metrics.csv`).
+"""Figure 10 — probe curves of real llm_validation runs (`runs/<name>/metrics.csv`), one per run.
 
-The same five family panels as the simulator's figures 5–6, one row per run, so a real DPO run
-can be laid beside the paper's curves and the probe world's.
+The paper's panel layout, as in the simulator's figures 5–6: the chosen family, the rejected
+family, the irrelevant responses, the random strings and y*, and a sixth panel with the token
+diagnostics along y⁺ (how concentrated π is, how far from y⁺'s tokens). A two-phase run
+(`extend-dpo`, `sft-dpo`) marks where its DPO begins.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from common.runs import last_phase_start
 from simulator.metrics import Trace
 
 from . import runs_io, sim_runs, style
@@ -19,30 +22,78 @@ from . import runs_io, sim_runs, style
 @dataclass(frozen=True)
 class Config:
     runs: Path | None = None  # a run folder, or a folder of runs (`--runs`)
-    max_runs: int = 4  # rows: the first runs by name
     ema: float = 0.0  # EMA α of the curves (the paper's is 0.9)
 
 
 TINY = Config()
 
+# Along y⁺, at every evaluation (`common.runs.TOKEN_METRICS`); ‖A‖_F ≈ √V is in metrics.csv too.
+DIAGNOSTICS = {
+    "mass_outside_argmax": r"$1-\max_v\pi(v\,|\,\chi)$",
+    "one_minus_pi": r"$1-\pi(y_l\,|\,\chi)$",
+    "residual_norm": r"$\|\pi-e_{y_l}\|_2$",
+}
 
-def compute(cfg: Config) -> dict[str, Trace]:
-    """{run name: trace} of the runs under cfg.runs that have a metrics.csv."""
-    paths = runs_io.find(Path(cfg.runs), runs_io.METRICS)[: cfg.max_runs]
+
+@dataclass(frozen=True)
+class RunTrace:
+    """One run: its trace, its method and where its last phase starts (0 for one phase)."""
+
+    trace: Trace
+    method: str
+    last_phase_start: int
+
+
+def read(folder: Path) -> RunTrace:
+    config = runs_io.read_config(folder)
+    trace = runs_io.read_trace(folder / runs_io.METRICS)
+    return RunTrace(trace, str(config.get("method", "?")), last_phase_start(config))
+
+
+def compute(cfg: Config) -> dict[str, RunTrace]:
+    """{run name: RunTrace} of every run under cfg.runs that has a metrics.csv."""
+    paths = runs_io.find(Path(cfg.runs), runs_io.METRICS)
     if not paths:
         raise FileNotFoundError(f"no {runs_io.METRICS} in {cfg.runs} or its subfolders")
-    return {p.parent.name: runs_io.read_trace(p) for p in paths}
+    return {p.parent.name: read(p.parent) for p in paths}
 
 
-def plot(traces: dict[str, Trace], cfg: Config) -> Figure:
-    n = len(sim_runs.FAMILY_PANELS)
-    fig = style.new_figure(18, 0.6 + 3.8 * len(traces))
-    rows = fig.subfigures(len(traces), 1, squeeze=False)[:, 0]
-    for sub, (name, trace) in zip(rows, traces.items()):
-        sim_runs.family_panels(sub.subplots(1, n), trace, cfg.ema)
-        sub.suptitle(f"run {name}", fontsize=11, x=0.01, ha="left")
+def mark_phase(axes, step: int) -> None:
+    """A dotted line where DPO begins after the SFT stage (nothing for a one-phase run)."""
+    if step > 0:
+        for ax in axes:
+            ax.axvline(step, color=style.GREY, ls=":", lw=1.2, label="_DPO begins")
+
+
+def diagnostics_panel(ax, trace: Trace, ema: float) -> None:
+    for metric, label in DIAGNOSTICS.items():
+        steps, values = trace.series("chosen", metric)
+        if steps.size:
+            ax.plot(steps, style.ema(values, ema), label=label)
+    ax.set(
+        title=r"token diagnostics along $y^+_u$", xlabel="update step", ylabel="mean over tokens"
+    )
+    if ax.lines:
+        ax.legend(loc="best")
+    else:
+        ax.text(0.5, 0.5, "not tracked", ha="center", va="center", transform=ax.transAxes)
+
+
+def run_figure(name: str, run: RunTrace, ema: float) -> Figure:
+    """The six panels of one run."""
+    fig = style.new_figure(22, 4.4)
+    axes = fig.subplots(1, len(sim_runs.FAMILY_PANELS) + 1)
+    sim_runs.family_panels(axes[:-1], run.trace, ema)
+    diagnostics_panel(axes[-1], run.trace, ema)
+    mark_phase(axes, run.last_phase_start)
+    phase = f", DPO from step {run.last_phase_start}" if run.last_phase_start else ""
     fig.suptitle(
-        r"Real LM runs: mean summed $\log\pi(y\,|\,x_u)$ per probe type"
-        + sim_runs.ema_note(cfg.ema)
+        f"run {name} ({run.method}{phase}): mean summed "
+        + r"$\log\pi(y\,|\,x_u)$ per probe type"
+        + sim_runs.ema_note(ema)
     )
     return fig
+
+
+def plot(runs: dict[str, RunTrace], cfg: Config) -> dict[str, Figure]:
+    return {name: run_figure(name, run, cfg.ema) for name, run in runs.items()}

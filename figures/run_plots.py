@@ -3,7 +3,7 @@
 `python -m llm_validation` writes data only and calls `draw_run(folder)` when matplotlib is
 installed; `python -m figures --runs` draws the same files into the gallery figures.
 
-- `metrics.csv` → `curves.png`: the five family panels of figures 5–6, one row;
+- `metrics.csv` → `curves.png`: figure 10's panels (the probe families, the token diagnostics);
 - `predictions.csv` (+ `summary.json`, `config.json`) → `scatter.png`: predicted against actual
   Δ log π at the configured η, and with `--lr-sweep` the relative error against η;
 - `influence.csv` (+ `config.json`) → `influence.png`: heat maps of I[r, c] on the shared
@@ -23,7 +23,7 @@ import numpy as np
 
 from common import runs
 
-from . import runs_io, sim_runs, style
+from . import run_curves, runs_io, style
 
 
 def _json(path: Path) -> dict:
@@ -31,13 +31,8 @@ def _json(path: Path) -> dict:
 
 
 def curves(folder: Path, ema: float = 0.0):
-    """The family panels of one run's metrics.csv."""
-    trace = runs_io.read_trace(folder / runs.METRICS)
-    n = len(sim_runs.FAMILY_PANELS)
-    fig = style.new_figure(18, 4.2)
-    sim_runs.family_panels(fig.subplots(1, n), trace, ema)
-    fig.suptitle(f"run {folder.name}: mean summed " + r"$\log\pi(y\,|\,x_u)$ per probe type")
-    return fig
+    """Figure 10's panels of one run: the probe families and the token diagnostics along y⁺."""
+    return run_curves.run_figure(folder.name, run_curves.read(folder), ema)
 
 
 def scatter(folder: Path):

@@ -13,7 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from common.runs import COLUMNS, METRICS, PREDICTIONS  # noqa: F401  (the file names figures read)
+from common.runs import (  # noqa: F401  (the file names figures read)
+    COLUMNS,
+    CONFIG,
+    METRICS,
+    PREDICTIONS,
+)
 from simulator.metrics import Trace
 
 
@@ -38,6 +43,23 @@ def find(root: Path, filename: str) -> list[Path]:
     """root/filename if it exists, else every root/*/filename, sorted by run name."""
     own = root / filename
     return [own] if own.is_file() else sorted(root.glob(f"*/{filename}"))
+
+
+def read_config(folder: Path) -> dict:
+    """A run folder's config.json ({} if it has none)."""
+    path = folder / CONFIG
+    try:
+        return json.loads(path.read_text()) if path.is_file() else {}
+    except ValueError as err:
+        raise RunFileError(f"{path}: {err}") from None
+
+
+def find_method(root: Path, method: str) -> Path | None:
+    """The first run folder (by name) under root with a metrics.csv and config.json's `method`."""
+    for path in find(root, METRICS):
+        if read_config(path.parent).get("method") == method:
+            return path.parent
+    return None
 
 
 def read_trace(path: Path) -> Trace:
@@ -66,8 +88,7 @@ def read_predictions(path: Path) -> Predictions:
     """predictions.csv (update, probe_type, lr, predicted, actual, …) at config.json's η (else the
     largest η in the file, the one a `--lr-sweep` run was asked for)."""
     rows = _rows(path, ("probe_type", "lr", "predicted", "actual"))
-    config_path = path.parent / "config.json"
-    config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    config = read_config(path.parent)
     try:
         lrs = np.array([float(r["lr"]) for r in rows])
         lr = float(config.get("lr", lrs.max()))

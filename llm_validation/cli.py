@@ -28,6 +28,7 @@ from llm_validation.runs.config import (
     PresetsConfig,
     RunConfig,
     ScoreConfig,
+    TrendsConfig,
     WinrateConfig,
 )
 
@@ -159,6 +160,24 @@ def drift(cfg: DriftConfig) -> None:
     print(f"wrote {cfg.run}/drift.json")
 
 
+def trends(cfg: TrendsConfig) -> None:
+    from llm_validation.runs.trends import evaluate, find_runs, markdown
+
+    runs, notes = find_runs(Path(cfg.runs))
+    for note in notes:
+        print(f"trends: {note}", file=sys.stderr)
+    rows = evaluate(runs)
+    if cfg.json:
+        print(json.dumps(rows))
+    elif cfg.markdown:
+        print(markdown(rows))
+    else:
+        for r in rows:
+            runs_read = f" [{', '.join(r['runs'])}]" if r["runs"] else ""
+            print(f"{r['verdict']:<8} {r['claim']}{runs_read}\n         ours: {r['ours']}")
+            print(f"         official: {r['official']}")
+
+
 def presets(cfg: PresetsConfig) -> None:
     from llm_validation.runs.presets import PRESETS
 
@@ -242,6 +261,9 @@ COMMANDS = {
     "presets": Command(PresetsConfig, presets, "the named run settings (`run --preset NAME`)"),
     "drift": Command(
         DriftConfig, drift, "kernel drift and trajectory predictions of a --track-kernel run"
+    ),
+    "trends": Command(
+        TrendsConfig, trends, "the paper's multi-epoch signatures, checked on finished runs"
     ),
     "generate": Command(
         GenerateConfig, generate, "sample responses (batched, resumable JSONL) and their diversity"

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from common import probes
 from common.probes import Y_STAR
 
 from .responses import sequence_logp
@@ -40,7 +41,7 @@ from .softmax import a_frobenius_sq
 from .world import FIXED_PROBES
 
 PROBE_TYPES = (*FIXED_PROBES, "chosen_initial", Y_STAR)  # the world has no self-rephrase
-BYSTANDERS = tuple(p for p in PROBE_TYPES if p not in ("chosen", "rejected", Y_STAR))
+BYSTANDERS = tuple(p for p in probes.BYSTANDERS if p in PROBE_TYPES)  # those the world has
 SQUEEZE_METRICS = ("bystander_change", "y_star_gain_off_argmax", "mass_outside_argmax_change")
 WORLD_METRICS = ("chosen_token_prob_at_start", "chosen_argmax_fraction_at_start")
 

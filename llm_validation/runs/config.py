@@ -135,7 +135,9 @@ class RunConfig(Tokenization):
     )
     device: str = _f("auto", DEVICE_HELP)
     seed: int = _f(0, "seed for model init, data order and sampling")
-    out: str | None = _f(None, "run folder (default: runs/<method>-<model>-<data>)", type=str)
+    out: str | None = _f(
+        None, "run folder (default: runs/<preset>, else runs/<method>-<model>-<data>)", type=str
+    )
     resume: bool = _f(False, "continue from the run folder's last checkpoint")
     save_arrays: bool = _f(False, "also write per-example statistics as arrays/step_*.npz")
     checkpoint: bool = _f(True, "save a checkpoint at every evaluation (needed by --resume)")
@@ -156,6 +158,8 @@ class RunConfig(Tokenization):
     )
 
     def run_dir(self) -> Path:
+        if self.preset:
+            return run_dir(self.out, self.preset)
         return run_dir(self.out, self.method, self.model, data_name(self.data))
 
     def to_json(self) -> str:
@@ -248,6 +252,20 @@ class DriftConfig:
 
     run: str = _f(None, "a run folder written by `run --track-kernel K`", type=str, required=True)
     json: bool = _f(False, "print one JSON object (the tables of drift.json)")
+
+
+@dataclass(frozen=True)
+class TrendsConfig:
+    """`trends`: the paper's multi-epoch signatures checked on finished runs (`runs.trends`)."""
+
+    runs: str = _f(
+        None,
+        "a run folder, or a folder of runs (one per method: sft, dpo, …)",
+        type=str,
+        required=True,
+    )
+    json: bool = _f(False, "print one JSON list, a row per signature")
+    markdown: bool = _f(False, "print the rows as a Markdown table (the README's trend table)")
 
 
 @dataclass(frozen=True)

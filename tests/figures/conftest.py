@@ -17,18 +17,27 @@ def _one_blas_thread():
 
 @pytest.fixture
 def fake_runs(tmp_path):
-    """A folder of two llm_validation runs in their file formats: a trace and a predict sweep."""
+    """A folder of llm_validation runs in their file formats: traces of four methods, a predict
+    sweep and a kernel-tracked run's drift.json."""
     from figures.style import PROBES
 
     root = tmp_path / "runs"
-    run = root / "tiny-dpo"
-    run.mkdir(parents=True)
-    lines = ["step,examples_seen,probe_type,metric,value"]
-    for step in range(0, 6, 2):
-        for i, t in enumerate(PROBES):
-            lines.append(f"{step},{4 * step},{t},logp,{-10.0 * (i + 1) - 0.5 * step}")
-        lines.append(f"{step},{4 * step},train,loss,0.69")
-    (run / "metrics.csv").write_text("\n".join(lines) + "\n")
+    for name, method, slope in (
+        ("tiny-dpo", "dpo", -0.5),
+        ("tiny-onpolicy", "onpolicy-dpo", -0.2),
+        ("tiny-sft-dpo", "sft-dpo", -0.4),
+        ("tiny-extend-dpo", "extend-dpo", -0.3),
+    ):
+        run = root / name
+        run.mkdir(parents=True)
+        (run / "config.json").write_text(json.dumps({"method": method, "steps": 4, "sft_steps": 2}))
+        lines = ["step,examples_seen,probe_type,metric,value"]
+        for step in range(0, 6, 2):
+            for i, t in enumerate(PROBES):
+                lines.append(f"{step},{4 * step},{t},logp,{-10.0 * (i + 1) + slope * step}")
+            lines.append(f"{step},{4 * step},chosen,mass_outside_argmax,{0.5 - 0.01 * step}")
+            lines.append(f"{step},{4 * step},train,loss,0.69")
+        (run / "metrics.csv").write_text("\n".join(lines) + "\n")
     pred = root / "predict-dpo"
     pred.mkdir()
     (pred / "config.json").write_text('{"lr": 0.001, "method": "dpo", "optimizer": "sgd"}')

@@ -8,7 +8,17 @@ import numpy as np
 import pytest
 from matplotlib.colors import to_rgb, to_rgba
 
-from figures import FIGURES, one_step, run_curves, run_plots, run_predict, runs_io, sim_runs, style
+from figures import (
+    FIGURES,
+    one_step,
+    run_curves,
+    run_onpolicy,
+    run_plots,
+    run_predict,
+    runs_io,
+    sim_runs,
+    style,
+)
 
 
 def _hue(color) -> float:
@@ -93,10 +103,15 @@ def test_the_family_panels_of_figure_10_honour_ema(fake_runs, ema):
     spec = next(s for s in FIGURES if s.module is run_curves)
     cfg = spec.config(tiny=True, runs=fake_runs, ema=ema)
     assert cfg.ema == ema  # the --ema override reaches the figure's config
-    traces = run_curves.compute(cfg)
+    runs = run_curves.compute(cfg)
     with style.context():
-        fig = run_curves.plot(traces, cfg)
-    (trace,) = traces.values()
+        figs = run_curves.plot(runs, cfg)
+    assert (
+        sorted(figs)
+        == sorted(runs)
+        == sorted(p.parent.name for p in fake_runs.glob("*/metrics.csv"))
+    )
+    fig, trace = figs["tiny-dpo"], runs["tiny-dpo"].trace
     by_label = {s.label: name for name, s in style.PROBES.items()}
     lines = [line for ax in fig.axes for line in ax.lines if line.get_label() in by_label]
     assert len(lines) == len(style.PROBES)  # the fake run tracks every probe type
@@ -115,7 +130,38 @@ def test_a_run_folders_curves_honour_ema(fake_runs):
         ln for ax in fig.axes for ln in ax.lines if ln.get_label() == style.PROBES["chosen"].label
     )
     assert np.allclose(line.get_ydata(), style.ema(trace.series("chosen", "logp")[1], 0.9))
-    assert len(fig.axes) == len(sim_runs.FAMILY_PANELS)
+    assert len(fig.axes) == len(sim_runs.FAMILY_PANELS) + 1  # and the token diagnostics
+
+
+def test_figure_10_marks_where_a_two_phase_runs_dpo_begins(fake_runs):
+    """extend-dpo with sft_steps 2: a dotted line at step 2 in every panel; none for plain DPO."""
+    runs = run_curves.compute(run_curves.Config(runs=fake_runs))
+    with style.context():
+        figs = run_curves.plot(runs, run_curves.Config())
+
+    def marks(fig):
+        return [
+            ln.get_xdata()[0]
+            for ax in fig.axes
+            for ln in ax.lines
+            if ln.get_label() == "_DPO begins"
+        ]
+
+    assert marks(figs["tiny-extend-dpo"]) == [2] * len(figs["tiny-extend-dpo"].axes)
+    assert marks(figs["tiny-dpo"]) == []
+
+
+def test_figure_14_plots_each_methods_mean_change_of_the_untrained_types(fake_runs):
+    """The fake runs fall by 0.5 (dpo) and 0.2 (onpolicy-dpo) nats per step in every type, so the
+    last panel's lines are −0.5·step and −0.2·step."""
+    cfg = run_onpolicy.Config(runs=fake_runs)
+    with style.context():
+        fig = run_onpolicy.plot(run_onpolicy.compute(cfg), cfg)
+    panel = fig.axes[-1]
+    by_label = {ln.get_label(): ln for ln in panel.lines}
+    for method, slope in (("off-policy DPO", -0.5), ("on-policy DPO", -0.2)):
+        line = by_label[method]
+        assert np.allclose(line.get_ydata(), slope * np.asarray(line.get_xdata()))
 
 
 def test_influence_heat_maps_share_a_scale_symmetric_about_zero_with_rises_blue(tmp_path):

@@ -33,8 +33,9 @@ def test_each_figure_smoke_computes_and_plots_a_titled_figure(spec):
 def test_each_runs_figure_smoke_computes_and_plots(spec, fake_runs):
     cfg = spec.config(tiny=True, runs=fake_runs)
     with style.context():
-        fig = spec.module.plot(spec.module.compute(cfg), cfg)
-    assert fig._suptitle.get_text()
+        drawn = spec.module.plot(spec.module.compute(cfg), cfg)
+    figs = drawn.values() if isinstance(drawn, dict) else [drawn]  # one per run, or one
+    assert figs and all(fig._suptitle.get_text() for fig in figs)
 
 
 def test_draw_writes_one_file_per_format(tiny_configs, tmp_path):
@@ -60,7 +61,8 @@ def test_cli_with_runs_writes_every_figure_non_empty(tiny_configs, fake_runs, tm
     assert cli.main(["--out", str(out), "--runs", str(fake_runs), "--ema", "0.9"]) == 0
     assert f"{len(FIGURES)} figures in" in capsys.readouterr().out
     written = sorted(p.name for p in out.iterdir())
-    assert written == sorted(f"{s.stem}.png" for s in FIGURES)
+    per_run = [f"10_run_curves_{p.parent.name}.png" for p in fake_runs.glob("*/metrics.csv")]
+    assert written == sorted([f"{s.stem}.png" for s in FIGURES if s.number != 10] + per_run)
     assert all((out / name).stat().st_size > 0 for name in written)
 
 
@@ -68,6 +70,15 @@ def test_cli_draws_only_the_runs_figures_whose_files_exist(tiny_configs, fake_ru
     (fake_runs / "predict-dpo" / "predictions.csv").unlink()
     assert cli.main(["--out", str(tmp_path), "--runs", str(fake_runs), "--only", "10"]) == 0
     assert cli.main(["--out", str(tmp_path), "--runs", str(fake_runs), "--only", "11"]) == 2
+
+
+def test_a_comparison_figure_needs_a_run_of_each_method(tiny_configs, fake_runs, tmp_path, capsys):
+    """Without an onpolicy-dpo run, figure 14 is skipped with its reason, or refused by --only."""
+    (fake_runs / "tiny-onpolicy" / "config.json").write_text('{"method": "dpo"}')
+    assert cli.main(["--out", str(tmp_path), "--runs", str(fake_runs)]) == 0
+    assert "skipped 14_run_onpolicy: no onpolicy-dpo run in" in capsys.readouterr().out
+    assert cli.main(["--out", str(tmp_path), "--runs", str(fake_runs), "--only", "14"]) == 2
+    assert "no onpolicy-dpo run" in capsys.readouterr().err
 
 
 def test_cli_only_selects_by_name_or_number(tiny_configs, tmp_path):

@@ -6,9 +6,15 @@ from figures import runs_io
 
 
 def test_find_accepts_one_run_or_a_folder_of_runs(fake_runs):
-    (path,) = runs_io.find(fake_runs, runs_io.METRICS)
-    assert runs_io.find(path.parent, runs_io.METRICS) == [path]
+    paths = runs_io.find(fake_runs, runs_io.METRICS)
+    assert [p.parent.name for p in paths] == sorted(p.parent.name for p in paths)
+    assert runs_io.find(paths[0].parent, runs_io.METRICS) == [paths[0]]
     assert runs_io.find(fake_runs / "nowhere", runs_io.METRICS) == []
+
+
+def test_find_method_reads_config_json(fake_runs):
+    assert runs_io.find_method(fake_runs, "extend-dpo") == fake_runs / "tiny-extend-dpo"
+    assert runs_io.find_method(fake_runs, "simpo") is None
 
 
 def test_read_trace_keeps_each_probe_series_in_step_order(fake_runs):

@@ -20,6 +20,7 @@ from common.runs import MetricsLog, read_metrics
 from llm_validation import cli
 from llm_validation.runs import checkpoint, train
 from llm_validation.runs.config import RunConfig
+from tests.faults import KILLED_MID_STEP
 
 FLAGS = dict(
     method="dpo",
@@ -40,34 +41,6 @@ ERROR = "python -m llm_validation: error: "
 def _argv(out: Path, **overrides) -> list[str]:
     flags = {**FLAGS, **overrides, "out": str(out)}
     return ["run", *(a for k, v in flags.items() for a in (f"--{k.replace('_', '-')}", str(v)))]
-
-
-# Runs `python -m llm_validation run …` in a child that SIGKILLs itself inside optimiser step
-# KILL_AT (counted from 1): in the second micro-batch's forward, after the first micro-batch's
-# backward, so gradients are half accumulated and the optimiser has not stepped.
-KILLED_MID_STEP = """
-import os, signal, sys
-from llm_validation import cli
-from llm_validation.runs import train
-
-kill_at, now = int(os.environ["KILL_AT"]), {"step": 0, "forwards": 0}
-step, logps = train.train_step, train.group_logps
-
-def train_step(session, phase, batch, index, reference, at=0):
-    now.update(step=at + 1, forwards=0)
-    return step(session, phase, batch, index, reference, at)
-
-def group_logps(model, *args):
-    if model.training:
-        now["forwards"] += 1
-        if now["step"] == kill_at and now["forwards"] == 2:
-            print("killing mid-step", now, file=sys.stderr, flush=True)
-            os.kill(os.getpid(), signal.SIGKILL)
-    return logps(model, *args)
-
-train.train_step, train.group_logps = train_step, group_logps
-sys.exit(cli.main(sys.argv[1:]))
-"""
 
 
 @pytest.mark.parametrize("kill_at", [1, 3])

@@ -81,3 +81,14 @@ def test_each_preset_runs_on_tiny_neox_with_its_settings_and_the_overrides(name,
             assert config[key] == value, key  # the preset's value, where no flag overrode it
     assert config["model"] == "tiny-neox" and config["steps"] == 2  # the flags won
     assert (out / "metrics.csv").is_file()
+
+
+def test_a_preset_run_goes_to_runs_slash_its_name_and_its_switches_can_be_turned_off(
+    tmp_path, monkeypatch
+):
+    """cpu-sft sets save_model; `--no-save-model` turns it off; the folder is runs/cpu-sft."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--preset", "cpu-sft", *SMALL, "--no-save-model"]) == 0
+    config = json.loads((tmp_path / "runs" / "cpu-sft" / "config.json").read_text())
+    assert config["preset"] == "cpu-sft" and config["save_model"] is False
+    assert not (tmp_path / "runs" / "cpu-sft" / "model").exists()

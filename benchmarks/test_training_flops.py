@@ -1,0 +1,86 @@
+"""Target: a SmolLM2 DPO step of the `cpu-dpo` preset runs at ≥ 0.5 of this machine's f32 matmul
+rate, both measured in the same run.
+
+The step is the trainer's own (`train.train_step`: one concatenated forward of y⁺ and y⁻, the DPO
+loss against the precomputed reference, backward, clipping, RMSprop). Its useful work is counted
+as 6 · parameters · tokens (forward 2, backward 4 per parameter and token; tokens are the
+prompt + response tokens of the 2B sequences, padding not counted); the reference costs no
+forward, being precomputed (`--reference precomputed`, the default). The machine's rate is a
+2048² f32 `torch.mm`, 2·n³ floating-point operations. Needs the embedded SmolLM2 and the HH probe
+file of ../shared/data (the preset's data); skipped, saying which, without them.
+"""
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from llm_validation.runs.config import RunConfig  # noqa: E402
+from llm_validation.runs.methods import plan  # noqa: E402
+from llm_validation.runs.presets import HH, PRESETS  # noqa: E402
+from llm_validation.runs.train import (  # noqa: E402
+    check_config,
+    open_session,
+    phase_data,
+    phase_reference,
+    step_batch,
+    train_step,
+)
+
+from .timing import paired_ratio, record, require_model  # noqa: E402
+
+TARGET = 0.5
+MATMUL_N = 2048
+
+
+def test_smollm2_dpo_step_flops_against_the_matmul_rate(benchmark, quick, tmp_path):
+    require_model("smollm2", quick)
+    root = Path(__file__).resolve().parents[1]
+    if not (root / HH).is_file():
+        pytest.skip(f"the cpu-dpo preset's data {HH} is not here")
+    out = tmp_path / "run"
+    out.mkdir()
+    cfg = RunConfig(**PRESETS["cpu-dpo"].values())
+    cfg = replace(cfg, data=str(root / HH), out=str(out), checkpoint=False, save_model=False)
+    check_config(cfg)
+    session = open_session(cfg)
+    (_, phase), *_ = plan(cfg)
+    data = phase_data(session, phase)
+    reference = phase_reference(session, 0, phase, data)
+    batch, index = step_batch(session, phase, data, 0, cfg.seed, 0)
+    tokens = sum(len(w.ids) + len(r.ids) for w, r in batch)
+    padded = 2 * len(batch) * max(len(t.ids) for pair in batch for t in pair)
+    parameters = sum(p.numel() for p in session.model.parameters())
+    a, b = torch.randn(MATMUL_N, MATMUL_N), torch.randn(MATMUL_N, MATMUL_N)
+    t_mm, t_step = paired_ratio(
+        benchmark,
+        lambda: train_step(session, phase, batch, index, reference, 0),
+        lambda: torch.mm(a, b),
+        rounds=5,
+    )
+    achieved = 6 * parameters * tokens / t_step
+    peak = 2 * MATMUL_N**3 / t_mm
+    ratio = achieved / peak
+    benchmark.extra_info.update(
+        {
+            "tokens": tokens,
+            "padded_tokens": padded,
+            "parameters": parameters,
+            "step_s": t_step,
+            "achieved_gflops": achieved / 1e9,
+            "matmul_gflops": peak / 1e9,
+            "threads": torch.get_num_threads(),
+        }
+    )
+    record(
+        benchmark,
+        f"SmolLM2 DPO step (cpu-dpo: batch 4, {tokens} tokens, {padded} padded): achieved "
+        f"FLOP/s (6·N·T) vs f32 matmul rate ({peak / 1e9:.0f} GFLOP/s)",
+        f"≥ {TARGET}",
+        ratio,
+        "×",
+        ratio >= TARGET,
+    )
+    assert ratio >= TARGET

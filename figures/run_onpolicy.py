@@ -1,0 +1,39 @@
+"""Figure 14 — on-policy vs off-policy DPO on a real LM (runs of `onpolicy-dpo` and `dpo`).
+
+The real-run twin of figure 8 (the paper's Sec. 4.4): off-policy pairs are the dataset's fixed
+responses, whose y⁻_u soon sits in a valley where the negative gradient squeezes; on-policy pairs
+are sampled from the current policy and ranked. The probes are the fixed ones in both runs; the
+last panel is the claim's measure, the mean change of the untrained probe types.
+"""
+
+from __future__ import annotations
+
+from matplotlib.figure import Figure
+
+from . import run_compare, sim_runs, style
+from .run_compare import Compared, Config
+from .sim_runs import Method
+
+TINY = run_compare.TINY
+
+METHODS = (
+    Method("dpo", "off-policy DPO", sim_runs.BASELINE_KW),
+    Method("onpolicy-dpo", "on-policy DPO", sim_runs.VARIANT_KW),
+)
+PROBES = ("chosen", "rejected", "irr_train", "y_star")
+
+
+def compute(cfg: Config) -> Compared:
+    return run_compare.compute(cfg, METHODS)
+
+
+def plot(d: Compared, cfg: Config) -> Figure:
+    fig = style.new_figure(24, 4.6)
+    axes = fig.subplots(1, len(PROBES) + 2)
+    sim_runs.compare(axes[:-1], d.traces, METHODS, PROBES, cfg.ema)
+    run_compare.untrained_panel(axes[-1], d, METHODS, cfg.ema)
+    fig.suptitle(
+        f"Real LM, on-policy vs off-policy DPO ({run_compare.legend_names(d, METHODS)})"
+        + sim_runs.ema_note(cfg.ema)
+    )
+    return fig
