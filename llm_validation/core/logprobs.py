@@ -153,6 +153,21 @@ def split_ids(tokenizer, prompt: str, responses: Mapping[str, str], boundary: st
     return {k: prompt_ids[: cut[k]] for k in joint}, {k: ids[cut[k] :] for k, ids in joint.items()}
 
 
+def cut_prompt(ids: Sequence[int], truncation: Truncation) -> list[int]:
+    """The prompt's max_prompt_length tokens: its end under keep_end, its start under keep_start."""
+    keep = truncation.max_prompt_length
+    return list(ids[-keep:] if truncation.mode == "keep_end" else ids[:keep])
+
+
+def sampling_prompt(ids: Sequence[int], truncation: Truncation, max_new_tokens: int) -> list[int]:
+    """The prompt a policy samples a response of up to max_new_tokens (+ EOS) from: cut as
+    `tokenize_example` cuts it for a response of that length, so the sample continues what training
+    reads (a shorter sample may leave training room for more of the prompt than sampling saw)."""
+    if len(ids) + max_new_tokens + 1 <= truncation.max_length:
+        return list(ids)
+    return cut_prompt(ids, truncation)
+
+
 def tokenize_example(
     tokenizer,
     prompt: str,
@@ -170,9 +185,7 @@ def tokenize_example(
     longest = max(len(prompts[k]) + n for k, n in full.items())
     keep = truncation.max_prompt_length
     if longest > truncation.max_length:
-        cut = {
-            k: p[-keep:] if truncation.mode == "keep_end" else p[:keep] for k, p in prompts.items()
-        }
+        cut = {k: cut_prompt(p, truncation) for k, p in prompts.items()}
     else:
         cut = prompts
     if max(len(cut[k]) + n for k, n in full.items()) > truncation.max_length:

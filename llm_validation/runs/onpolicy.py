@@ -13,7 +13,13 @@ from collections.abc import Callable, Sequence
 import torch
 
 from common.errors import UserError
-from llm_validation.core.logprobs import Tokenized, Truncation, encode, tokenize_example
+from llm_validation.core.logprobs import (
+    Tokenized,
+    Truncation,
+    encode,
+    sampling_prompt,
+    tokenize_example,
+)
 from llm_validation.sources.examples import Example
 
 Reward = Callable[[str, str], float]
@@ -53,7 +59,7 @@ def sample_pairs(
     torch.manual_seed(seed)
     pairs = []
     for ex in examples:
-        prompt = encode(tokenizer, ex.prompt)[-truncation.max_prompt_length :]
+        prompt = sampling_prompt(encode(tokenizer, ex.prompt), truncation, max_new_tokens)
         ids = torch.tensor([prompt], device=device)
         out = model.generate(
             input_ids=ids,

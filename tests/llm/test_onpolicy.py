@@ -65,12 +65,18 @@ def test_the_higher_reward_sample_becomes_the_chosen_response(session, monkeypat
     assert any(len(w) > len(r) for w, r in ranked)  # not all ties: the order was decided
 
 
-def test_the_sampled_prompt_keeps_its_end_like_the_training_truncation(session, monkeypatch):
-    """A prompt longer than max_prompt_length is cut to its last tokens (keep_end, the paper's
-    truncation of HH prompts: the final "Assistant:" turn survives) before sampling."""
+@pytest.mark.parametrize("mode", ["keep_end", "keep_start", "fits"])
+def test_the_sampled_prompt_is_cut_as_the_training_truncation_cuts_it(session, monkeypatch, mode):
+    """A prompt that leaves no room for max_new_tokens is cut to max_prompt_length tokens before
+    sampling, from the end under keep_end (the paper's for HH: the final "Assistant:" turn
+    survives) or from the start under keep_start; a prompt that leaves room is kept whole."""
     example = generate(1, seed=2)[0]
     ids = encode(session.tokenizer, example.prompt)
     keep = len(ids) - 3
+    room = 100 if mode == "fits" else 0
+    truncation = Truncation(
+        len(ids) + TOKENS + room, keep, "keep_start" if mode == "keep_start" else "keep_end"
+    )
     prompts = []
     generate_fn = session.model.generate
 
@@ -80,12 +86,7 @@ def test_the_sampled_prompt_keeps_its_end_like_the_training_truncation(session, 
 
     monkeypatch.setattr(session.model, "generate", spy)
     onpolicy.sample_pairs(
-        session.model,
-        session.tokenizer,
-        [example],
-        lambda p, y: 0.0,
-        0,
-        TOKENS,
-        Truncation(512, keep),
+        session.model, session.tokenizer, [example], lambda p, y: 0.0, 0, TOKENS, truncation
     )
-    assert prompts == [ids[-keep:]]
+    expected = {"keep_end": ids[-keep:], "keep_start": ids[:keep], "fits": ids}[mode]
+    assert prompts == [expected]
