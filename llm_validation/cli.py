@@ -9,6 +9,7 @@ matplotlib is installed.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 import time
@@ -37,11 +38,11 @@ PROG = "python -m llm_validation"
 
 def draw(folder: Path) -> None:
     """The run folder's plots, or one line saying why there are none."""
-    try:
-        from figures.run_plots import draw_run
-    except ImportError:
+    if importlib.util.find_spec("matplotlib") is None:
         print(f"{PROG}: matplotlib not installed: no plots in {folder}", file=sys.stderr)
         return
+    from figures.run_plots import draw_run
+
     for path in draw_run(folder):
         print(f"drew {path}", file=sys.stderr)
 
