@@ -14,6 +14,7 @@ numbers it was decided on.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,6 +137,11 @@ def find_runs(root: Path) -> tuple[dict[str, Run], list[str]]:
 class Verdict:
     holds: bool
     ours: str  # the numbers it was decided on
+
+    @property
+    def text(self) -> str:
+        """`ours` with typographic minus signs, as the official logs' numbers are written."""
+        return re.sub(r"-(?=\d)", "−", self.ours)
 
 
 Check = Callable[..., Verdict]
@@ -388,7 +394,7 @@ def evaluate(runs: dict[str, Run]) -> list[dict]:
             continue
         verdict = "holds" if v.holds else "finding"
         out.append(
-            {**row, "runs": [runs[m].name for m in sig.methods], "ours": v.ours, "verdict": verdict}
+            {**row, "runs": [runs[m].name for m in sig.methods], "ours": v.text, "verdict": verdict}
         )
     return out
 

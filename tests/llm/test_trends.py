@@ -56,7 +56,7 @@ def test_chosen_rising_throughout_is_a_finding_with_its_numbers(tmp_path):
     runs, _ = find_runs(tmp_path)
     row = next(r for r in evaluate(runs) if r["key"] == "dpo_chosen_peak_then_below")
     assert row["verdict"] == "finding"
-    assert "-134.8 → peak -112.8 (step 8) → -112.8" in row["ours"]
+    assert "−134.8 → peak −112.8 (step 8) → −112.8" in row["ours"]
 
 
 def test_a_bystander_that_does_not_fall_is_named(tmp_path):
@@ -71,7 +71,7 @@ def test_rejected_falls_most_names_the_types_that_fall_more(tmp_path):
     runs, _ = find_runs(tmp_path)
     row = next(r for r in evaluate(runs) if r["key"] == "dpo_rejected_falls_most")
     assert row["verdict"] == "finding"
-    assert "rank 2 of 13 (falling more: random_permute -100.0)" in row["ours"]
+    assert "rank 2 of 13 (falling more: random_permute −100.0)" in row["ours"]
 
 
 def test_irr_train_rising_only_at_the_end_is_not_rising_first(tmp_path):
@@ -100,7 +100,7 @@ def test_the_extension_is_read_where_its_dpo_begins(tmp_path):
     lifted = rows["extension_lifts_rejected"]
     assert (
         lifted["verdict"] == "holds"
-        and "(step 4): -80.0 after SFT on y⁺ and y⁻ vs -95.0" in (lifted["ours"])
+        and "(step 4): −80.0 after SFT on y⁺ and y⁻ vs −95.0" in (lifted["ours"])
     )
     assert rows["extension_chosen_ends_higher"]["verdict"] == "holds"
     assert rows["extension_chosen_ends_higher"]["runs"] == ["ext", "base"]
