@@ -122,8 +122,8 @@ class RunConfig(Tokenization):
     )
     reward: str | None = _f(
         None,
-        "onpolicy-dpo reward as module:function(prompt, response) -> "
-        "float (synthetic data: the ground truth)",
+        "onpolicy-dpo reward: pair-overlap (the sample's word F1 with the example's y⁺ minus with "
+        "its y⁻), or module:function(prompt, response) -> float (synthetic data: the ground truth)",
         type=str,
     )
     max_new_tokens: int = _f(24, NEW_TOKENS_HELP)

@@ -1,13 +1,17 @@
 """On-policy pairs: sample two responses per prompt from the current policy and rank them.
 
-The reward is the synthetic task's ground truth (`synthetic.reward`) for `--data synthetic`, else a
-user callable named `module:function`, called as function(prompt, response) -> float. The
+The reward (`--reward`) is the synthetic task's ground truth (`synthetic.reward`) for
+`--data synthetic`; `pair-overlap`, an offline stand-in for a reward model on preference data:
+r(x, y) = F1(y, y⁺_x) − F1(y, y⁻_x), the unigram F1 of the sample against the example's own
+chosen response minus that against its rejected one (the sample that reads more like y⁺ wins);
+or a user callable named `module:function`, called as function(prompt, response) -> float. The
 higher-reward sample becomes y⁺ (a tie keeps the sampling order).
 """
 
 from __future__ import annotations
 
 import importlib
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 import torch
@@ -25,14 +29,47 @@ from llm_validation.sources.examples import Example
 Reward = Callable[[str, str], float]
 
 
-def load_reward(spec: str | None, data: str) -> Reward:
-    """`module:function` → the callable; None with synthetic data → the ground-truth reward."""
+PAIR_OVERLAP = "pair-overlap"
+
+
+def unigram_f1(response: str, reference: str) -> float:
+    """F1 of the two texts' word multisets (whitespace words, lower-cased); 0 if either is empty."""
+    a, b = Counter(response.lower().split()), Counter(reference.lower().split())
+    common = sum((a & b).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / sum(a.values()), common / sum(b.values())
+    return 2 * precision * recall / (precision + recall)
+
+
+def pair_overlap_reward(examples: Sequence[Example]) -> Reward:
+    """r(x, y) = F1(y, y⁺_x) − F1(y, y⁻_x) over the examples' own pairs, looked up by prompt."""
+    pairs = {ex.prompt: (ex.chosen, ex.rejected) for ex in examples}
+
+    def reward(prompt: str, response: str) -> float:
+        if prompt not in pairs:
+            raise UserError(
+                f"--reward {PAIR_OVERLAP}: no training example has the prompt {prompt[:60]!r}"
+            )
+        chosen, rejected = pairs[prompt]
+        return unigram_f1(response, chosen) - unigram_f1(response, rejected)
+
+    return reward
+
+
+def load_reward(spec: str | None, data: str, examples: Sequence[Example] = ()) -> Reward:
+    """None with synthetic data → the ground-truth reward; `pair-overlap` → `pair_overlap_reward`
+    of `examples`; `module:function` → the callable. A missing or broken one is a UserError."""
     if spec is None:
         if data != "synthetic":
-            raise UserError("onpolicy-dpo on your own data needs --reward module:function")
+            raise UserError(
+                f"onpolicy-dpo on your own data needs --reward ({PAIR_OVERLAP} or module:function)"
+            )
         from llm_validation.sources.synthetic import reward
 
         return reward
+    if spec == PAIR_OVERLAP:
+        return pair_overlap_reward(examples)
     module_name, _, name = spec.partition(":")
     try:
         function = getattr(importlib.import_module(module_name), name)

@@ -163,6 +163,11 @@ PRESETS = {
             beta=(0.1, "paper: β = 0.1"),
             steps=(16, "sampling costs ~2 generations per prompt and step"),
             max_new_tokens=(32, "sampled response length"),
+            reward=(
+                "pair-overlap",
+                "paper: samples ranked by a reward; offline here, the sample whose words overlap "
+                "the example's y⁺ more than its y⁻ wins (no reward model is embedded)",
+            ),
         ),
     )
 }

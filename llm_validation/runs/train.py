@@ -184,7 +184,7 @@ def step_batch(
     cfg = session.cfg
     if phase.data == "onpolicy":
         index = batch_indices(len(session.examples), cfg.batch_size, local_step, seed)
-        reward = load_reward(cfg.reward, cfg.data)
+        reward = load_reward(cfg.reward, cfg.data, session.examples)
         pairs = sample_pairs(
             session.model,
             session.tokenizer,
@@ -320,6 +320,8 @@ def check_config(cfg: RunConfig) -> None:
         raise UserError("--eval-every and --batch-size must be ≥ 1 and --steps ≥ 0")
     if cfg.micro_batch_size is not None and not 1 <= cfg.micro_batch_size <= cfg.batch_size:
         raise UserError("--micro-batch-size must lie in [1, batch size]")
+    if cfg.method == "onpolicy-dpo":
+        load_reward(cfg.reward, cfg.data)  # a missing or broken reward fails before any loading
     bad = set((cfg.probe_types or "").split(",")) - set(PROBE_TYPES) - {Y_STAR, ""}
     if bad:
         raise UserError(f"unknown probe types: {', '.join(sorted(bad))}")

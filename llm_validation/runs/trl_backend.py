@@ -46,6 +46,7 @@ each optimiser step's B examples are split over the ranks (B/W each; the gradien
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
 import shutil
@@ -271,11 +272,11 @@ class _BatchReward:
         return [float(self.reward(p, c)) for p, c in zip(prompts, completions)]
 
 
-def _online_trainer(model, tokenizer, rows, cfg, phase, out, index):
+def _online_trainer(model, tokenizer, rows, cfg, phase, out, index, reward):
     from trl.experimental.online_dpo import OnlineDPOConfig, OnlineDPOTrainer
 
     args = _args(OnlineDPOConfig, cfg, phase, out, index)
-    reward = _BatchReward(load_reward(cfg.reward, cfg.data))
+    reward = _BatchReward(reward)
     return OnlineDPOTrainer(
         model=model,
         ref_model=copy.deepcopy(model).eval(),
@@ -377,7 +378,10 @@ def run_trl(cfg: RunConfig) -> Path:
     for index, phase in enumerate(TRL_METHODS[cfg.method](cfg)):
         rows = _rows(examples, phase, cfg, cfg.seed + index)
         callback.step_offset = offset
-        trainer = TRAINERS[phase.trainer](model, tokenizer, rows, cfg, phase, out, index)
+        build = TRAINERS[phase.trainer]
+        if phase.trainer == "online":  # the reward may read the examples (pair-overlap)
+            build = functools.partial(build, reward=load_reward(cfg.reward, cfg.data, examples))
+        trainer = build(model, tokenizer, rows, cfg, phase, out, index)
         callback.attach(trainer)  # first, so that any report_to integration sees ld/ values
         trainer.train()
         model, offset = trainer.model, offset + phase.steps

@@ -2,10 +2,12 @@
 
 import pytest
 
+from llm_validation.cli import main
 from llm_validation.core.logprobs import Truncation, encode
 from llm_validation.runs import onpolicy, train
 from llm_validation.runs.config import RunConfig
 from llm_validation.runs.methods import plan
+from llm_validation.sources.examples import Example
 from llm_validation.sources.synthetic import generate
 
 TOKENS = 6  # sampled tokens per response: enough to differ between draws, cheap on CPU
@@ -90,3 +92,26 @@ def test_the_sampled_prompt_is_cut_as_the_training_truncation_cuts_it(session, m
     )
     expected = {"keep_end": ids[-keep:], "keep_start": ids[:keep], "fits": ids}[mode]
     assert prompts == [expected]
+
+
+def test_pair_overlap_prefers_the_sample_that_reads_like_the_examples_chosen_response():
+    example = Example("Q: lunch?", {"chosen": "a green salad please", "rejected": "nothing thanks"})
+    reward = onpolicy.load_reward(onpolicy.PAIR_OVERLAP, "prefs.jsonl", [example])
+    assert reward(example.prompt, "a salad please") > 0 > reward(example.prompt, "no thanks")
+    assert onpolicy.unigram_f1("a b", "a b") == 1.0 and onpolicy.unigram_f1("a", "") == 0.0
+    assert reward(example.prompt, "green salad") == pytest.approx(2 * (2 / 2 * 2 / 4) / (1 + 0.5))
+
+
+def test_on_policy_dpo_without_a_reward_fails_before_any_model_loads(tmp_path, capsys, monkeypatch):
+    """Own data and no --reward: one line naming the choices, and no model is loaded."""
+    data = tmp_path / "prefs.jsonl"
+    data.write_text('{"prompt": "x", "chosen": "a", "rejected": "b"}\n')
+    monkeypatch.setattr(train, "load_model", lambda *a, **k: pytest.fail("loaded a model"))
+    assert (
+        main(["run", "--method", "onpolicy-dpo", "--data", str(data), "--out", str(tmp_path / "r")])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "needs --reward (pair-overlap or module:function)" in err
+    assert main(["run", "--method", "onpolicy-dpo", "--data", str(data), "--reward", "nope:f"]) == 2
+    assert "cannot load reward 'nope:f'" in capsys.readouterr().err
