@@ -368,35 +368,26 @@ SIGNATURES: tuple[Signature, ...] = (
 )
 
 
+def _decide(sig: Signature, runs: dict[str, Run]) -> dict:
+    """{runs, ours, verdict} of one signature on the runs found."""
+    missing = [m for m in sig.methods if m not in runs]
+    if missing:
+        return {"runs": [], "ours": f"no {', '.join(missing)} run", "verdict": "not run"}
+    names = [runs[m].name for m in sig.methods]
+    try:
+        v = sig.check(*(runs[m] for m in sig.methods))
+    except KeyError as err:  # a probe type the run did not track
+        return {"runs": names, "ours": f"{err} not tracked", "verdict": "not run"}
+    return {"runs": names, "ours": v.text, "verdict": "holds" if v.holds else "finding"}
+
+
 def evaluate(runs: dict[str, Run]) -> list[dict]:
     """One row per signature: claim, official, runs read, ours and verdict (holds / finding /
     not run, when a method's run is missing)."""
-    out = []
-    for sig in SIGNATURES:
-        row = {"key": sig.key, "claim": sig.claim, "official": sig.official}
-        missing = [m for m in sig.methods if m not in runs]
-        if missing:
-            out.append(
-                {**row, "runs": [], "ours": f"no {', '.join(missing)} run", "verdict": "not run"}
-            )
-            continue
-        try:
-            v = sig.check(*(runs[m] for m in sig.methods))
-        except KeyError as err:  # a probe type the run did not track
-            out.append(
-                {
-                    **row,
-                    "runs": [runs[m].name for m in sig.methods],
-                    "ours": f"{err} not tracked",
-                    "verdict": "not run",
-                }
-            )
-            continue
-        verdict = "holds" if v.holds else "finding"
-        out.append(
-            {**row, "runs": [runs[m].name for m in sig.methods], "ours": v.text, "verdict": verdict}
-        )
-    return out
+    return [
+        {"key": sig.key, "claim": sig.claim, "official": sig.official, **_decide(sig, runs)}
+        for sig in SIGNATURES
+    ]
 
 
 def markdown(rows: list[dict]) -> str:

@@ -124,6 +124,15 @@ def test_on_policy_is_compared_with_off_policy_at_their_last_common_step(tmp_pat
     assert row["verdict"] == "finding" and "by step 4" in row["ours"]
 
 
+def test_a_type_the_run_did_not_track_is_not_run_not_a_finding(tmp_path):
+    folder = write_run(tmp_path, "dpo", "dpo", PAPER_DPO)
+    text = (folder / "metrics.csv").read_text().splitlines()
+    (folder / "metrics.csv").write_text("\n".join(ln for ln in text if ",irr_train," not in ln))
+    runs, _ = find_runs(tmp_path)
+    row = next(r for r in evaluate(runs) if r["key"] == "dpo_irr_train_rises_first")
+    assert row["verdict"] == "not run" and row["ours"] == "'irr_train' not tracked"
+
+
 def test_a_second_run_of_a_method_is_named_not_silently_dropped(tmp_path):
     write_run(tmp_path, "a-dpo", "dpo", PAPER_DPO)
     write_run(tmp_path, "b-dpo", "dpo", PAPER_DPO)
