@@ -2,7 +2,8 @@
 
 The real-run twin of figure 7: SFT on y⁺_u only, or on y⁺_u and y⁻_u, then the same DPO (the
 paper's Sec. 4.3). The dotted line is where DPO begins; the paper's claim is that y⁻_u enters DPO
-higher after the extension, so DPO squeezes less and y⁺_u ends higher.
+higher after the extension, so DPO squeezes less and y⁺_u ends higher. The last panel is the
+squeeze's footprint: the mean change of the untrained probe types.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ def compute(cfg: Config) -> Compared:
 
 
 def plot(d: Compared, cfg: Config) -> Figure:
-    fig = style.new_figure(19, 4.6)
-    axes = fig.subplots(1, len(PROBES) + 1)
-    sim_runs.compare(axes, d.traces, METHODS, PROBES, cfg.ema)
+    fig = style.new_figure(24, 4.6)
+    axes = fig.subplots(1, len(PROBES) + 2)
+    sim_runs.compare(axes[:-1], d.traces, METHODS, PROBES, cfg.ema)
+    run_compare.untrained_panel(axes[-1], d, METHODS, cfg.ema)
     run_curves.mark_phase(axes, d.runs["extend-dpo"].last_phase_start)
     fig.suptitle(
         r"Real LM, baseline vs extension: DPO after SFT on $y^+_u$ only, or on $y^+_u$ and $y^-_u$"
