@@ -162,9 +162,14 @@ def drift(cfg: DriftConfig) -> None:
 
 
 def trends(cfg: TrendsConfig) -> None:
+    from llm_validation.runs.methods import METHODS
     from llm_validation.runs.trends import evaluate, find_runs, markdown
 
-    runs, notes = find_runs(Path(cfg.runs))
+    if cfg.method is not None and cfg.method not in METHODS:
+        raise UserError(
+            f"--method: unknown method {cfg.method!r}; choose from {', '.join(METHODS)}"
+        )
+    runs, notes = find_runs(Path(cfg.runs), cfg.method)
     for note in notes:
         print(f"trends: {note}", file=sys.stderr)
     rows = evaluate(runs)

@@ -125,6 +125,27 @@ class _PositionMass:
         self.count += int(keep.sum())
 
 
+# trl's config classes (and loss_type) → our method names; None where there is no counterpart
+# (CPO's own sigmoid loss, DPOTrainer's hinge against a reference, …).
+TRL_METHODS = {"SFTConfig": "sft", "OnlineDPOConfig": "onpolicy-dpo"}
+TRL_LOSSES = {
+    "DPOConfig": {"sigmoid": "dpo", "ipo": "ipo"},
+    "CPOConfig": {"simpo": "simpo", "hinge": "slic"},  # reference-free, as ours
+}
+
+
+def method_of(args) -> str | None:
+    """The method a trl trainer's config runs: SFTConfig → sft, OnlineDPOConfig → onpolicy-dpo,
+    DPOConfig / CPOConfig by their (single) loss_type; None for anything else."""
+    name = type(args).__name__
+    if name in TRL_METHODS:
+        return TRL_METHODS[name]
+    loss = getattr(args, "loss_type", None)
+    if isinstance(loss, list | tuple) and len(loss) == 1:
+        loss = loss[0]
+    return TRL_LOSSES.get(name, {}).get(loss) if isinstance(loss, str) else None
+
+
 class LearningDynamicsCallback(TrainerCallback):
     """Score the paper's probes during a transformers / trl training run (see the module doc).
 
@@ -207,6 +228,7 @@ class LearningDynamicsCallback(TrainerCallback):
         if is_main():
             self.out.mkdir(parents=True, exist_ok=True)
             config = dict(self.config) if self.config is not None else args.to_dict()
+            config.setdefault("method", method_of(args))  # what `trends` reads
             write_json(self.out / CONFIG, config)
             self.log = MetricsLog(self.out / METRICS)
 

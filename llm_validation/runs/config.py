@@ -264,6 +264,9 @@ class TrendsConfig:
         type=str,
         required=True,
     )
+    method: str | None = _f(
+        None, "the method of a run whose config.json names none (sft, dpo, …)", type=str
+    )
     json: bool = _f(False, "print one JSON list, a row per signature")
     markdown: bool = _f(False, "print the rows as a Markdown table (the README's trend table)")
 

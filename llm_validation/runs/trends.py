@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -106,12 +106,13 @@ def read_run(folder: Path) -> Run:
     for kind, points in series.items():
         points.sort()
         curves[kind] = Curve(np.array([s for s, _ in points]), np.array([v for _, v in points]))
-    return Run(folder.name, str(config.get("method", "?")), last_phase_start(config), curves)
+    return Run(folder.name, str(config.get("method") or "?"), last_phase_start(config), curves)
 
 
-def find_runs(root: Path) -> tuple[dict[str, Run], list[str]]:
+def find_runs(root: Path, method: str | None = None) -> tuple[dict[str, Run], list[str]]:
     """{method: run} of root (one run folder, or a folder of them), and a note for every run
-    not used: a second run of a method already found (the first by folder name is used)."""
+    not used: a second run of a method already found (the first by folder name is used), or a
+    run whose config.json names no method (`method` names it, e.g. for a user's trl run)."""
     if not root.is_dir():
         raise UserError(f"--runs: no such folder {root}")
     folders = (
@@ -124,6 +125,11 @@ def find_runs(root: Path) -> tuple[dict[str, Run], list[str]]:
     runs, notes = {}, []
     for folder in folders:
         run = read_run(folder)
+        if run.method == "?" and method is not None:
+            run = replace(run, method=method)
+        if run.method == "?":
+            notes.append(f"{run.name}: config.json names no method; give --method")
+            continue
         if run.method in runs:
             notes.append(
                 f"{run.name}: a second {run.method} run; using {runs[run.method].name} (first by name)"

@@ -162,3 +162,16 @@ def test_trends_on_a_bad_folder_is_one_line_and_exit_2(tmp_path, capsys, make):
     assert main(["trends", "--runs", str(root)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("python -m llm_validation: error: --runs")
+
+
+def test_a_run_whose_config_names_no_method_needs_method(tmp_path, capsys):
+    """A user's trl run with a plain Trainer: config.json has no method; named, not dropped."""
+    folder = write_run(tmp_path, "mine", "dpo", PAPER_DPO)
+    (folder / "config.json").write_text('{"learning_rate": 5e-7}')
+    runs, notes = find_runs(tmp_path)
+    assert runs == {} and notes == ["mine: config.json names no method; give --method"]
+    assert main(["trends", "--runs", str(tmp_path), "--method", "dpo", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["verdict"] for r in rows if r["key"].startswith("dpo_")} == {"holds"}
+    assert main(["trends", "--runs", str(tmp_path), "--method", "dop"]) == 2
+    assert "unknown method 'dop'" in capsys.readouterr().err

@@ -92,6 +92,19 @@ def test_callback_works_with_each_trainer(tmp_path, examples, name):
     assert abs(chosen[2] - chosen[0]) > 1e-4  # lr 1e-2 moves it by ~0.1-1; float noise ~1e-6
     assert any("ld/chosen/logp" in h for h in trainer.state.log_history)
     assert modes == [True, True]
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["method"] == METHOD_OF_TRAINER[name]  # what `trends` reads
+
+
+METHOD_OF_TRAINER = {
+    "Trainer": None,
+    "SFTTrainer": "sft",
+    "DPOTrainer": "dpo",
+    "DPOTrainer-ipo": "ipo",
+    "DPOTrainer-precomputed-reference": "dpo",
+    "DPOTrainer-peft-lora": "dpo",
+    "CPOTrainer": None,  # CPO's own sigmoid loss: none of our methods
+}
 
 
 def test_attach_puts_ld_values_in_front_of_reporting_integrations(tmp_path, examples):
