@@ -140,6 +140,7 @@ def test_a_flag_shared_by_commands_has_one_default_and_one_help_text():
                     "json",
                     "probes",
                     "optimizer",
+                    "method",  # run: the method to train; trends: that of a finished run
                 }:  # command-specific text
                     assert f.metadata["help"] == help_text, (f.name, first, name)
             else:
