@@ -5,7 +5,7 @@ logs of Ren & Sutherland's code, quoted in `official`), and a check over the run
 it. A run is read from its files only (`config.json`'s method and phase steps, `metrics.csv`'s
 `logp` rows), so a user's own run, `--backend trl` or the `LearningDynamicsCallback`'s, is checked
 the same way. Comparisons between two methods (extension vs baseline, on-policy vs off-policy)
-read both at the same step, the last that both evaluated.
+read both the same number of steps into their last phase (DPO), the most that both evaluated.
 
 A signature that does not hold is a finding, never an error: `verdict` says which, with the
 numbers it was decided on.
@@ -233,9 +233,15 @@ def _ends_below(kind: str) -> Check:
     return check
 
 
-def _common_step(a: Run, b: Run) -> int:
-    """The last step both runs evaluated: where two methods are compared."""
-    return int(min(a.curves["chosen"].steps[-1], b.curves["chosen"].steps[-1]))
+def _common_phase_steps(a: Run, b: Run) -> int:
+    """The most steps into their last phases that both runs evaluated: two methods are compared
+    that many steps after each one's DPO began (a run's SFT stage may be longer than the other's)."""
+    return int(
+        min(
+            a.curves["chosen"].steps[-1] - a.last_phase_start,
+            b.curves["chosen"].steps[-1] - b.last_phase_start,
+        )
+    )
 
 
 def _extension_lifts_rejected(extended: Run, baseline: Run) -> Verdict:
@@ -244,19 +250,20 @@ def _extension_lifts_rejected(extended: Run, baseline: Run) -> Verdict:
     start = extended.curves["rejected"].start
     return Verdict(
         e > b,
-        f"y⁻ as DPO starts (step {extended.last_phase_start}): {e:.1f} after SFT on y⁺ and y⁻ vs "
-        f"{b:.1f} after SFT on y⁺ (both from {start:.1f})",
+        f"y⁻ as DPO starts: {e:.1f} after SFT on y⁺ and y⁻ (step {extended.last_phase_start}) vs "
+        f"{b:.1f} after SFT on y⁺ (step {baseline.last_phase_start}; both from {start:.1f})",
     )
 
 
 def _extension_ends_chosen_higher(extended: Run, baseline: Run) -> Verdict:
-    step = _common_step(extended, baseline)
-    e, b = extended.curves["chosen"].at(step), baseline.curves["chosen"].at(step)
-    return Verdict(e > b, f"y⁺ at step {step}: {e:.1f} (extension) vs {b:.1f} (baseline)")
+    n = _common_phase_steps(extended, baseline)
+    e = extended.curves["chosen"].at(extended.last_phase_start + n)
+    b = baseline.curves["chosen"].at(baseline.last_phase_start + n)
+    return Verdict(e > b, f"y⁺ after {n} DPO steps: {e:.1f} (extension) vs {b:.1f} (baseline)")
 
 
 def _onpolicy_spares_bystanders(onpolicy: Run, offpolicy: Run) -> Verdict:
-    step = _common_step(onpolicy, offpolicy)
+    step = _common_phase_steps(onpolicy, offpolicy)  # both are DPO from step 0
     kinds = [k for k in BYSTANDERS if k in onpolicy.curves and k in offpolicy.curves]
 
     def mean_change(run: Run) -> float:

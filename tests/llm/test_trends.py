@@ -98,12 +98,24 @@ def test_the_extension_is_read_where_its_dpo_begins(tmp_path):
     runs, _ = find_runs(tmp_path)
     rows = {r["key"]: r for r in evaluate(runs)}
     lifted = rows["extension_lifts_rejected"]
-    assert (
-        lifted["verdict"] == "holds"
-        and "(step 4): −80.0 after SFT on y⁺ and y⁻ vs −95.0" in (lifted["ours"])
+    assert lifted["verdict"] == "holds"
+    assert lifted["ours"].startswith(
+        "y⁻ as DPO starts: −80.0 after SFT on y⁺ and y⁻ (step 4) vs −95.0"
     )
     assert rows["extension_chosen_ends_higher"]["verdict"] == "holds"
     assert rows["extension_chosen_ends_higher"]["runs"] == ["ext", "base"]
+
+
+def test_extension_and_baseline_are_compared_after_as_many_dpo_steps(tmp_path):
+    """A baseline with half the SFT steps (2 of 4) is read 4 DPO steps in at step 6, not at the
+    extension's step 8: −97 at step 6 beats the extension's −98, though −90 at step 8 would not."""
+    write_run(tmp_path, "ext", "extend-dpo", {"chosen": [-130.0, -110.0, -98.0]}, sft_steps=4)
+    base = {"chosen": [-130.0, -100.0, -99.0, -97.0, -90.0]}
+    write_run(tmp_path, "base", "sft-dpo", base, steps=(0, 2, 4, 6, 8), sft_steps=2)
+    runs, _ = find_runs(tmp_path)
+    row = next(r for r in evaluate(runs) if r["key"] == "extension_chosen_ends_higher")
+    assert row["verdict"] == "finding"
+    assert row["ours"] == "y⁺ after 4 DPO steps: −98.0 (extension) vs −97.0 (baseline)"
 
 
 def test_the_extensions_dpo_phase_is_not_read_as_its_sft_phase(tmp_path):
