@@ -2,7 +2,8 @@
 rate, both measured in the same run.
 
 The step is the trainer's own (`train.train_step`: one concatenated forward of y⁺ and y⁻, the DPO
-loss against the precomputed reference, backward, clipping, RMSprop). Its useful work is counted
+loss against the precomputed reference, backward, clipping, RMSprop; the 2B sequences go in one or
+two length buckets, `logprobs.two_buckets`, whichever pads less). Its useful work is counted
 as 6 · parameters · tokens (forward 2, backward 4 per parameter and token; tokens are the
 prompt + response tokens of the 2B sequences, padding not counted); the reference costs no
 forward, being precomputed (`--reference precomputed`, the default). The machine's rate is a
@@ -17,6 +18,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from llm_validation.core.logprobs import two_buckets  # noqa: E402
 from llm_validation.runs.config import RunConfig  # noqa: E402
 from llm_validation.runs.methods import plan  # noqa: E402
 from llm_validation.runs.presets import HH, PRESETS  # noqa: E402
@@ -51,7 +53,8 @@ def test_smollm2_dpo_step_flops_against_the_matmul_rate(benchmark, quick, tmp_pa
     reference = phase_reference(session, 0, phase, data)
     batch, index = step_batch(session, phase, data, 0, cfg.seed, 0)
     tokens = sum(len(w.ids) + len(r.ids) for w, r in batch)
-    padded = 2 * len(batch) * max(len(t.ids) for pair in batch for t in pair)
+    lengths = [len(t.ids) for t in [w for w, _ in batch] + [r for _, r in batch]]
+    padded = sum(len(b) * max(lengths[i] for i in b) for b in two_buckets(lengths))
     parameters = sum(p.numel() for p in session.model.parameters())
     a, b = torch.randn(MATMUL_N, MATMUL_N), torch.randn(MATMUL_N, MATMUL_N)
     t_mm, t_step = paired_ratio(

@@ -289,6 +289,20 @@ def length_buckets(lengths: Sequence[int], batch_tokens: int) -> list[np.ndarray
     return buckets + [np.array(current)] if current else buckets
 
 
+def two_buckets(lengths: Sequence[int], min_saving: float = 0.1) -> list[np.ndarray]:
+    """Indices in one padded batch, or split longest-first in two where that pads at least
+    `min_saving` fewer tokens: the split k minimises k·L₍₁₎ + (n − k)·L₍ₖ₊₁₎ over the lengths
+    sorted L₍₁₎ ≥ L₍₂₎ ≥ …, each bucket padded to its own longest."""
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    sorted_lengths = np.asarray(lengths)[order]
+    n, whole = len(order), len(order) * int(sorted_lengths[0])
+    cost = [k * sorted_lengths[0] + (n - k) * sorted_lengths[k] for k in range(1, n)]
+    if not cost or min(cost) > (1 - min_saving) * whole:
+        return [np.arange(n)]
+    k = 1 + int(np.argmin(cost))
+    return [order[:k], order[k:]]
+
+
 @torch.no_grad()
 def score(
     model,

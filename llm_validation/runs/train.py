@@ -40,6 +40,7 @@ from llm_validation.core.logprobs import (
     length_buckets,
     sequence_logps,
     tokenize_example,
+    two_buckets,
 )
 from llm_validation.core.losses import LOSSES, PAIR, evaluate_loss, hyper_parameters
 from llm_validation.runs.checkpoint import atomic_save, load_checkpoint, save_checkpoint
@@ -73,17 +74,24 @@ Pair = tuple[Tokenized, Tokenized | None]
 
 
 def group_logps(model, pairs: list[Pair], pad_id: int, reduction: str, groups: tuple[str, ...]):
-    """One padded forward over the responses a loss reads → ({group: log π}, {group: |y|}),
+    """Padded forwards over the responses a loss reads → ({group: log π}, {group: |y|}),
     Shape: (B,) each. Groups: ("y",) reads y⁺ of each pair, ("chosen", "rejected") both (one
-    concatenated forward, as the DPO repo's). Under `reduction="mean"` the score is already the
+    concatenated batch, as the DPO repo's, cut in two by length where that saves padding). Under `reduction="mean"` the score is already the
     token mean (1/|y|) Σ log π, so |y| is reported as 1: a length-normalised loss (SimPO, RPO's
     NLL) must not divide by |y| a second time."""
     pairwise = groups == PAIR
     items = [w for w, _ in pairs] + ([r for _, r in pairs] if pairwise else [])
     device = next(model.parameters()).device
-    ids, attention, response = (t.to(device) for t in collate(items, pad_id))
-    logp = sequence_logps(model, ids, attention, response, reduction)  # (B or 2B,)
-    length = response[:, 1:].sum(-1).double()
+    buckets = two_buckets([len(it.ids) for it in items])  # less padding: ~20 % of a DPO step
+    logps, lengths = [], []
+    for bucket in buckets:
+        ids, attention, response = (
+            t.to(device) for t in collate([items[i] for i in bucket], pad_id)
+        )
+        logps.append(sequence_logps(model, ids, attention, response, reduction))
+        lengths.append(response[:, 1:].sum(-1).double())
+    back = torch.as_tensor(np.argsort(np.concatenate(buckets)), device=device)  # to item order
+    logp, length = torch.cat(logps)[back], torch.cat(lengths)[back]  # (B or 2B,)
     if reduction == "mean":
         length = torch.ones_like(length)
     b = len(pairs)

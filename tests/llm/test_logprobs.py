@@ -117,3 +117,21 @@ def test_token_statistics_match_their_definitions(tiny, synthetic_examples):
     }
     for name, value in expected.items():
         assert stats[name][0] == pytest.approx(value, rel=1e-5), name
+
+
+def test_two_buckets_split_longest_first_only_where_it_saves_padding():
+    """The cpu-dpo batch's 8 lengths pad to 1,376 tokens as one batch and to 4·172 + 4·110 =
+    1,128 split after the fourth longest; equal lengths stay one batch."""
+    from llm_validation.core.logprobs import two_buckets
+
+    lengths = [110, 172, 68, 147, 163, 79, 125, 108]
+    buckets = two_buckets(lengths)
+    assert sorted(np.concatenate(buckets).tolist()) == list(range(8))
+    padded = sum(len(b) * max(lengths[i] for i in b) for b in buckets)
+    assert [sorted(lengths[i] for i in b) for b in buckets] == [
+        [125, 147, 163, 172],
+        [68, 79, 108, 110],
+    ]
+    assert padded == 1128 < 8 * 172
+    assert [b.tolist() for b in two_buckets([50] * 4)] == [[0, 1, 2, 3]]
+    assert [b.tolist() for b in two_buckets([7])] == [[0]]
