@@ -15,7 +15,7 @@ import numpy as np
 from common.probes import BYSTANDERS
 from simulator.metrics import Trace
 
-from . import run_curves, runs_io, style
+from . import run_curves, runs_io, sim_runs, style
 from .sim_runs import Method
 
 
@@ -68,6 +68,17 @@ def untrained_panel(ax, d: Compared, methods: tuple[Method, ...], ema: float) ->
         ylabel=r"$\Delta\log\pi(y\,|\,x_u)$ since step 0",
     )
     ax.legend(loc="best")
+
+
+def comparison_figure(d: Compared, methods: tuple[Method, ...], probes, ema: float, title: str):
+    """One panel per probe, the concentration of π along y⁺ and the untrained types' mean change;
+    `title` is followed by which run stands for which method."""
+    fig = style.new_figure(24, 4.6)
+    axes = fig.subplots(1, len(probes) + 2)
+    sim_runs.compare(axes[:-1], d.traces, methods, probes, ema)
+    untrained_panel(axes[-1], d, methods, ema)
+    fig.suptitle(f"{title} ({legend_names(d, methods)})" + sim_runs.ema_note(ema))
+    return fig, axes
 
 
 def legend_names(d: Compared, methods: tuple[Method, ...]) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
-from . import run_compare, run_curves, sim_runs, style
+from . import run_compare, run_curves, sim_runs
 from .run_compare import Compared, Config
 from .sim_runs import Method
 
@@ -28,13 +28,9 @@ def compute(cfg: Config) -> Compared:
 
 
 def plot(d: Compared, cfg: Config) -> Figure:
-    fig = style.new_figure(24, 4.6)
-    axes = fig.subplots(1, len(PROBES) + 2)
-    sim_runs.compare(axes[:-1], d.traces, METHODS, PROBES, cfg.ema)
-    run_compare.untrained_panel(axes[-1], d, METHODS, cfg.ema)
-    run_curves.mark_phase(axes, d.runs["extend-dpo"].last_phase_start)
-    fig.suptitle(
+    title = (
         r"Real LM, baseline vs extension: DPO after SFT on $y^+_u$ only, or on $y^+_u$ and $y^-_u$"
-        f" ({run_compare.legend_names(d, METHODS)})" + sim_runs.ema_note(cfg.ema)
     )
+    fig, axes = run_compare.comparison_figure(d, METHODS, PROBES, cfg.ema, title)
+    run_curves.mark_phase(axes, d.runs["extend-dpo"].last_phase_start)
     return fig

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
-from . import run_compare, sim_runs, style
+from . import run_compare, sim_runs
 from .run_compare import Compared, Config
 from .sim_runs import Method
 
@@ -28,12 +28,5 @@ def compute(cfg: Config) -> Compared:
 
 
 def plot(d: Compared, cfg: Config) -> Figure:
-    fig = style.new_figure(24, 4.6)
-    axes = fig.subplots(1, len(PROBES) + 2)
-    sim_runs.compare(axes[:-1], d.traces, METHODS, PROBES, cfg.ema)
-    run_compare.untrained_panel(axes[-1], d, METHODS, cfg.ema)
-    fig.suptitle(
-        f"Real LM, on-policy vs off-policy DPO ({run_compare.legend_names(d, METHODS)})"
-        + sim_runs.ema_note(cfg.ema)
-    )
-    return fig
+    title = "Real LM, on-policy vs off-policy DPO"
+    return run_compare.comparison_figure(d, METHODS, PROBES, cfg.ema, title)[0]
