@@ -58,16 +58,19 @@ def movement(csv_path: Path) -> str:
 
 
 def run(cfg: RunConfig) -> None:
-    from llm_validation.runs.distributed import is_main
+    from llm_validation.runs.distributed import close, is_main
     from llm_validation.runs.train import main
 
     started = time.perf_counter()
-    out = main(cfg)
-    if not is_main():  # under torchrun every rank trains; rank 0 reports and draws, once
-        return
-    print(movement(out / METRICS))
-    draw(out)
-    print(f"wrote {out}/ in {time.perf_counter() - started:.1f} s")
+    try:
+        out = main(cfg)
+        if not is_main():  # under torchrun every rank trains; rank 0 reports and draws, once
+            return
+        print(movement(out / METRICS))
+        draw(out)
+        print(f"wrote {out}/ in {time.perf_counter() - started:.1f} s")
+    finally:
+        close()
 
 
 def logprobs(cfg: ScoreConfig) -> None:

@@ -1,6 +1,6 @@
 """Several processes (torchrun, accelerate launch): who scores which probe, and the gather.
 
-Nothing here starts a process group: torchrun / accelerate / the Trainer do. When none is
+Nothing here starts a process group: torchrun / accelerate / the Trainer do; `close` ends it. When none is
 initialised every function is the single-process identity, so the same code runs either way.
 
 Probe item i is scored on rank i mod W (W = world size); the per-item scores are gathered on
@@ -22,6 +22,15 @@ def world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
+
+
+def close() -> None:
+    """Destroy the process group, if one is initialised, once a run is done: a gloo thread that
+    outlives the interpreter aborts it at exit (std::terminate, SIGABRT: an intermittent failure
+    of a finished torchrun run)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()  # every rank done with its collectives before any tears the group down
+        dist.destroy_process_group()
 
 
 def is_main() -> bool:

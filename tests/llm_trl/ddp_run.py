@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from llm_validation.runs.callback import LearningDynamicsCallback
-from llm_validation.runs.distributed import shard, world
+from llm_validation.runs.distributed import close, shard, world
 from llm_validation.sources.synthetic import generate
 
 from .trainers import dpo
@@ -27,6 +27,7 @@ def main(out: str) -> None:
     rank, size = world()
     mine = len(shard(len(callback.probes.items)))
     Path(f"{out}-rank{rank}.json").write_text(json.dumps({"world": size, "scored": mine}))
+    close()
 
 
 if __name__ == "__main__":
