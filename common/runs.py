@@ -55,6 +55,13 @@ def last_phase_start(config: dict) -> int:
     return int(config.get("steps", 0) if sft_steps is None else sft_steps)
 
 
+def run_files(root: Path, filename: str) -> list[Path]:
+    """root/filename if it exists (one run folder), else every root/*/filename (a folder of
+    runs), sorted by run name."""
+    own = Path(root) / filename
+    return [own] if own.is_file() else sorted(Path(root).glob(f"*/{filename}"))
+
+
 def run_dir(out: str | None, *parts: str) -> Path:
     """`out` if given, else runs/<parts joined by '-'> (model paths reduced to their last name)."""
     if out:

@@ -52,7 +52,7 @@ def compute(cfg: Config, methods: tuple[Method, ...]) -> Compared:
 
 def untrained_change(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
     """(steps, mean over the untrained probe types of log π − its start) of one run."""
-    series = [trace.series(k) for k in BYSTANDERS if trace.series(k)[0].size]
+    series = [s for s in map(trace.series, BYSTANDERS) if s[0].size]
     steps = series[0][0]
     return steps, np.mean([v - v[0] for _, v in series], axis=0)
 

@@ -19,6 +19,7 @@ from common.runs import (  # noqa: F401  (the file names figures read)
     METRICS,
     PREDICTIONS,
 )
+from common.runs import run_files as find
 from simulator.metrics import Trace
 
 
@@ -37,12 +38,6 @@ def _rows(path: Path, columns: tuple[str, ...]) -> list[dict[str, str]]:
             f"{path}: " + (f"missing column(s) {', '.join(missing)}" if missing else "no rows")
         )
     return rows
-
-
-def find(root: Path, filename: str) -> list[Path]:
-    """root/filename if it exists, else every root/*/filename, sorted by run name."""
-    own = root / filename
-    return [own] if own.is_file() else sorted(root.glob(f"*/{filename}"))
 
 
 def read_config(folder: Path) -> dict:

@@ -23,7 +23,8 @@ import numpy as np
 
 from common.errors import UserError
 from common.probes import BYSTANDERS, Y_STAR
-from common.runs import CONFIG, LOGP, METRICS, last_phase_start, read_metrics
+from common.runs import COLUMNS, CONFIG, LOGP, METRICS, last_phase_start, read_metrics, run_files
+from simulator.metrics import Trace
 
 
 @dataclass(frozen=True)
@@ -62,10 +63,6 @@ class Curve:
         keep = self.steps >= step
         return Curve(self.steps[keep], self.values[keep])
 
-    def until(self, step: int) -> Curve:
-        keep = self.steps <= step
-        return Curve(self.steps[keep], self.values[keep])
-
     def first_below_start(self) -> int | None:
         """The first evaluation step below the start, or None."""
         below = np.flatnonzero(self.values[1:] < self.values[0])
@@ -95,17 +92,12 @@ def read_run(folder: Path) -> Run:
     try:
         config = json.loads((folder / CONFIG).read_text())
         rows = [r for r in read_metrics(folder / METRICS) if r["metric"] == LOGP]
-        series: dict[str, list[tuple[int, float]]] = {}
-        for r in rows:
-            series.setdefault(r["probe_type"], []).append((int(r["step"]), float(r["value"])))
+        trace = Trace.from_rows([tuple(r[c] for c in COLUMNS) for r in rows])
+        curves = {k: Curve(*trace.series(k)) for k in dict.fromkeys(trace.probe_type.tolist())}
     except (OSError, ValueError, KeyError) as err:
         raise UserError(f"--runs: cannot read the run in {folder}: {err}") from None
-    if not series:
+    if not curves:
         raise UserError(f"--runs: {folder / METRICS} has no {LOGP} rows")
-    curves = {}
-    for kind, points in series.items():
-        points.sort()
-        curves[kind] = Curve(np.array([s for s, _ in points]), np.array([v for _, v in points]))
     return Run(folder.name, str(config.get("method") or "?"), last_phase_start(config), curves)
 
 
@@ -115,11 +107,7 @@ def find_runs(root: Path, method: str | None = None) -> tuple[dict[str, Run], li
     run whose config.json names no method (`method` names it, e.g. for a user's trl run)."""
     if not root.is_dir():
         raise UserError(f"--runs: no such folder {root}")
-    folders = (
-        [root]
-        if (root / METRICS).is_file()
-        else sorted(p.parent for p in root.glob(f"*/{METRICS}"))
-    )
+    folders = [path.parent for path in run_files(root, METRICS)]
     if not folders:
         raise UserError(f"--runs: no {METRICS} in {root} or its subfolders")
     runs, notes = {}, []
