@@ -183,7 +183,7 @@ def trends(cfg: TrendsConfig) -> None:
     else:
         for r in rows:
             runs_read = f" [{', '.join(r['runs'])}]" if r["runs"] else ""
-            n = f" (n = {r['n']['text']} prompts × seeds)" if r["n"] else ""
+            n = f" (n = {r['n']['text']})" if r["n"] else ""
             print(f"{r['verdict']:<12} {r['claim']}{runs_read}{n}\n             ours: {r['ours']}")
             print(f"             official: {r['official']}")
 

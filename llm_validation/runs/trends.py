@@ -629,8 +629,10 @@ SIGNATURES: tuple[Signature, ...] = (
 
 
 def _n_text(ev: Evidence) -> str:
-    prompts = "?" if ev.sample is None else str(ev.n_prompts)
-    return f"{prompts} × {'/'.join(str(n) for n in ev.n_seeds)}"
+    """'P × seeds' (seeds per method, '/'-separated); 'no prompts.csv' without an interval."""
+    if ev.sample is None:
+        return "no prompts.csv"
+    return f"{ev.n_prompts} × {'/'.join(str(n) for n in ev.n_seeds)}"
 
 
 def _decide(sig: Signature, runs: dict[str, list[Run]], seed: int) -> dict:
@@ -653,7 +655,7 @@ def _decide(sig: Signature, runs: dict[str, list[Run]], seed: int) -> dict:
     except KeyError as err:  # a probe type the run did not track
         kind = str(err.args[0]).split(":", 1)[-1]
         return {"runs": names, "ours": f"{kind!r} not tracked", "verdict": NOT_RUN, **empty}
-    main = effects[0]
+    main = _deciding(effects)
     interval = None if main.low is None else [main.low, main.high]
     parts = "; ".join(e.text() for e in effects[:3]) + ("; …" if len(effects) > 3 else "")
     return {
@@ -665,6 +667,16 @@ def _decide(sig: Signature, runs: dict[str, list[Run]], seed: int) -> dict:
         "verdict": combine(effects),
         "parts": [{**e.to_json(), "verdict": e.verdict} for e in effects],
     }
+
+
+def _deciding(effects: list[Effect]) -> Effect:
+    """The part the verdict rests on: the first contradicted, else the first inconclusive, else
+    the first part (its effect and interval are the row's)."""
+    for wanted in ("contradicted", "inconclusive"):
+        for e in effects:
+            if e.verdict == wanted:
+                return e
+    return effects[0]
 
 
 def _minus(text: str) -> str:
