@@ -66,10 +66,20 @@ PREFIX = "ld"
 
 
 def chat_template(tokenizer):
-    """The tokenizer's `apply_chat_template`, or None when it has no chat template."""
-    if tokenizer is None or not getattr(tokenizer, "chat_template", None):
+    """The tokenizer's `apply_chat_template`; None without a tokenizer; for a tokenizer without
+    a chat template, a template that says so (conversational records then name the cause)."""
+    if tokenizer is None:
         return None
-    return tokenizer.apply_chat_template
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template
+
+    def missing(*args, **kwargs):
+        raise ValueError(
+            f"the tokenizer ({type(tokenizer).__name__}) has no chat template to render this "
+            "conversational record (set tokenizer.chat_template)"
+        )
+
+    return missing
 
 
 def probe_examples(probes, limit: int | None = None, template=None) -> list[Example]:
@@ -195,6 +205,7 @@ class LearningDynamicsCallback(TrainerCallback):
         self.log: MetricsLog | None = None
         self.last_step = -1
         self.step_offset = 0  # steps of earlier phases (extend-dpo: SFT, then DPO)
+        self.trainer = None  # set by `attach`: the step-0 baseline then goes through trainer.log
 
     def attach(self, trainer) -> LearningDynamicsCallback:
         """Put the callback first among `trainer`'s callbacks, so that the reporting
@@ -202,6 +213,7 @@ class LearningDynamicsCallback(TrainerCallback):
         same log call (moved there if it was passed in `callbacks=`); returns self."""
         callbacks = trainer.callback_handler.callbacks
         callbacks[:] = [self, *(c for c in callbacks if c is not self)]
+        self.trainer = trainer
         return self
 
     # -- setup --------------------------------------------------------------------------------
@@ -293,8 +305,7 @@ class LearningDynamicsCallback(TrainerCallback):
         logs[f"{PREFIX}/squeezing"] = float(self.squeezed_at is not None)
         entry = {"step": step, "mass_gained": self._mass(mean_pi)}
         self.history.append(entry)
-        if step > 0:  # the trainer's first log is at step ≥ 1: step 0 lives in metrics.csv only
-            self.pending_logs.update(logs)
+        self.pending_logs.update(logs)
         self.pending_rows = rows
         self.last_step = step
 
@@ -307,8 +318,11 @@ class LearningDynamicsCallback(TrainerCallback):
         ]
 
     def _say(self, message: str) -> None:
+        """One line on stderr, on its own line even while a progress bar is drawn."""
         if is_main():
-            print(message, file=sys.stderr)
+            from tqdm.auto import tqdm
+
+            tqdm.write(message, file=sys.stderr)
 
     def _flush(self, state, args) -> None:
         """Append the pending rows (and the mean logged loss since the last evaluation)."""
@@ -331,6 +345,17 @@ class LearningDynamicsCallback(TrainerCallback):
         self._prepare(args, processing_class)
         self._evaluate(state, model)
         self._flush(state, args)
+        self._log_pending(state)  # the baseline every later value is compared with
+
+    def _log_pending(self, state) -> None:
+        """Values of an evaluation no trainer log carries (step 0, a final step between logs)
+        into the trainer's logs: through `trainer.log` when attached (so report_to integrations
+        get them at that step), else into `state.log_history` only."""
+        logs, self.pending_logs = self.pending_logs, {}
+        if self.trainer is not None:
+            self.trainer.log(dict(logs))
+        else:
+            state.log_history.append({**logs, "step": state.global_step})
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
         step = self.step_offset + state.global_step
@@ -349,7 +374,10 @@ class LearningDynamicsCallback(TrainerCallback):
             self.pending_logs = {}
         self._flush(state, args)
 
-    def on_train_end(self, args, state, control, **kwargs):
+    def on_train_end(self, args, state, control, model=None, **kwargs):
+        if self.last_step != self.step_offset + state.global_step:  # stopped between evaluations
+            self._evaluate(state, model)
+            self._log_pending(state)
         self._flush(state, args)
         if not is_main():
             return
