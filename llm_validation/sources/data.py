@@ -148,5 +148,6 @@ def load_examples(
         ) as handle:  # bytes: json.loads decodes per line, so bad UTF-8 is one line
             examples, report = parse_lines(handle, str(path), required, strict, limit, template)
     if not examples:
-        raise UserError(f"{spec}: no usable examples ({report.summary()})")
+        first = f"; the first: {report.problems[0]}" if report.problems else ""
+        raise UserError(f"{spec}: no usable examples ({report.summary()}{first})")
     return examples, report

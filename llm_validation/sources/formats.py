@@ -17,7 +17,13 @@ is rendered as trl renders it (`trl.data_utils.apply_chat_template`):
     y = template(prompt + response)[len(x):]            (the response's rendered tail)
 
 with `template` the tokenizer's chat template, so the prompt/response boundary sits where trl
-puts it. Without a chat template, a conversational record is one line of error.
+puts it. Without a chat template, a conversational record is one line of error that says so.
+
+trl's prompt-less formats get their prompt first (`explicit_prompt`): a language-modelling record
+`{"messages": [...]}` (trl's SFT format) takes its last assistant turn as y⁺ (`chosen`) and the
+turns before it as the prompt; an implicit-prompt preference record (`chosen` and `rejected`
+that both start with the prompt) takes their common prefix as the prompt, as
+`trl.data_utils.extract_prompt` does.
 
 Every record then goes through the same validation as a JSONL line (`data.parse_lines`, which
 calls `to_standard` on each), so the messages and the strict / skip rules are the same:
@@ -129,16 +135,60 @@ def render(record: dict, template: Template) -> dict:
     return out
 
 
+def common_prefix(chosen, rejected) -> int:
+    """The length of the prompt trl's `extract_prompt` finds in an implicit-prompt pair: the
+    longest common prefix of `chosen` and `rejected` (characters, or messages), a space just
+    before the first difference left to the responses (as trl, including its stop one short
+    when one response is a prefix of the other)."""
+    index = 0
+    for index in range(min(len(chosen), len(rejected))):
+        if chosen[index] != rejected[index]:
+            if chosen[index - 1] == " ":
+                index -= 1
+            break
+    return index
+
+
+def explicit_prompt(record: object) -> object:
+    """trl's prompt-less records with an explicit `prompt`: a language-modelling record
+    `{"messages": [...]}` → the turns before the last assistant turn as the prompt, that turn
+    as `chosen` (y⁺); an implicit-prompt pair `{"chosen", "rejected"}` (strings or message lists
+    with the prompt in both) → the common prefix as the prompt (`common_prefix`)."""
+    if not isinstance(record, dict) or "prompt" in record:
+        return record
+    messages = record.get("messages")
+    if isinstance(messages, list):
+        roles = [m.get("role") if isinstance(m, dict) else None for m in messages]
+        if "assistant" not in roles:
+            raise ValueError("'messages' has no assistant turn to take as y⁺")
+        last = len(roles) - 1 - roles[::-1].index("assistant")
+        rest = {k: v for k, v in record.items() if k != "messages"}
+        return {**rest, "prompt": messages[:last], "chosen": messages[last : last + 1]}
+    chosen, rejected = record.get("chosen"), record.get("rejected")
+    if isinstance(chosen, (str, list)) and type(chosen) is type(rejected):
+        n = common_prefix(chosen, rejected)
+        return {**record, "prompt": chosen[:n], "chosen": chosen[n:], "rejected": rejected[n:]}
+    return record
+
+
+NO_TEMPLATE = (
+    "!conversational (message-list) record and no chat template to render it: no tokenizer was "
+    "given (callback: pass tokenizer=)"
+)
+
+
 def to_standard(record: object, template: Template | None) -> tuple[object, list[str]]:
-    """(record in the standard format, problems): conversational records rendered with
-    `template`; a problem (starting with '!', fatal for the record) when that cannot be done."""
+    """(record in the standard format, problems): prompt-less records given their prompt
+    (`explicit_prompt`), conversational records rendered with `template`; a problem (starting
+    with '!', fatal for the record) when that cannot be done."""
+    try:
+        record = explicit_prompt(record)
+    except ValueError as err:
+        return record, [f"!{err}"]
     if not is_conversational(record):
         return record, []
     if template is None:
-        return record, [
-            "!conversational (message-list) record and no chat template to render "
-            "it (callback: pass tokenizer=)"
-        ]
+        return record, [NO_TEMPLATE]
     try:
         return render(record, template), []
     except ValueError as err:
