@@ -58,7 +58,9 @@ def add_config_args(
         meta = f.metadata
         default = f.default if f.default is not MISSING else f.default_factory()
         if meta.get("positional"):
-            parser.add_argument(f.name, type=meta.get("type", str), help=meta["help"])
+            parser.add_argument(
+                f.name, type=meta.get("type", str), choices=meta.get("choices"), help=meta["help"]
+            )
         elif isinstance(default, bool):  # --x and --no-x: a preset may have set either
             parser.add_argument(
                 flag_name(f),

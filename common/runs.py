@@ -40,7 +40,11 @@ Row = tuple[str, str, float]  # (probe_type, metric, value) of one evaluation
 
 
 def data_name(spec: str) -> str:
-    """The data part of a run name: `synthetic`, or a data file's stem."""
+    """The data part of a run name: `synthetic` (or another name without a path), a data file's
+    stem, or a hub dataset's name (`hub:trl-lib/ultrafeedback_binarized:train` →
+    `ultrafeedback_binarized`)."""
+    if spec.startswith("hub:"):
+        return spec[4:].split(":")[0].rsplit("/", 1)[-1]
     return spec if spec == "synthetic" else Path(spec).stem
 
 

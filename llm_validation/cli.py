@@ -22,6 +22,7 @@ from common.errors import OneLineParser, UserError, run_cli
 from common.runs import METRICS, read_metrics
 from llm_validation.runs.config import (
     AlignConfig,
+    DataConfig,
     DriftConfig,
     GenerateConfig,
     InfluenceConfig,
@@ -247,6 +248,13 @@ def align(cfg: AlignConfig) -> None:
     print(json.dumps(summary) if cfg.json else tables(summary))
 
 
+def data(cfg: DataConfig) -> None:
+    from llm_validation.sources.hh import RELEASE, fetch
+
+    for line in fetch(cfg.base_url or RELEASE):
+        print(line)
+
+
 @dataclass(frozen=True)
 class Command:
     config: type
@@ -280,6 +288,7 @@ COMMANDS = {
     "winrate": Command(
         WinrateConfig, winrate, "pairwise win rate of A over B under a judge, both orders, 95% CI"
     ),
+    "data": Command(DataConfig, data, "fetch the paper's HH probe files into the user cache"),
     "align": Command(
         AlignConfig,
         align,

@@ -387,3 +387,22 @@ class AlignConfig:
 
     def weight_list(self) -> list[float]:
         return [float(w) for w in self.neg_weights.split(",")]
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """`data`: fetch a named data set once into the user cache (`sources.hh`)."""
+
+    name: str = _f(
+        None,
+        "hh-probes: the paper's HH probe files (500 train, 500 test examples) from the authors' "
+        "release, checked against their SHA-256; then `--data hh-train`, `--probes hh-test`",
+        positional=True,
+        choices=("hh-probes",),
+    )
+    base_url: str | None = _f(
+        None,
+        "a mirror of the release (default: raw.githubusercontent.com, Joshua-Ren/"
+        "Learning_dynamics_LLM at commit 08e3bd2)",
+        type=str,
+    )

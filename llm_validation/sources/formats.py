@@ -6,7 +6,9 @@ trl's conversational records rendered to its standard format.
 - a local Hugging Face `datasets` folder written by `save_to_disk` (a Dataset, or a DatasetDict:
   its `train` split, else its only split);
 - a parquet file (`.parquet`);
-- a JSON file (`.json`): an array of objects, or one object a line.
+- a JSON file (`.json`): an array of objects, or one object a line;
+- `hub:NAME[:SPLIT]`: a dataset of the Hugging Face hub by name (split default `train`), through
+  `datasets.load_dataset` and its cache (offline: the cache only).
 
 Records are in trl's standard format (`prompt`, `chosen`, `rejected` as strings; the paper's
 probe fields too) or its conversational format, where `prompt` is a list of messages
@@ -95,6 +97,33 @@ def _json(path: Path) -> Iterator[object]:
             raise UserError(f"{path}: malformed JSON ({err.msg}, line {err.lineno})") from None
         return
     yield from text.splitlines()  # validated line by line, as JSONL
+
+
+HUB = "hub:"
+
+
+def hub_records(spec: str) -> Iterator[object]:
+    """Rows of `hub:NAME[:SPLIT]` (split default `train`) through `datasets.load_dataset`, with
+    its cache and offline mode (HF_DATASETS_OFFLINE / HF_HUB_OFFLINE); a name that is neither
+    cached nor reachable is one line saying what to run where there is a network."""
+    name, _, split = spec[len(HUB) :].partition(":")
+    split = split or "train"
+    try:
+        from datasets import load_dataset
+    except ImportError:
+        raise UserError(f"{spec}: reading a hub dataset needs `pip install datasets`") from None
+    try:
+        data = load_dataset(name, split=split)
+    except (ConnectionError, FileNotFoundError) as err:
+        where = f"import datasets; datasets.load_dataset({name!r}, split={split!r})"
+        raise UserError(
+            f"{spec}: not in the datasets cache and the hub is out of reach "
+            f'({" ".join(str(err).split())}); where there is a network run `python -c "{where}"` '
+            "(it fills the cache this run reads)"
+        ) from None
+    except ValueError as err:  # an unknown split, a malformed name
+        raise UserError(f"{spec}: {' '.join(str(err).split())}") from None
+    yield from data
 
 
 def is_conversational(record: object) -> bool:
@@ -195,12 +224,15 @@ def to_standard(record: object, template: Template | None) -> tuple[object, list
         return record, [f"!{err}"]
 
 
-def lines(path: Path) -> Iterator[str | bytes] | None:
-    """The records of `path` as JSON lines, or None when `path` is JSONL (read as it is)."""
-    suffix = "" if path.is_dir() else path.suffix.lower()
-    if suffix not in READERS:
-        return None
-    return (
-        r if isinstance(r, (str, bytes)) else json.dumps(r, default=str)
-        for r in READERS[suffix](path)
-    )
+def lines(path: Path | str) -> Iterator[str | bytes] | None:
+    """The records of `path` (or `hub:NAME[:SPLIT]`) as JSON lines, or None when `path` is JSONL
+    (read as it is)."""
+    if isinstance(path, str) and path.startswith(HUB):
+        records = hub_records(path)
+    else:
+        path = Path(path)
+        suffix = "" if path.is_dir() else path.suffix.lower()
+        if suffix not in READERS:
+            return None
+        records = READERS[suffix](path)
+    return (r if isinstance(r, (str, bytes)) else json.dumps(r, default=str) for r in records)

@@ -68,3 +68,10 @@ def readme_trl_snippet() -> str:
 
 def test_readme_trl_snippet_is_the_dpo_example_verbatim():
     assert readme_trl_snippet() == (ROOT / "examples" / "dpo_with_callback.py").read_text()
+
+
+def test_no_readme_command_needs_the_projects_shared_folder():
+    """A fresh clone has no ../shared: README commands name data by `hh-train`, `hub:…`."""
+    blocks = re.findall(r"```(?:bash|python)\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    inline = re.findall(r"`((?:python -m|run|logprobs) [^`]*)`", (ROOT / "README.md").read_text())
+    assert not [b for b in [*blocks, *inline] if "../shared" in b]
