@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Draw the teaching figures: 1–9 from the simulator, 10–14 from llm_validation "
         "runs when --runs is given.",
+        epilog=f"examples:\n  {PROG}\n  {PROG} --runs runs/ --only 10,13,14 --format png,pdf",
     )
     add_config_args(p, FiguresConfig)
     return p

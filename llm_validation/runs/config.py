@@ -20,8 +20,9 @@ MODEL_HELP = (
     "never downloaded"
 )
 DATA_HELP = (
-    "preference or probe data (prompt, chosen, rejected, …) as JSONL, JSON, parquet or a datasets "
-    "save_to_disk folder, or `synthetic`"
+    "preference or probe data (prompt, chosen, rejected, …; trl's formats too) as JSONL, JSON, "
+    "parquet or a datasets save_to_disk folder; hub:NAME[:SPLIT] (datasets' cache); hh-train / "
+    "hh-test (the paper's HH probes, `data hh-probes`); or synthetic (the built-in task)"
 )
 STRICT_HELP = "stop at the first malformed line instead of skipping it"
 LENGTH_HELP = "prompt + response tokens before truncation (paper: 512)"
@@ -71,7 +72,7 @@ class RunConfig(Tokenization):
         "on the command line override it",
         type=str,
     )
-    method: str = _f("dpo", "finetuning method (see `methods.METHODS`)")
+    method: str = _f("dpo", "finetuning method (one of the methods listed below)")
     backend: str = _f(
         "native",
         "native: the exact, resumable trainer of the theory checks; trl: "
@@ -80,7 +81,9 @@ class RunConfig(Tokenization):
     )
     model: str = _f("smollm2", MODEL_HELP)
     data: str = _f("synthetic", DATA_HELP)
-    probes: str | None = _f(None, "probe JSONL to track (default: the training data)", type=str)
+    probes: str | None = _f(
+        None, "probe data to track, in any form --data takes (default: the training data)", type=str
+    )
     limit: int | None = _f(None, "use only the first N valid training examples", type=int)
     probe_limit: int | None = _f(None, "track only the first N probe examples", type=int)
     probe_types: str | None = _f(None, PROBE_TYPES_HELP, type=str)
@@ -156,6 +159,7 @@ class RunConfig(Tokenization):
     save_model: bool = _f(
         False, "save the final policy as a HF folder <run>/model (loads back with --model PATH)"
     )
+    json: bool = _f(False, "print summary.json as one JSON object (instead of the report)")
 
     def run_dir(self) -> Path:
         if self.preset:
@@ -172,7 +176,7 @@ class ScoreConfig(Tokenization):
 
     probes: str = _f(
         None,
-        "probe JSONL in the paper's format (prompt + response fields)",
+        "probe data in the paper's format (prompt + response fields), in any form --data takes",
         type=str,
         required=True,
     )

@@ -30,7 +30,7 @@ from torch import Tensor
 
 from common.errors import UserError
 from common.probes import PROBE_TYPES, Y_STAR
-from common.runs import METRICS, SUMMARY, MetricsLog, write_json
+from common.runs import METRICS, SUMMARY, MetricsLog, last_phase_start, write_json
 from llm_validation.core.directions import OPTIMISERS, make_optimizer
 from llm_validation.core.logprobs import (
     CutReport,
@@ -324,8 +324,13 @@ def check_config(cfg: RunConfig) -> None:
         raise UserError(f"--track-intervals must be positive integers, got {cfg.track_intervals!r}")
     if cfg.warmup_steps < 0:
         raise UserError("--warmup-steps must be ≥ 0")
-    if cfg.eval_every < 1 or cfg.batch_size < 1 or cfg.steps < 0:
-        raise UserError("--eval-every and --batch-size must be ≥ 1 and --steps ≥ 0")
+    for flag, value, low in (
+        ("--eval-every", cfg.eval_every, 1),
+        ("--batch-size", cfg.batch_size, 1),
+        ("--steps", cfg.steps, 0),
+    ):
+        if value < low:  # the message names the one flag that is wrong
+            raise UserError(f"{flag} must be ≥ {low}, got {value}")
     if cfg.micro_batch_size is not None and not 1 <= cfg.micro_batch_size <= cfg.batch_size:
         raise UserError("--micro-batch-size must lie in [1, batch size]")
     if cfg.method == "onpolicy-dpo":
@@ -335,17 +340,32 @@ def check_config(cfg: RunConfig) -> None:
         raise UserError(f"unknown probe types: {', '.join(sorted(bad))}")
 
 
+# What a resumed run may change: how it reports, where its folder now is (a moved folder
+# resumes), and a larger --steps (the HF Trainer's resume_from_checkpoint with a larger
+# max_steps), as long as the last phase starts where it did: the steps already taken then stay
+# the same steps, since data order, warmup and evaluations depend on the step alone.
+RESUME_FREE = ("resume", "json", "progress", "out")
+
+
+def resume_changes(before: dict, now: dict) -> list[str]:
+    """The settings of `now` that differ from the stored `before` in a way --resume refuses."""
+    changed = sorted(k for k in now if k not in RESUME_FREE and before.get(k) != now[k])
+    extends = now.get("steps", 0) > before.get("steps", 0) and last_phase_start(
+        before
+    ) == last_phase_start(now)
+    return [k for k in changed if not (k == "steps" and extends)]
+
+
 def prepare_run_dir(cfg: RunConfig) -> Path:
     """Create the run folder; on --resume insist that the stored config matches."""
     out = cfg.run_dir()
     stored = out / "config.json"
     if cfg.resume and stored.is_file():
         try:
-            before = {k: v for k, v in json.loads(stored.read_text()).items() if k != "resume"}
+            before = json.loads(stored.read_text())
         except json.JSONDecodeError:
             raise UserError(f"--resume: {stored} is not readable JSON; start a new run") from None
-        now = {k: v for k, v in json.loads(cfg.to_json()).items() if k != "resume"}
-        changed = sorted(k for k in now if before.get(k) != now[k])
+        changed = resume_changes(before, json.loads(cfg.to_json()))
         if changed:
             raise UserError(
                 f"--resume with a different configuration ({', '.join(changed)}) than {stored}"
