@@ -2,9 +2,25 @@
 
 A run folder holds
 
-    config.json   the resolved configuration (plus `kind`: "simulator" or "llm")
+    config.json   the resolved configuration (plus `kind`: "simulator" or "llm"), as it ran
     metrics.csv   tidy rows `step, examples_seen, probe_type, metric, value`
     summary.json  what the command printed, as one JSON object
+
+and an LM training run (`RUN_FILES`), whoever trained it (the native trainer, `run --backend
+trl`, `LearningDynamicsCallback` in a user's trainer), the same files and `summary.json` keys
+(`SUMMARY_KEYS`):
+
+    mass.jsonl    per evaluation, the tokens that gained the most mean probability along y⁺
+    summary.json  backend ("native", "trl", "callback"), steps, steps_run, wall_seconds,
+                  evaluations (the steps evaluated), squeezing ({detected, step}: mean
+                  log π(y⁺) below its start while y* rises, Sec. 4.2), mass_gained (the last
+                  evaluation's, as in mass.jsonl), inputs (what the loads kept and skipped and
+                  what truncation cut: `data` where a command loaded it, `probes`, `truncation`)
+
+Beside them, by option: checkpoint.pt and reference_<phase>.pt (native, `--checkpoint`, the
+default: what `--resume` reads; config.json's `checkpoint` says whether they were written),
+curves.png (drawn by the CLI), arrays/ (`--save-arrays`), model/ (`--save-model`), kernel.csv,
+trajectory.csv, drift.json (`--track-kernel`).
 
 `metric` is `logp` (the mean over probe examples of the summed log π(y|x): the paper's curves),
 `logp_token` (the mean of the token mean) or one of `TOKEN_METRICS`, averaged over the response
@@ -35,6 +51,18 @@ CONFIG, METRICS, SUMMARY = "config.json", "metrics.csv", "summary.json"
 PREDICTIONS, INFLUENCE = "predictions.csv", "influence.csv"
 KERNEL, TRAJECTORY, DRIFT = "kernel.csv", "trajectory.csv", "drift.json"
 TRAIN = "train"  # probe_type of the training loss rows (metric `loss`)
+MASS = "mass.jsonl"
+RUN_FILES = (CONFIG, METRICS, SUMMARY, MASS)  # every LM training run, whoever trained it
+SUMMARY_KEYS = (
+    "backend",
+    "steps",
+    "steps_run",
+    "wall_seconds",
+    "evaluations",
+    "squeezing",
+    "mass_gained",
+    "inputs",
+)
 
 Row = tuple[str, str, float]  # (probe_type, metric, value) of one evaluation
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from common.cliargs import add_config_args, config_from_args
 from common.errors import OneLineParser, UserError, run_cli
+from common.progress import set_mode
 from common.runs import METRICS, SUMMARY, read_metrics
 from llm_validation.runs.config import (
     AlignConfig,
@@ -386,7 +387,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             subs["run"].set_defaults(**preset_defaults(args.preset))
             args = parser.parse_args(argv)
         command = COMMANDS[args.command]
-        command.body(config_from_args(command.config, args))
+        cfg = config_from_args(command.config, args)
+        set_mode(getattr(cfg, "progress", "auto"))
+        command.body(cfg)
 
     return run_cli(
         PROG,

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from common.cliargs import option as _f
+from common.progress import MODES as PROGRESS_MODES
 from common.runs import data_name, run_dir
 
 MODEL_HELP = (
@@ -47,6 +48,10 @@ NEW_TOKENS_HELP = "tokens sampled per response at most (onpolicy-dpo, generate, 
 TEMPERATURE_HELP = "sampling temperature T (0: greedy)"
 TOP_P_HELP = "nucleus sampling: keep the smallest set of tokens with mass ≥ p"
 PROMPT_SEED_HELP = "seed of the synthetic prompts sampled from (held out: training uses --seed)"
+PROGRESS_HELP = (
+    "bar: redrawn in place (a terminal); lines: a plain line every 5% with step, loss, elapsed "
+    "and ETA (a log file); off; auto: bar on a terminal, else lines (TQDM_DISABLE turns bars off)"
+)
 
 
 @dataclass(frozen=True)
@@ -160,6 +165,7 @@ class RunConfig(Tokenization):
         False, "save the final policy as a HF folder <run>/model (loads back with --model PATH)"
     )
     json: bool = _f(False, "print summary.json as one JSON object (instead of the report)")
+    progress: str = _f("auto", PROGRESS_HELP, choices=PROGRESS_MODES)
 
     def run_dir(self) -> Path:
         if self.preset:
@@ -305,6 +311,7 @@ class GenerateConfig:
     device: str = _f("auto", DEVICE_HELP)
     strict: bool = _f(False, STRICT_HELP)
     json: bool = _f(False, "print the diversity summary as one JSON object")
+    progress: str = _f("auto", PROGRESS_HELP, choices=PROGRESS_MODES)
 
     def run_dir(self) -> Path:
         return run_dir(self.out, "generate", self.model, data_name(self.prompts))
@@ -352,6 +359,7 @@ class WinrateConfig:
     seed: int = _f(0, "seed of the bootstrap")
     out: str | None = _f(None, "output folder (default runs/winrate-<A>-vs-<B>)", type=str)
     json: bool = _f(False, "print one JSON summary object instead of a table")
+    progress: str = _f("auto", PROGRESS_HELP, choices=PROGRESS_MODES)
 
     def run_dir(self) -> Path:
         return run_dir(self.out, "winrate", Path(self.a).stem, "vs", Path(self.b).stem)
@@ -382,6 +390,7 @@ class AlignConfig:
     device: str = _f("auto", DEVICE_HELP)
     out: str | None = _f(None, "output folder (default runs/align-<model>)", type=str)
     json: bool = _f(False, "print summary.json instead of the tables")
+    progress: str = _f("auto", PROGRESS_HELP, choices=PROGRESS_MODES)
 
     def run_dir(self) -> Path:
         return run_dir(self.out, "align", self.model)
