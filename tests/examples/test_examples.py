@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from common.runs import SUMMARY_KEYS
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 NEEDS = {"dpo_with_callback.py": "trl", "sft_conversational.py": "trl"}
@@ -42,7 +44,8 @@ def test_example_runs_as_written_in_a_fresh_folder(script, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     runs = [p for p in (tmp_path / "runs").iterdir() if (p / "metrics.csv").is_file()]
     assert len(runs) == 1
-    assert (runs[0] / "summary.json").is_file() and (runs[0] / "config.json").is_file()
+    summary = json.loads((runs[0] / "summary.json").read_text())
+    assert set(summary) == set(SUMMARY_KEYS)  # the run format, whoever trained
 
 
 def test_dpo_example_logs_the_step_0_baseline_and_the_final_step(tmp_path):
