@@ -10,8 +10,24 @@ renames it. `config_from_args` builds the config back from the parsed namespace.
 from __future__ import annotations
 
 import argparse
+import re
+from argparse import SUPPRESS
 from collections.abc import Callable
 from dataclasses import MISSING, Field, field, fields
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Every option's help ends with its default (as transformers' TrainingArguments shows it),
+    a `%` in a help text is literal (argparse would read it as a format), and a description or
+    epilog keeps its line breaks (examples). A required option, a positional, or an option whose
+    help already says what its None default means, shows no default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = re.sub(r"%(?!\(default\)s)", "%%", action.help or "")
+        quiet = action.required or not action.option_strings or action.default is SUPPRESS
+        if quiet or "%(default)" in text or (action.default is None and "default" in text):
+            return text
+        return text + " (default: %(default)s)"
 
 
 def option(default, help: str, **extra) -> Field:
@@ -58,7 +74,9 @@ def add_config_args(
         meta = f.metadata
         default = f.default if f.default is not MISSING else f.default_factory()
         if meta.get("positional"):
-            parser.add_argument(f.name, type=meta.get("type", str), help=meta["help"])
+            parser.add_argument(
+                f.name, type=meta.get("type", str), choices=meta.get("choices"), help=meta["help"]
+            )
         elif isinstance(default, bool):  # --x and --no-x: a preset may have set either
             parser.add_argument(
                 flag_name(f),

@@ -14,6 +14,8 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from common.cliargs import HelpFormatter
+
 USER_ERROR_STATUS = 2
 INTERRUPTED_STATUS = 130
 
@@ -29,7 +31,12 @@ def error_line(prog: str, message: object) -> str:
 
 class OneLineParser(argparse.ArgumentParser):
     """argparse whose errors are `UserError`s (one line, no usage block), so they take the same
-    path as every other user mistake. Subparsers inherit the class."""
+    path as every other user mistake, and whose help shows every default
+    (`cliargs.HelpFormatter`). Subparsers inherit the class."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         raise UserError(message)

@@ -2,12 +2,28 @@
 
 A run folder holds
 
-    config.json   the resolved configuration (plus `kind`: "simulator" or "llm")
+    config.json   the resolved configuration (plus `kind`: "simulator" or "llm"), as it ran
     metrics.csv   tidy rows `step, examples_seen, probe_type, metric, value`
     summary.json  what the command printed, as one JSON object
     prompts.csv   per-probe-prompt rows `step, probe_type, prompt, logp` (LM runs): the summed
                   log π(y|x) of each probe prompt, `prompt` its `prompt_id`, so that any verdict
                   over prompts (`trends`' intervals) can be recomputed from the run folder
+
+and an LM training run (`RUN_FILES`), whoever trained it (the native trainer, `run --backend
+trl`, `LearningDynamicsCallback` in a user's trainer), the same files and `summary.json` keys
+(`SUMMARY_KEYS`):
+
+    mass.jsonl    per evaluation, the tokens that gained the most mean probability along y⁺
+    summary.json  backend ("native", "trl", "callback"), steps, steps_run, wall_seconds,
+                  evaluations (the steps evaluated), squeezing ({detected, step}: mean
+                  log π(y⁺) below its start while y* rises, Sec. 4.2), mass_gained (the last
+                  evaluation's, as in mass.jsonl), inputs (what the loads kept and skipped and
+                  what truncation cut: `data` where a command loaded it, `probes`, `truncation`)
+
+Beside them, by option: checkpoint.pt and reference_<phase>.pt (native, `--checkpoint`, the
+default: what `--resume` reads; config.json's `checkpoint` says whether they were written),
+curves.png (drawn by the CLI), arrays/ (`--save-arrays`), model/ (`--save-model`), kernel.csv,
+trajectory.csv, drift.json (`--track-kernel`).
 
 `metric` is `logp` (the mean over probe examples of the summed log π(y|x): the paper's curves),
 `logp_token` (the mean of the token mean) or one of `TOKEN_METRICS`, averaged over the response
@@ -41,6 +57,18 @@ PROMPT_COLUMNS = ("step", "probe_type", "prompt", "logp")
 PREDICTIONS, INFLUENCE = "predictions.csv", "influence.csv"
 KERNEL, TRAJECTORY, DRIFT = "kernel.csv", "trajectory.csv", "drift.json"
 TRAIN = "train"  # probe_type of the training loss rows (metric `loss`)
+MASS = "mass.jsonl"
+RUN_FILES = (CONFIG, METRICS, SUMMARY, MASS)  # every LM training run, whoever trained it
+SUMMARY_KEYS = (
+    "backend",
+    "steps",
+    "steps_run",
+    "wall_seconds",
+    "evaluations",
+    "squeezing",
+    "mass_gained",
+    "inputs",
+)
 
 Row = tuple[str, str, float]  # (probe_type, metric, value) of one evaluation
 PromptRow = tuple[str, str, float]  # (probe_type, prompt id, log π(y|x)) of one evaluation
@@ -53,7 +81,11 @@ def prompt_id(prompt: str) -> str:
 
 
 def data_name(spec: str) -> str:
-    """The data part of a run name: `synthetic`, or a data file's stem."""
+    """The data part of a run name: `synthetic` (or another name without a path), a data file's
+    stem, or a hub dataset's name (`hub:trl-lib/ultrafeedback_binarized:train` →
+    `ultrafeedback_binarized`)."""
+    if spec.startswith("hub:"):
+        return spec[4:].split(":")[0].rsplit("/", 1)[-1]
     return spec if spec == "synthetic" else Path(spec).stem
 
 

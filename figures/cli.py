@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Draw the teaching figures: 1–9 from the simulator, 10–14 from llm_validation "
         "runs when --runs is given.",
+        epilog=f"examples:\n  {PROG}\n  {PROG} --runs runs/ --only 10,13,14 --format png,pdf",
     )
     add_config_args(p, FiguresConfig)
     return p
@@ -79,13 +80,8 @@ def _has_runs(spec, runs: Path) -> bool:
     return _missing(spec, runs) is None
 
 
-def _selected(only: str | None, runs: Path | None) -> list:
-    if only is None:
-        if runs is not None and not any(_has_runs(s, runs) for s in FIGURES if s.needs_runs):
-            raise UserError(
-                f"--runs: no {runs_io.METRICS} or {runs_io.PREDICTIONS} in {runs} or its subfolders"
-            )
-        return [s for s in FIGURES if not s.needs_runs or (runs is not None and _has_runs(s, runs))]
+def _named(only: str) -> list:
+    """The figures `--only` names (by name or number), in the order given."""
     by_key = {s.name: s for s in FIGURES} | {str(s.number): s for s in FIGURES}
     keys = [k.strip() for k in only.split(",") if k.strip()]
     unknown = [k for k in keys if k not in by_key]
@@ -93,13 +89,22 @@ def _selected(only: str | None, runs: Path | None) -> list:
         raise UserError(
             f"--only: unknown figure {', '.join(unknown) or repr(only)}; known: {', '.join(s.name for s in FIGURES)}"
         )
-    chosen = [by_key[k] for k in keys]
-    for s in chosen:
-        if s.needs_runs and runs is None:
-            raise UserError(f"--only: {s.name} reads llm_validation runs; give --runs DIR")
-        if s.needs_runs and not _has_runs(s, runs):
-            raise UserError(f"--only: {s.name} cannot be drawn: {_missing(s, runs)}")
-    return chosen
+    return list(dict.fromkeys(by_key[k] for k in keys))
+
+
+def _selected(only: str | None, runs: Path | None) -> list:
+    if only is None:
+        if runs is not None and not any(_has_runs(s, runs) for s in FIGURES if s.needs_runs):
+            raise UserError(
+                f"--runs: no {runs_io.METRICS} or {runs_io.PREDICTIONS} in {runs} or its subfolders"
+            )
+        return [s for s in FIGURES if not s.needs_runs or (runs is not None and _has_runs(s, runs))]
+    chosen = _named(only)
+    drawable = [s for s in chosen if not s.needs_runs or (runs is not None and _has_runs(s, runs))]
+    if not drawable:  # nothing to draw: one line naming why, for each
+        why = "; ".join(f"{s.name}: {_why_skipped(s, runs)}" for s in chosen)
+        raise UserError(f"--only: nothing can be drawn ({why})")
+    return drawable
 
 
 def _check(args) -> None:
@@ -121,8 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         _check(args)
         formats = _formats(args.format)
         specs = _selected(args.only, args.runs)
-        for spec in FIGURES:
-            if args.only is None and spec.needs_runs and spec not in specs:
+        asked = FIGURES if args.only is None else _named(args.only)
+        for spec in asked:  # the full run and --only alike: draw what can be, name the rest
+            if spec.needs_runs and spec not in specs:
                 print(f"skipped {spec.stem}: {_why_skipped(spec, args.runs)}")
         try:
             with threadpool_limits(limits=1):  # small matrices: extra BLAS threads only contend

@@ -74,7 +74,7 @@ def diagnostics_panel(ax, trace: Trace, ema: float) -> None:
         title=r"token diagnostics along $y^+_u$", xlabel="update step", ylabel="mean over tokens"
     )
     if ax.lines:
-        ax.legend(loc="best")
+        style.legend_below(ax)
     else:
         ax.text(0.5, 0.5, "not tracked", ha="center", va="center", transform=ax.transAxes)
 

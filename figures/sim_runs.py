@@ -130,7 +130,7 @@ def family_panels(axes, trace: Trace, ema: float) -> None:
                 curve(ax, trace, t, ema)
         label_axes(ax, title)
         if ax.lines:
-            ax.legend(loc="best")
+            style.legend_below(ax)
         else:
             ax.text(0.5, 0.5, "not tracked", ha="center", va="center", transform=ax.transAxes)
 

@@ -82,11 +82,18 @@ RC = {
     "lines.linewidth": 1.8,
     "savefig.dpi": 110,
     "image.cmap": "viridis",
+    "axes.formatter.useoffset": False,  # plain tick labels: −572.6, not −5.726e2 + offset
 }
 
 DIVERGING = (
     "RdBu"  # heat maps: positive (rises) blue like RISE, negative red; readable by all CVD types
 )
+
+
+def legend_below(ax, **kwargs) -> None:
+    """The axes' legend under its x label, outside the data (a panel of many curves has no
+    empty corner that `loc="best"` could rely on)."""
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=2, **kwargs)
 
 
 def probe_style(probe_type: str) -> ProbeStyle:

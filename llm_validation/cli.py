@@ -19,9 +19,11 @@ from pathlib import Path
 
 from common.cliargs import add_config_args, config_from_args
 from common.errors import OneLineParser, UserError, run_cli
-from common.runs import METRICS, read_metrics
+from common.progress import set_mode
+from common.runs import METRICS, SUMMARY, read_metrics
 from llm_validation.runs.config import (
     AlignConfig,
+    DataConfig,
     DriftConfig,
     GenerateConfig,
     InfluenceConfig,
@@ -65,6 +67,10 @@ def run(cfg: RunConfig) -> None:
     try:
         out = main(cfg)
         if not is_main():  # under torchrun every rank trains; rank 0 reports and draws, once
+            return
+        if cfg.json:
+            print(json.dumps(json.loads((out / SUMMARY).read_text())))
+            draw(out)
             return
         print(movement(out / METRICS))
         draw(out)
@@ -248,43 +254,96 @@ def align(cfg: AlignConfig) -> None:
     print(json.dumps(summary) if cfg.json else tables(summary))
 
 
+def data(cfg: DataConfig) -> None:
+    from llm_validation.sources.hh import RELEASE, fetch
+
+    for line in fetch(cfg.base_url or RELEASE):
+        print(line)
+
+
 @dataclass(frozen=True)
 class Command:
     config: type
     body: Callable[..., None]
     help: str
+    examples: tuple[str, ...] = ()  # command lines after `python -m llm_validation`, for --help
 
 
 COMMANDS = {
-    "run": Command(RunConfig, run, "finetune with one method and track probes"),
+    "run": Command(
+        RunConfig,
+        run,
+        "finetune with one method and track probes",
+        (
+            "run --method dpo --model tiny-neox --data synthetic --steps 20 --out runs/dpo-tiny",
+            "run --preset cpu-dpo --steps 8   # after `data hh-probes`",
+        ),
+    ),
     "logprobs": Command(
-        ScoreConfig, logprobs, "score a probe file once: mean summed log-prob per probe type"
+        ScoreConfig,
+        logprobs,
+        "score a probe file once: mean summed log-prob per probe type",
+        (
+            "logprobs --model tiny-neox --probes synthetic --json",
+            "logprobs --model smollm2 --probes hh-train --limit 8",
+        ),
     ),
     "predict": Command(
-        PredictConfig, predict, "first-order Δ log π (eNTK) against real optimiser steps"
+        PredictConfig,
+        predict,
+        "first-order Δ log π (eNTK) against real optimiser steps",
+        ("predict --model tiny-neox --data synthetic --loss sft --updates 4",),
     ),
     "influence": Command(
         InfluenceConfig,
         influence,
         "influence of training on each response type over every probe type (eNTK)",
+        ("influence --model tiny-neox --loss sft --limit 4",),
     ),
-    "presets": Command(PresetsConfig, presets, "the named run settings (`run --preset NAME`)"),
+    "presets": Command(
+        PresetsConfig,
+        presets,
+        "the named run settings (`run --preset NAME`)",
+        ("presets --verbose",),
+    ),
     "drift": Command(
-        DriftConfig, drift, "kernel drift and trajectory predictions of a --track-kernel run"
+        DriftConfig,
+        drift,
+        "kernel drift and trajectory predictions of a --track-kernel run",
+        (
+            "run --method sft --model tiny-neox --steps 8 --track-kernel 4 --out runs/k",
+            "drift --run runs/k",
+        ),
     ),
     "trends": Command(
-        TrendsConfig, trends, "the paper's multi-epoch signatures, checked on finished runs"
+        TrendsConfig,
+        trends,
+        "the paper's multi-epoch signatures, checked on finished runs",
+        ("trends --runs runs/", "trends --runs runs/my-dpo --method dpo --markdown"),
     ),
     "generate": Command(
-        GenerateConfig, generate, "sample responses (batched, resumable JSONL) and their diversity"
+        GenerateConfig,
+        generate,
+        "sample responses (batched, resumable JSONL) and their diversity",
+        ("generate --model tiny-neox --prompts synthetic --limit 16 --out runs/gen",),
     ),
     "winrate": Command(
-        WinrateConfig, winrate, "pairwise win rate of A over B under a judge, both orders, 95% CI"
+        WinrateConfig,
+        winrate,
+        "pairwise win rate of A over B under a judge, both orders, 95% CI",
+        ("winrate --a runs/a/generations.jsonl --b runs/b/generations.jsonl",),
+    ),
+    "data": Command(
+        DataConfig,
+        data,
+        "fetch the paper's HH probe files into the user cache",
+        ("data hh-probes", "data hh-probes --base-url http://mirror.example/Learning_dynamics_LLM"),
     ),
     "align": Command(
         AlignConfig,
         align,
         "extension (SFT on y⁺ and y⁻, then DPO) vs baseline (SFT on y⁺, then DPO), judged",
+        ("align --model tiny-neox --seeds 0 --sft-steps 100 --steps 20",),
     ),
 }
 
@@ -292,14 +351,31 @@ COMMANDS = {
 def build_parser() -> tuple[OneLineParser, dict[str, OneLineParser]]:
     """The full parser and its subparsers: one per entry of `COMMANDS`, flags from its config."""
     parser = OneLineParser(
-        prog=PROG, description="Finetune real causal LMs and track probe log-likelihoods."
+        prog=PROG,
+        description="Finetune real causal LMs and track probe log-likelihoods.",
+        epilog=f"examples:\n  {PROG} run --method dpo --model tiny-neox --data synthetic\n"
+        f"  {PROG} run --help",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="command")
     subs = {}
     for name, command in COMMANDS.items():
-        subs[name] = subparsers.add_parser(name, help=command.help, description=command.help)
+        subs[name] = subparsers.add_parser(
+            name, help=command.help, description=command.help, epilog=epilog(name, command)
+        )
         add_config_args(subs[name], command.config)
     return parser, subs
+
+
+def epilog(name: str, command: Command) -> str:
+    """The end of a command's --help: its examples (and for `run`, the methods and presets)."""
+    lines = []
+    if name == "run":
+        from llm_validation.runs.methods import METHODS
+        from llm_validation.runs.presets import PRESETS
+
+        lines += [f"methods: {', '.join(METHODS)}", f"presets: {', '.join(PRESETS)}", ""]
+    lines += ["examples:", *(f"  {PROG} {example}" for example in command.examples)]
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -312,7 +388,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             subs["run"].set_defaults(**preset_defaults(args.preset))
             args = parser.parse_args(argv)
         command = COMMANDS[args.command]
-        command.body(config_from_args(command.config, args))
+        cfg = config_from_args(command.config, args)
+        set_mode(getattr(cfg, "progress", "auto"))
+        command.body(cfg)
 
     return run_cli(
         PROG,

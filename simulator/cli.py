@@ -50,7 +50,9 @@ class SqueezeConfig:
     peakiness: float = option(2.0, "π_i ∝ (i+1)^-peakiness; 0 is flat")
     vocab: int = option(50, "V", type=at_least(2))
     lr: float = option(1.0, "step size s = ηc (K = c·I)", type=positive(float))
-    target_prob: float | None = option(None, "set π(ȳ) to this value first", type=float)
+    target_prob: float | None = option(
+        None, "set π(ȳ) to this value first (default: π as drawn)", type=float
+    )
     json: bool = option(False, JSON_HELP)
 
 
@@ -65,16 +67,37 @@ class ListConfig:
 class RunConfig:
     """`run`: one named experiment; settings left unset keep the experiment's own."""
 
-    experiment: str = option(None, "an experiment name (see `list`)", positional=True)
-    steps: int | None = option(None, "steps of the traced stage", type=at_least(1))
+    experiment: str = option(
+        None,
+        f"an experiment: {', '.join(EXPERIMENTS)} (`list` says what each shows)",
+        positional=True,
+    )
+    steps: int | None = option(
+        None, "steps of the traced stage (default: the experiment's)", type=at_least(1)
+    )
     out: str | None = option(None, "output folder (default runs/simulator-<experiment>/)", type=str)
     seed: int = option(0, "seed of the world and the samples")
-    lr: float | None = option(None, "step size η of the run", type=positive(float))
-    beta: float | None = option(None, "β of dpo/ipo/simpo/rpo", type=positive(float))
-    pre_sft_steps: int | None = option(None, "SFT steps before the run", type=at_least(0))
-    optimizer: str | None = option(None, "sgd or rmsprop", type=str, choices=("sgd", "rmsprop"))
-    vocab: int | None = option(None, "V of the probe world", type=at_least(2))
-    length: int | None = option(None, "response length L", type=at_least(4))
+    lr: float | None = option(
+        None, "step size η of the run (default: the experiment's)", type=positive(float)
+    )
+    beta: float | None = option(
+        None, "β of dpo/ipo/simpo/rpo (default: the experiment's)", type=positive(float)
+    )
+    pre_sft_steps: int | None = option(
+        None, "SFT steps before the run (default: the experiment's)", type=at_least(0)
+    )
+    optimizer: str | None = option(
+        None,
+        "sgd or rmsprop (default: the experiment's)",
+        type=str,
+        choices=("sgd", "rmsprop"),
+    )
+    vocab: int | None = option(
+        None, "V of the probe world (default: the experiment's)", type=at_least(2)
+    )
+    length: int | None = option(
+        None, "response length L (default: the experiment's)", type=at_least(4)
+    )
     json: bool = option(False, JSON_HELP)
 
 
@@ -230,12 +253,30 @@ COMMANDS = {  # name: (config, compute, show, help)
 }
 
 
+EXAMPLES = {  # the end of each command's --help
+    "decompose": ("decompose --loss dpo --vocab 10 --inputs 8", "decompose --loss sft --json"),
+    "squeeze": ("squeeze --vocab 50 --lr 1.0",),
+    "list": ("list",),
+    "run": ("run sft", "run dpo --steps 200 --seed 1 --json"),
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """One subcommand per `COMMANDS` entry, its flags generated from its config."""
-    parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
+    parser = OneLineParser(
+        prog=PROG,
+        description=__doc__.splitlines()[0],
+        epilog=f"examples:\n  {PROG} list\n  {PROG} run sft\n  {PROG} run --help",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (config, _, _, help_text) in COMMANDS.items():
-        add_config_args(sub.add_parser(name, help=help_text, description=help_text), config)
+        examples = "\n".join(f"  {PROG} {e}" for e in EXAMPLES[name])
+        add_config_args(
+            sub.add_parser(
+                name, help=help_text, description=help_text, epilog=f"examples:\n{examples}"
+            ),
+            config,
+        )
     return parser
 
 

@@ -318,14 +318,18 @@ def score(
     the response length L, and each of `TOKEN_METRICS` a mean over the response tokens.
     `visit(index, seq, z)`, if given, sees each batch's response-position logits z, Shape: (n, V),
     with seq (n,) the row of each position within the batch whose items are `items[index]`
-    (the callback's "where did the mass go" reads them without a second forward)."""
-    from tqdm.auto import tqdm
+    (the callback's "where did the mass go" reads them without a second forward). `progress`:
+    a nested progress display (`common.progress`: a bar in bar mode only)."""
+    from common.progress import Off
+    from common.progress import progress as display
 
     device = next(model.parameters()).device
     buckets = length_buckets([len(it.ids) for it in items], batch_tokens)
     names = ("logp", "logp_max", "n_tokens", *TOKEN_METRICS)
     out = {k: np.zeros(len(items)) for k in names}
-    for index in tqdm(buckets, desc="scoring", unit="batch", disable=not progress, leave=False):
+    bar = display(len(buckets), "scoring", unit="batch", nested=True) if progress else Off()
+    for index in buckets:
+        bar.update(1)
         ids, attention, response = (
             t.to(device) for t in collate([items[i] for i in index], pad_id)
         )
@@ -342,6 +346,7 @@ def score(
             total.index_add_(0, seq, per_token.double())  # float64, as in `reduce`
             value = total if name in ("logp", "logp_max") else total / n
             out[name][index] = value.cpu().numpy()
+    bar.close()
     return out
 
 

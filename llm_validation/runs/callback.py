@@ -17,11 +17,10 @@ model (no grad, eval mode, then back to the mode it was in), and
 - puts `ld/<probe type>/logp` and the token diagnostics along y⁺ (`ld/chosen/<statistic>` for
   ‖A‖_F, ‖π − e_y‖, 1 − π(y), mass outside the argmax) into the trainer's next log, so its
   `report_to` integrations (TensorBoard, W&B, MLflow) receive them;
-- reports "where did the mass go": with π̄_t = the mean of π_t(· | x, y⁺_<l) over all positions l
-  of every probe's y⁺, the `top_k` tokens v with the largest gain π̄_t(v) − π̄_0(v), read off the
-  scoring forward itself (`score(visit=...)`, no second pass);
-- says once, as a log line and `summary.json`'s `squeezing` entry, when the squeezing signature
-  appears: mean log π(y⁺|x) below its start while mean y* rises above its start (Sec. 4.2).
+- reports "where did the mass go" (`mass.jsonl`, `summary.json`'s `mass_gained`) and says once
+  when the squeezing signature appears (`summary.json`'s `squeezing`), through `dynamics.Dynamics`
+  as the native trainer does; what the loads kept and truncation cut goes to `summary.json`'s
+  `inputs`, so the run folder is the one of `common.runs`.
 
 Under torchrun / accelerate launch the probes are sharded across ranks (item i on rank i mod W),
 gathered, and written by the main process only; DDP-wrapped models are unwrapped for scoring.
@@ -31,7 +30,7 @@ An FSDP-wrapped model's forward is a collective, so under FSDP every rank scores
 from __future__ import annotations
 
 import json
-import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -41,12 +40,13 @@ from transformers import TrainerCallback
 
 from common.errors import UserError
 from common.probes import PROBE_TYPES, Y_STAR
-from common.runs import CONFIG, SUMMARY, TRAIN, RunLogs, write_json
+from common.progress import say
+from common.runs import CONFIG, MASS, SUMMARY, TRAIN, RunLogs, write_json
 from llm_validation.core.logprobs import (
     PAPER_TRUNCATION,
     TOKEN_METRICS,
+    CutReport,
     Truncation,
-    at_least_fp32,
     score,
 )
 from llm_validation.runs.distributed import (
@@ -58,7 +58,16 @@ from llm_validation.runs.distributed import (
     unwrap,
     world,
 )
-from llm_validation.runs.tracking import ProbeSet, build_probes, per_example, prompt_rows, summarize
+from llm_validation.runs.dynamics import Dynamics, PositionMass
+from llm_validation.runs.tracking import (
+    ProbeSet,
+    build_probes,
+    per_example,
+    prompt_rows,
+    report_cuts,
+    report_load,
+    summarize,
+)
 from llm_validation.sources.data import load_examples, parse_lines
 from llm_validation.sources.examples import Example
 
@@ -66,63 +75,38 @@ PREFIX = "ld"
 
 
 def chat_template(tokenizer):
-    """The tokenizer's `apply_chat_template`, or None when it has no chat template."""
-    if tokenizer is None or not getattr(tokenizer, "chat_template", None):
+    """The tokenizer's `apply_chat_template`; None without a tokenizer; for a tokenizer without
+    a chat template, a template that says so (conversational records then name the cause)."""
+    if tokenizer is None:
         return None
-    return tokenizer.apply_chat_template
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template
+
+    def missing(*args, **kwargs):
+        raise ValueError(
+            f"the tokenizer ({type(tokenizer).__name__}) has no chat template to render this "
+            "conversational record (set tokenizer.chat_template)"
+        )
+
+    return missing
 
 
-def probe_examples(probes, limit: int | None = None, template=None) -> list[Example]:
+def probe_examples(
+    probes, limit: int | None = None, template=None
+) -> tuple[list[Example], dict | None]:
     """A probe/preference file (any format `load_examples` reads), or examples in memory
     (`Example`s or dicts with `prompt` and probe-type fields, validated as a file's lines are,
     strictly) → the first `limit` examples. `template` renders conversational records."""
     if isinstance(probes, (str, Path)):
         examples, report = load_examples(str(probes), required=(), limit=limit, template=template)
-        print(f"probes: {report.summary()}", file=sys.stderr)
-        return examples
+        return examples, report_load("probes", report) if is_main() else report.to_json()
     records = list(probes)[:limit]
     if all(isinstance(r, Example) for r in records) and records:
-        return records
+        return records, None
     if not all(isinstance(r, Mapping) for r in records) or not records:
         raise UserError("probes must be a file, or a non-empty list of Examples or of dicts")
     lines = (json.dumps(dict(r)) for r in records)
-    return parse_lines(lines, "probes", required=(), strict=True, template=template)[0]
-
-
-SQUEEZE_MARGIN = 1e-2  # nats of mean log-prob: smaller moves are float noise, not a trend
-
-
-def squeezing(
-    rows: Mapping[tuple[str, str], float],
-    start: Mapping[tuple[str, str], float],
-    margin: float = SQUEEZE_MARGIN,
-) -> bool:
-    """True when mean log π(y⁺|x) is more than `margin` below its start while mean y* is more
-    than `margin` above its start (the squeezing signature of Sec. 4.2)."""
-    chosen, star = ("chosen", "logp"), (Y_STAR, "logp")
-    if chosen not in rows or star not in rows:
-        return False
-    return rows[chosen] < start[chosen] - margin and rows[star] > start[star] + margin
-
-
-def top_gains(mean_pi: torch.Tensor, mean_pi_0: torch.Tensor, k: int) -> list[tuple[int, float]]:
-    """[(token v, π̄_t(v) − π̄_0(v))] for the k largest gains, largest first."""
-    gain = mean_pi - mean_pi_0  # (V,)
-    values, tokens = gain.topk(min(k, gain.numel()))
-    return [(int(v), float(g)) for v, g in zip(tokens, values)]
-
-
-class _PositionMass:
-    """Accumulates Σ_l π(· | x, y⁺_<l) over the y⁺ positions of the probes scored, Shape: (V,)."""
-
-    def __init__(self, is_chosen: np.ndarray):
-        self.is_chosen, self.total, self.count = torch.as_tensor(is_chosen), None, 0
-
-    def __call__(self, index, seq, z):
-        keep = self.is_chosen[torch.as_tensor(index)].to(seq.device)[seq]  # (n,)
-        pi = torch.softmax(at_least_fp32(z[keep]), dim=-1).sum(0, dtype=torch.float64).cpu()  # (V,)
-        self.total = pi if self.total is None else self.total + pi
-        self.count += int(keep.sum())
+    return parse_lines(lines, "probes", required=(), strict=True, template=template)[0], None
 
 
 # trl's config classes (and loss_type) → our method names; None where there is no counterpart
@@ -179,23 +163,23 @@ class LearningDynamicsCallback(TrainerCallback):
         unknown = set(probe_types or ()) - set(PROBE_TYPES) - {Y_STAR}
         if unknown:
             raise UserError(f"unknown probe types: {', '.join(sorted(unknown))}")
-        self.examples = probe_examples(probes, probe_limit, chat_template(tokenizer))
+        self.examples, loaded = probe_examples(probes, probe_limit, chat_template(tokenizer))
+        self.inputs: dict = {"probes": loaded} if loaded else {}  # → summary.json, as native
         self.eval_every, self.truncation, self.batch_tokens = eval_every, truncation, batch_tokens
         self.probe_types = list(probe_types) if probe_types else None
         self.out, self.tokenizer, self.config = out, tokenizer, config
         self.top_k, self.progress = top_k, progress
         self.probes: ProbeSet | None = None
-        self.start: dict[tuple[str, str], float] = {}
-        self.mass_0: torch.Tensor | None = None
-        self.squeezed_at: int | None = None
+        self.dynamics: Dynamics | None = None  # made with the tokenizer, at the start
         self.pending_rows: list | None = None
         self.pending_logs: dict[str, float] = {}
         self.losses: list[float] = []
-        self.history: list[dict] = []
         self.pending_prompts: list | None = None
         self.log: RunLogs | None = None
         self.last_step = -1
         self.step_offset = 0  # steps of earlier phases (extend-dpo: SFT, then DPO)
+        self.trainer = None  # set by `attach`: the step-0 baseline then goes through trainer.log
+        self.started, self.first_step = 0.0, 0  # when and at which step training began
 
     def attach(self, trainer) -> LearningDynamicsCallback:
         """Put the callback first among `trainer`'s callbacks, so that the reporting
@@ -203,6 +187,7 @@ class LearningDynamicsCallback(TrainerCallback):
         same log call (moved there if it was passed in `callbacks=`); returns self."""
         callbacks = trainer.callback_handler.callbacks
         callbacks[:] = [self, *(c for c in callbacks if c is not self)]
+        self.trainer = trainer
         return self
 
     # -- setup --------------------------------------------------------------------------------
@@ -214,7 +199,10 @@ class LearningDynamicsCallback(TrainerCallback):
     def bind(self, tokenizer) -> ProbeSet:
         """Tokenise the probes with `tokenizer` (the trainer's, at the start of training)."""
         self.tokenizer = tokenizer
-        self.probes = build_probes(tokenizer, self.examples, self.truncation, self._types())
+        cuts = CutReport()
+        self.probes = build_probes(tokenizer, self.examples, self.truncation, self._types(), cuts)
+        cut = report_cuts("probes", cuts) if is_main() else cuts.to_json()
+        self.inputs["truncation"] = {"probes": cut}
         return self.probes
 
     def _prepare(self, args, processing_class) -> None:
@@ -225,6 +213,7 @@ class LearningDynamicsCallback(TrainerCallback):
                 "the trainer a processing_class"
             )
         self.bind(tokenizer)
+        self.dynamics = Dynamics(self.tokenizer.decode, self.top_k)
         self.out = Path(self.out or args.output_dir)
         if is_main():
             self.out.mkdir(parents=True, exist_ok=True)
@@ -242,7 +231,7 @@ class LearningDynamicsCallback(TrainerCallback):
         sharded = not is_fsdp(model)
         net = unwrap(model) if sharded else model
         mine = shard(len(items), sharded)
-        mass = _PositionMass(np.array(self.probes.kind)[mine] == "chosen")
+        mass = PositionMass(np.array(self.probes.kind)[mine] == "chosen")
         was_training = net.training
         net.eval()
         try:
@@ -274,8 +263,9 @@ class LearningDynamicsCallback(TrainerCallback):
         step = self.step_offset + state.global_step
         rows = self._rows(arrays)
         values = {(k, m): v for k, m, v in rows}
-        if not self.start:
-            self.start, self.mass_0 = values, mean_pi
+        message = self.dynamics.update(step, values, mean_pi)
+        if message:
+            self._say(message)
         logs = {f"{PREFIX}/{k}/logp": v for (k, m), v in values.items() if m == "logp"}
         logs.update(
             {
@@ -284,33 +274,16 @@ class LearningDynamicsCallback(TrainerCallback):
                 if ("chosen", m) in values
             }
         )
-        if self.squeezed_at is None and squeezing(values, self.start):
-            self.squeezed_at = step
-            self._say(
-                f"learning dynamics: squeezing signature at step {step}: mean log π(y⁺|x) "
-                f"{self.start['chosen', 'logp']:.3f} → {values['chosen', 'logp']:.3f} "
-                f"while y* {self.start[Y_STAR, 'logp']:.3f} → {values[Y_STAR, 'logp']:.3f}"
-            )
-        logs[f"{PREFIX}/squeezing"] = float(self.squeezed_at is not None)
-        entry = {"step": step, "mass_gained": self._mass(mean_pi)}
-        self.history.append(entry)
-        if step > 0:  # the trainer's first log is at step ≥ 1: step 0 lives in metrics.csv only
-            self.pending_logs.update(logs)
+        logs[f"{PREFIX}/squeezing"] = float(self.dynamics.squeezed_at is not None)
+        self.pending_logs.update(logs)
         self.pending_rows = rows
         self.pending_prompts = prompt_rows(self.probes, arrays, self.probe_types)
         self.last_step = step
 
-    def _mass(self, mean_pi) -> list[dict]:
-        if mean_pi is None or self.mass_0 is None:
-            return []
-        return [
-            {"token": self.tokenizer.decode([v]), "id": v, "gain": g}
-            for v, g in top_gains(mean_pi, self.mass_0, self.top_k)
-        ]
-
     def _say(self, message: str) -> None:
+        """One line on stderr, on its own line even while a progress bar is drawn."""
         if is_main():
-            print(message, file=sys.stderr)
+            say(message)
 
     def _flush(self, state, args) -> None:
         """Append the pending rows (and the mean logged loss since the last evaluation)."""
@@ -331,9 +304,21 @@ class LearningDynamicsCallback(TrainerCallback):
         """Score step 0, unless this continues an earlier phase (whose last row it is)."""
         if self.probes is not None:
             return
+        self.started, self.first_step = time.perf_counter(), state.global_step
         self._prepare(args, processing_class)
         self._evaluate(state, model)
         self._flush(state, args)
+        self._log_pending(state)  # the baseline every later value is compared with
+
+    def _log_pending(self, state) -> None:
+        """Values of an evaluation no trainer log carries (step 0, a final step between logs)
+        into the trainer's logs: through `trainer.log` when attached (so report_to integrations
+        get them at that step), else into `state.log_history` only."""
+        logs, self.pending_logs = self.pending_logs, {}
+        if self.trainer is not None:
+            self.trainer.log(dict(logs))
+        else:
+            state.log_history.append({**logs, "step": state.global_step})
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
         step = self.step_offset + state.global_step
@@ -352,19 +337,25 @@ class LearningDynamicsCallback(TrainerCallback):
             self.pending_logs = {}
         self._flush(state, args)
 
-    def on_train_end(self, args, state, control, **kwargs):
+    def on_train_end(self, args, state, control, model=None, **kwargs):
+        if self.last_step != self.step_offset + state.global_step:  # stopped between evaluations
+            self._evaluate(state, model)
+            self._log_pending(state)
         self._flush(state, args)
         if not is_main():
             return
-        summary = {
-            "squeezing": {"detected": self.squeezed_at is not None, "step": self.squeezed_at},
-            "mass_gained": self.history[-1]["mass_gained"] if self.history else [],
-            "evaluations": [e["step"] for e in self.history],
-        }
         path = self.out / SUMMARY
         before = json.loads(path.read_text()) if path.is_file() else {}
-        write_json(path, {**before, **summary})
-        if summary["mass_gained"]:
-            top = ", ".join(f"{m['token']!r} +{m['gain']:.2e}" for m in summary["mass_gained"])
-            self._say(f"learning dynamics: along y⁺ the mass went to {top}")
-        (self.out / "mass.jsonl").write_text("".join(json.dumps(e) + "\n" for e in self.history))
+        inputs = {**before.get("inputs", {}), **self.inputs}
+        steps = self.step_offset + state.global_step
+        timing = {
+            "wall_seconds": round(time.perf_counter() - self.started, 2),
+            "steps_run": steps - self.first_step,
+            "steps": steps,
+            "backend": "callback",
+        }
+        write_json(path, {**before, **self.dynamics.summary(), **timing, "inputs": inputs})
+        message = self.dynamics.mass_report()
+        if message:
+            self._say(message)
+        (self.out / MASS).write_text(self.dynamics.mass_lines())

@@ -29,17 +29,21 @@ def atomic_save(obj, path: Path) -> None:
         raise
 
 
-def save_checkpoint(run_dir: Path, model, optimizer, step: int) -> None:
+def save_checkpoint(run_dir: Path, model, optimizer, step: int, extra: dict | None = None) -> None:
+    """Model, optimiser, step and `extra` (plain data and tensors: the run's `Dynamics`)."""
     state = {"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict()}
-    atomic_save(state, run_dir / CHECKPOINT)
+    atomic_save({**state, "extra": extra or {}}, run_dir / CHECKPOINT)
 
 
-def load_checkpoint(run_dir: Path, model, optimizer) -> int:
-    """Restore model and optimiser in place → the checkpoint's step (0 when there is none)."""
+def load_checkpoint(run_dir: Path, model, optimizer, extra: dict | None = None) -> int:
+    """Restore model and optimiser in place (and update `extra` with the stored one) → the
+    checkpoint's step (0 when there is none)."""
     path = run_dir / CHECKPOINT
     if not path.is_file():
         return 0
     state = torch.load(path, map_location=next(model.parameters()).device, weights_only=True)
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
+    if extra is not None:
+        extra.update(state.get("extra", {}))
     return int(state["step"])

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from common.cliargs import option as _f
+from common.progress import MODES as PROGRESS_MODES
 from common.runs import data_name, run_dir
 
 MODEL_HELP = (
@@ -20,8 +21,9 @@ MODEL_HELP = (
     "never downloaded"
 )
 DATA_HELP = (
-    "preference or probe data (prompt, chosen, rejected, …) as JSONL, JSON, parquet or a datasets "
-    "save_to_disk folder, or `synthetic`"
+    "preference or probe data (prompt, chosen, rejected, …; trl's formats too) as JSONL, JSON, "
+    "parquet or a datasets save_to_disk folder; hub:NAME[:SPLIT] (datasets' cache); hh-train / "
+    "hh-test (the paper's HH probes, `data hh-probes`); or synthetic (the built-in task)"
 )
 STRICT_HELP = "stop at the first malformed line instead of skipping it"
 LENGTH_HELP = "prompt + response tokens before truncation (paper: 512)"
@@ -46,6 +48,10 @@ NEW_TOKENS_HELP = "tokens sampled per response at most (onpolicy-dpo, generate, 
 TEMPERATURE_HELP = "sampling temperature T (0: greedy)"
 TOP_P_HELP = "nucleus sampling: keep the smallest set of tokens with mass ≥ p"
 PROMPT_SEED_HELP = "seed of the synthetic prompts sampled from (held out: training uses --seed)"
+PROGRESS_HELP = (
+    "bar: redrawn in place (a terminal); lines: a plain line every 5% with step, loss, elapsed "
+    "and ETA (a log file); off; auto: bar on a terminal, else lines (TQDM_DISABLE turns bars off)"
+)
 
 
 @dataclass(frozen=True)
@@ -71,7 +77,7 @@ class RunConfig(Tokenization):
         "on the command line override it",
         type=str,
     )
-    method: str = _f("dpo", "finetuning method (see `methods.METHODS`)")
+    method: str = _f("dpo", "finetuning method (one of the methods listed below)")
     backend: str = _f(
         "native",
         "native: the exact, resumable trainer of the theory checks; trl: "
@@ -80,7 +86,9 @@ class RunConfig(Tokenization):
     )
     model: str = _f("smollm2", MODEL_HELP)
     data: str = _f("synthetic", DATA_HELP)
-    probes: str | None = _f(None, "probe JSONL to track (default: the training data)", type=str)
+    probes: str | None = _f(
+        None, "probe data to track, in any form --data takes (default: the training data)", type=str
+    )
     limit: int | None = _f(None, "use only the first N valid training examples", type=int)
     probe_limit: int | None = _f(None, "track only the first N probe examples", type=int)
     probe_types: str | None = _f(None, PROBE_TYPES_HELP, type=str)
@@ -156,6 +164,8 @@ class RunConfig(Tokenization):
     save_model: bool = _f(
         False, "save the final policy as a HF folder <run>/model (loads back with --model PATH)"
     )
+    json: bool = _f(False, "print summary.json as one JSON object (instead of the report)")
+    progress: str = _f("auto", PROGRESS_HELP, choices=PROGRESS_MODES)
 
     def run_dir(self) -> Path:
         if self.preset:
@@ -172,7 +182,7 @@ class ScoreConfig(Tokenization):
 
     probes: str = _f(
         None,
-        "probe JSONL in the paper's format (prompt + response fields)",
+        "probe data in the paper's format (prompt + response fields), in any form --data takes",
         type=str,
         required=True,
     )
@@ -301,6 +311,7 @@ class GenerateConfig:
     device: str = _f("auto", DEVICE_HELP)
     strict: bool = _f(False, STRICT_HELP)
     json: bool = _f(False, "print the diversity summary as one JSON object")
+    progress: str = _f("auto", PROGRESS_HELP, choices=PROGRESS_MODES)
 
     def run_dir(self) -> Path:
         return run_dir(self.out, "generate", self.model, data_name(self.prompts))
@@ -348,6 +359,7 @@ class WinrateConfig:
     seed: int = _f(0, "seed of the bootstrap")
     out: str | None = _f(None, "output folder (default runs/winrate-<A>-vs-<B>)", type=str)
     json: bool = _f(False, "print one JSON summary object instead of a table")
+    progress: str = _f("auto", PROGRESS_HELP, choices=PROGRESS_MODES)
 
     def run_dir(self) -> Path:
         return run_dir(self.out, "winrate", Path(self.a).stem, "vs", Path(self.b).stem)
@@ -378,6 +390,7 @@ class AlignConfig:
     device: str = _f("auto", DEVICE_HELP)
     out: str | None = _f(None, "output folder (default runs/align-<model>)", type=str)
     json: bool = _f(False, "print summary.json instead of the tables")
+    progress: str = _f("auto", PROGRESS_HELP, choices=PROGRESS_MODES)
 
     def run_dir(self) -> Path:
         return run_dir(self.out, "align", self.model)
@@ -387,3 +400,22 @@ class AlignConfig:
 
     def weight_list(self) -> list[float]:
         return [float(w) for w in self.neg_weights.split(",")]
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """`data`: fetch a named data set once into the user cache (`sources.hh`)."""
+
+    name: str = _f(
+        None,
+        "hh-probes: the paper's HH probe files (500 train, 500 test examples) from the authors' "
+        "release, checked against their SHA-256; then `--data hh-train`, `--probes hh-test`",
+        positional=True,
+        choices=("hh-probes",),
+    )
+    base_url: str | None = _f(
+        None,
+        "a mirror of the release (default: raw.githubusercontent.com, Joshua-Ren/"
+        "Learning_dynamics_LLM at commit 08e3bd2)",
+        type=str,
+    )

@@ -23,6 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from common.errors import UserError
+from common.progress import progress
 from llm_validation.core.diversity import diversity
 from llm_validation.runs.config import GenerateConfig
 
@@ -150,8 +151,6 @@ def resume_point(path: Path, settings: dict) -> list[dict]:
 
 def main(cfg: GenerateConfig) -> dict:
     """Sample every prompt (resuming), write the JSONL and diversity.json → the summary."""
-    from tqdm.auto import tqdm
-
     from llm_validation.runs.runtime import pick_device
     from llm_validation.sources.models import load_model
 
@@ -164,9 +163,7 @@ def main(cfg: GenerateConfig) -> dict:
     started, new_tokens = time.perf_counter(), 0
     if len(records) < len(prompts):  # a finished folder loads no model
         model, tokenizer = load_model(cfg.model, seed=cfg.seed, device=pick_device(cfg.device))
-    bar = tqdm(
-        total=len(prompts), initial=len(records), desc="generating", unit="prompt", file=sys.stderr
-    )
+    bar = progress(len(prompts), "generating", unit="prompt", initial=len(records))
     with path.open("a", encoding="utf-8") as handle:
         for begin in range(len(records), len(prompts), cfg.batch_size):
             batch = prompts[begin : begin + cfg.batch_size]

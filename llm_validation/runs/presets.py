@@ -46,14 +46,13 @@ PAPER = {
     "eval_every": (25, "paper: an evaluation every 100 pairs = 25 steps of 4"),
     "save_model": (True, "the final policy as <run>/model, for `generate` and `winrate`"),
 }
-HH = "../shared/data/hh_probe_train.jsonl"
+HH = "hh-train"  # `python -m llm_validation data hh-probes` fetches it (`sources.hh`)
 CPU = {
     "model": ("smollm2", "paper: Pythia-410M / Qwen1.5-0.5B; here the embedded 135M model"),
     "data": (
         HH,
-        "paper: Anthropic-HH; the 500 probe examples of ../shared, whose prompts are "
-        "both trained on and probed, as in the paper (run from the repository root, or "
-        "--data FILE)",
+        "paper: Anthropic-HH; the paper's 500 HH probe examples (`data hh-probes` fetches "
+        "them), whose prompts are both trained on and probed, as in the paper",
     ),
     "optimizer": ("rmsprop", "paper: RMSprop"),
     "warmup_steps": (0, "paper: 150; a run of tens of steps has no room for it"),

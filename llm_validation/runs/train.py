@@ -18,7 +18,6 @@ import contextlib
 import copy
 import json
 import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -30,7 +29,8 @@ from torch import Tensor
 
 from common.errors import UserError
 from common.probes import PROBE_TYPES, Y_STAR
-from common.runs import METRICS, SUMMARY, TRAIN, RunLogs, write_json
+from common.progress import progress, say
+from common.runs import MASS, METRICS, SUMMARY, TRAIN, RunLogs, last_phase_start, write_json
 from llm_validation.core.directions import OPTIMISERS, make_optimizer
 from llm_validation.core.logprobs import (
     CutReport,
@@ -38,6 +38,7 @@ from llm_validation.core.logprobs import (
     Truncation,
     collate,
     length_buckets,
+    score,
     sequence_logps,
     tokenize_example,
     two_buckets,
@@ -46,6 +47,7 @@ from llm_validation.core.losses import LOSSES, PAIR, evaluate_loss, hyper_parame
 from llm_validation.runs.checkpoint import atomic_save, load_checkpoint, save_checkpoint
 from llm_validation.runs.config import RunConfig
 from llm_validation.runs.drift_report import write_drift
+from llm_validation.runs.dynamics import Dynamics, PositionMass
 from llm_validation.runs.kernel_tracking import KernelTracker
 from llm_validation.runs.methods import METHODS, Phase, plan
 from llm_validation.runs.onpolicy import load_reward, sample_pairs
@@ -59,7 +61,7 @@ from llm_validation.runs.runtime import (
 from llm_validation.runs.tracking import (
     ProbeSet,
     build_probes,
-    evaluate,
+    per_example,
     prompt_rows,
     report_cuts,
     report_load,
@@ -120,6 +122,7 @@ class Session:
     truncation: Truncation
     inputs: dict  # what the loads kept and skipped and what truncation cut (→ summary.json)
     tracker: KernelTracker | None = None  # --track-kernel
+    dynamics: Dynamics | None = None  # squeezing and where the mass went (→ summary.json)
 
     @property
     def pad_id(self) -> int:
@@ -137,37 +140,41 @@ def phase_data(session: Session, phase: Phase) -> list[Pair]:
 def precompute_reference(session: Session, data: list[Pair]) -> torch.Tensor:
     """log π_ref of every pair from the model as it is now, Shape: (N, 2) (y⁺, y⁻); batched by
     length like `logprobs.score`, `batch_tokens` padded tokens a forward."""
-    from tqdm.auto import tqdm
-
     items = [w for w, _ in data] + [r for _, r in data]
     values = torch.zeros(len(items), dtype=torch.float64)
     device = next(session.model.parameters()).device
     buckets = length_buckets([len(it.ids) for it in items], session.cfg.batch_tokens)
-    for index in tqdm(buckets, desc="reference", unit="batch", leave=False):
+    bar = progress(len(buckets), "reference", unit="batch", nested=True)
+    for index in buckets:
         batch = (t.to(device) for t in collate([items[i] for i in index], session.pad_id))
         with session.autocast():
             logp = sequence_logps(session.model, *batch, session.cfg.reduction)
         values[torch.as_tensor(index)] = logp.cpu()
+        bar.update(1)
+    bar.close()
     return values.view(2, len(data)).T
 
 
 def phase_reference(session: Session, index: int, phase: Phase, data: list[Pair]):
     """π_ref for a phase: precomputed log-probs (N, 2) or a frozen model copy, taken from the
-    model as the phase starts and saved as reference_<index>.pt so that --resume reuses it."""
+    model as the phase starts and saved as reference_<index>.pt (under --checkpoint) so that
+    --resume reuses it."""
     spec = LOSSES[phase.loss]
     if not spec.reference:
         return None
     path = session.out / f"reference_{index}.pt"
+    keep = session.cfg.checkpoint  # resume state, written only where --resume can use it
     if session.cfg.reference == "precomputed" and phase.data != "onpolicy":
-        if path.is_file():
+        if keep and path.is_file():
             return torch.load(path, weights_only=True)
         logps = precompute_reference(session, data)
-        atomic_save(logps, path)
+        if keep:
+            atomic_save(logps, path)
         return logps
     reference = copy.deepcopy(session.model).eval().requires_grad_(False)
-    if path.is_file():
+    if keep and path.is_file():
         reference.load_state_dict(torch.load(path, weights_only=True))
-    else:
+    elif keep:
         atomic_save(session.model.state_dict(), path)
     return reference
 
@@ -292,12 +299,22 @@ def record(session: Session, logs: RunLogs, step: int, losses: list[float]) -> l
     """Score the probes, append the rows (+ the mean training loss) and the per-prompt rows,
     optionally save arrays."""
     session.model.eval()
+    mass = PositionMass(np.array(session.probes.kind) == "chosen")
     with session.autocast():
-        arrays = evaluate(
-            session.model, session.probes, session.pad_id, session.cfg.batch_tokens, progress=True
+        scores = score(
+            session.model,
+            session.probes.items,
+            session.pad_id,
+            session.cfg.batch_tokens,
+            progress=True,
+            visit=mass,
         )
+    arrays = per_example(session.probes, scores)
     wanted = session.cfg.probe_types.split(",") if session.cfg.probe_types else None
     rows = [r for r in summarize(arrays) if wanted is None or r[0] in wanted]
+    message = session.dynamics.update(step, {(k, m): v for k, m, v in rows}, mass.mean())
+    if message:
+        say(message)
     if losses:
         rows.append((TRAIN, "loss", float(np.mean(losses))))
     if session.tracker is not None:
@@ -328,8 +345,13 @@ def check_config(cfg: RunConfig) -> None:
         raise UserError(f"--track-intervals must be positive integers, got {cfg.track_intervals!r}")
     if cfg.warmup_steps < 0:
         raise UserError("--warmup-steps must be ≥ 0")
-    if cfg.eval_every < 1 or cfg.batch_size < 1 or cfg.steps < 0:
-        raise UserError("--eval-every and --batch-size must be ≥ 1 and --steps ≥ 0")
+    for flag, value, low in (
+        ("--eval-every", cfg.eval_every, 1),
+        ("--batch-size", cfg.batch_size, 1),
+        ("--steps", cfg.steps, 0),
+    ):
+        if value < low:  # the message names the one flag that is wrong
+            raise UserError(f"{flag} must be ≥ {low}, got {value}")
     if cfg.micro_batch_size is not None and not 1 <= cfg.micro_batch_size <= cfg.batch_size:
         raise UserError("--micro-batch-size must lie in [1, batch size]")
     if cfg.method == "onpolicy-dpo":
@@ -339,17 +361,32 @@ def check_config(cfg: RunConfig) -> None:
         raise UserError(f"unknown probe types: {', '.join(sorted(bad))}")
 
 
+# What a resumed run may change: how it reports, where its folder now is (a moved folder
+# resumes), and a larger --steps (the HF Trainer's resume_from_checkpoint with a larger
+# max_steps), as long as the last phase starts where it did: the steps already taken then stay
+# the same steps, since data order, warmup and evaluations depend on the step alone.
+RESUME_FREE = ("resume", "json", "progress", "out")
+
+
+def resume_changes(before: dict, now: dict) -> list[str]:
+    """The settings of `now` that differ from the stored `before` in a way --resume refuses."""
+    changed = sorted(k for k in now if k not in RESUME_FREE and before.get(k) != now[k])
+    extends = now.get("steps", 0) > before.get("steps", 0) and last_phase_start(
+        before
+    ) == last_phase_start(now)
+    return [k for k in changed if not (k == "steps" and extends)]
+
+
 def prepare_run_dir(cfg: RunConfig) -> Path:
     """Create the run folder; on --resume insist that the stored config matches."""
     out = cfg.run_dir()
     stored = out / "config.json"
     if cfg.resume and stored.is_file():
         try:
-            before = {k: v for k, v in json.loads(stored.read_text()).items() if k != "resume"}
+            before = json.loads(stored.read_text())
         except json.JSONDecodeError:
             raise UserError(f"--resume: {stored} is not readable JSON; start a new run") from None
-        now = {k: v for k, v in json.loads(cfg.to_json()).items() if k != "resume"}
-        changed = sorted(k for k in now if before.get(k) != now[k])
+        changed = resume_changes(before, json.loads(cfg.to_json()))
         if changed:
             raise UserError(
                 f"--resume with a different configuration ({', '.join(changed)}) than {stored}"
@@ -423,6 +460,7 @@ def open_session(cfg: RunConfig) -> Session:
         autocast,
         truncation,
         inputs,
+        dynamics=Dynamics(tokenizer.decode),
     )
 
 
@@ -462,13 +500,13 @@ def evaluation(session: Session, logs: RunLogs, writes: Writes, step: int, losse
         record(session, logs, step, losses)
         writes.done(step)
         if session.cfg.checkpoint:
-            save_checkpoint(session.out, session.model, session.optimizer, step)
+            extra = {"dynamics": session.dynamics.state()}
+            save_checkpoint(session.out, session.model, session.optimizer, step, extra)
 
 
 def main(cfg: RunConfig, on_eval: Callable[[int], None] | None = None) -> Path:
     """Run `cfg` → its run folder. `on_eval(step)` is called after each evaluation is written
     and checkpointed (a notebook hook; raising KeyboardInterrupt there interrupts the run)."""
-    from tqdm.auto import tqdm
 
     check_config(cfg)
     if cfg.backend == "trl":
@@ -490,7 +528,12 @@ def main(cfg: RunConfig, on_eval: Callable[[int], None] | None = None) -> Path:
             sum(p.steps for _, p in phases),
             cfg.probe_types.split(",") if cfg.probe_types else None,
         )
-    start = load_checkpoint(session.out, session.model, session.optimizer) if cfg.resume else 0
+    extra: dict = {}
+    start = (
+        load_checkpoint(session.out, session.model, session.optimizer, extra) if cfg.resume else 0
+    )
+    if "dynamics" in extra:
+        session.dynamics.load(extra["dynamics"])
     logs = RunLogs(session.out, keep_through=start if start else None)
     writes = Writes(logs, start if start else None)
     total = sum(p.steps for _, p in phases)
@@ -499,7 +542,7 @@ def main(cfg: RunConfig, on_eval: Callable[[int], None] | None = None) -> Path:
         with writes.guard():
             record(session, logs, 0, [])
         writes.done(0)
-    bar = tqdm(total=total, initial=start, desc=cfg.method, unit="step", file=sys.stderr)
+    bar = progress(total, cfg.method, initial=start)
     try:  # the bar closes before an error line, which stays the last line on stderr
         for index, (begin, phase) in enumerate(phases):
             if step >= begin + phase.steps:
@@ -517,8 +560,8 @@ def main(cfg: RunConfig, on_eval: Callable[[int], None] | None = None) -> Path:
                 if session.tracker is not None:
                     session.tracker.end_step(session.model)
                 step += 1
-                bar.update(1)
                 bar.set_postfix(loss=f"{losses[-1]:.4g}")
+                bar.update(1)
                 if step % cfg.eval_every == 0 or step == total:
                     evaluation(session, logs, writes, step, losses)
                     losses = []
@@ -541,7 +584,13 @@ def finish(session: Session, seconds: float, start: int, total: int) -> None:
         "steps_run": total - start,
         "steps": total,
         "inputs": session.inputs,
+        "backend": "native",
+        **session.dynamics.summary(),
     }
     write_json(session.out / SUMMARY, summary)
+    (session.out / MASS).write_text(session.dynamics.mass_lines())
+    message = session.dynamics.mass_report()
+    if message:
+        say(message)
     if session.tracker is not None:
         write_drift(session.out)

@@ -36,7 +36,8 @@ Conventions that differ from the native backend (named in tests/llm_trl/test_trl
 - onpolicy-dpo: trl samples with its own generation loop and seed stream and breaks reward ties
   its own way, so the samples (and curves) differ from native's run by run; only the method is
   the same.
-- resuming: trl runs do not write `checkpoint.pt`; `--resume` is native only.
+- resuming: trl runs do not write `checkpoint.pt` (config.json records `checkpoint: false`);
+  `--resume` is native only.
 
 The data order is native's (`runtime.batch_indices`), laid out as one row per example seen and
 read sequentially, so one process sees the same batches as `--backend native`; under torchrun
@@ -56,8 +57,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+from transformers import TrainerCallback
 
 from common.errors import UserError
+from common.progress import Off, progress
 from common.runs import SUMMARY, write_json
 from llm_validation.core.directions import OPTIMISERS
 from llm_validation.core.losses import LOSSES, hyper_parameters
@@ -345,7 +348,7 @@ def _callback(cfg: RunConfig, out: Path) -> LearningDynamicsCallback:
         )[0]
     )
     truncation = truncation_of(cfg)
-    config = json.loads(cfg.to_json())
+    config = {**json.loads(cfg.to_json()), "checkpoint": False}  # what it writes: no checkpoint
     return LearningDynamicsCallback(
         examples,
         eval_every=cfg.eval_every,
@@ -370,8 +373,7 @@ def run_trl(cfg: RunConfig) -> Path:
         limit=cfg.limit,
         seed=cfg.seed,
     )
-    if is_main():
-        report_load("data", report)
+    data = report_load("data", report) if is_main() else None
     callback = _callback(cfg, out)
     model, tokenizer = load_model(cfg.model, seed=cfg.seed)
     started, offset = time.perf_counter(), 0
@@ -383,6 +385,7 @@ def run_trl(cfg: RunConfig) -> Path:
             build = functools.partial(build, reward=load_reward(cfg.reward, cfg.data, examples))
         trainer = build(model, tokenizer, rows, cfg, phase, out, index)
         callback.attach(trainer)  # first, so that any report_to integration sees ld/ values
+        quiet(trainer, sum(p.steps for p in TRL_METHODS[cfg.method](cfg)), offset, cfg.method)
         trainer.train()
         model, offset = trainer.model, offset + phase.steps
     barrier()
@@ -392,14 +395,47 @@ def run_trl(cfg: RunConfig) -> Path:
     if is_main():
         for folder in out.glob(".trl-phase*"):  # trainer scratch: save_strategy="no", data
             shutil.rmtree(folder)
-        _finish(out, time.perf_counter() - started, offset)
+        _finish(out, time.perf_counter() - started, offset, data)
     barrier()
     return out
 
 
-def _finish(out: Path, seconds: float, steps: int) -> None:
-    """Timings into summary.json, beside the callback's squeezing flag and mass report."""
+def _finish(out: Path, seconds: float, steps: int, data: dict) -> None:
+    """Timings and the data's load report into summary.json, beside the callback's squeezing
+    flag, mass report and probe inputs: the keys a native run writes."""
     path = out / SUMMARY
     summary = json.loads(path.read_text()) if path.is_file() else {}
     timing = {"wall_seconds": round(seconds, 2), "steps_run": steps, "steps": steps}
-    write_json(path, {**summary, **timing, "backend": "trl"})
+    inputs = {"data": data, **summary.get("inputs", {})}
+    write_json(path, {**summary, **timing, "inputs": inputs, "backend": "trl"})
+
+
+class _Progress(TrainerCallback):
+    """The run's progress in `common.progress`'s mode (bar, plain lines, off) over all phases,
+    in place of transformers' bar and its per-step dicts on stdout."""
+
+    def __init__(self, total: int, initial: int, desc: str):
+        self.bar, self.total, self.initial, self.desc = None, total, initial, desc
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.bar = progress(self.total, self.desc, initial=self.initial) if is_main() else Off()
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs:
+            self.bar.set_postfix(loss=f"{float(logs['loss']):.4g}")
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.bar.update(1)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.bar.close()
+
+
+def quiet(trainer, total: int, initial: int, desc: str) -> None:
+    """Replace transformers' progress bar / log printer (a dict per step on stdout) with
+    `_Progress`."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(_Progress(total, initial, desc))

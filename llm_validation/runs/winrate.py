@@ -17,13 +17,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import sys
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from common.errors import UserError
+from common.progress import progress
 from llm_validation.core.winrate_stats import INVALID, TIE, prompt_verdict, tally
 from llm_validation.runs.config import WinrateConfig
 from llm_validation.runs.judges import FIRST, SECOND, ChatSettings, Verdict, judge_kind, load_judge
@@ -121,10 +121,8 @@ def winner(choice: str, first: str) -> str:
 
 def judge_all(cfg: WinrateConfig, judge, pairs, cache: JudgmentCache):
     """Both orders of every pair → rows for the CSV and counts of what was asked."""
-    from tqdm.auto import tqdm
-
     rows, counts = [], {"asked": 0, "cached": 0, "failed": 0}
-    bar = tqdm(total=2 * len(pairs), desc="judging", unit="judgment", file=sys.stderr)
+    bar = progress(2 * len(pairs), "judging", unit="judgment")
     for index, (prompt, response_a, response_b) in enumerate(pairs):
         row = {"index": index, "prompt": prompt}
         for first, (x, y) in (("A", (response_a, response_b)), ("B", (response_b, response_a))):

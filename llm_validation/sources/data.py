@@ -7,7 +7,9 @@ Both formats are JSONL, one object a line, with a string `prompt` (or, in any fi
 - the paper's probing format: any subset of `PROBE_TYPES` (see ../shared/README.md); the HH probe
   file has `chosen` and `rejected` too, so it doubles as preference data.
 
-`load_examples("synthetic")` gives the built-in task of `llm_validation.sources.synthetic`.
+`load_examples("synthetic")` gives the built-in task of `llm_validation.sources.synthetic`;
+`hh-train` / `hh-test` the paper's HH probe files (`sources.hh`), `hub:NAME[:SPLIT]` a hub dataset
+(`formats.hub_records`).
 
 Every line is validated. A problem is reported as `file:line: what`; under `strict=True` the first
 problem raises `UserError`, otherwise it is skipped and counted in the `LoadReport`:
@@ -24,7 +26,8 @@ from pathlib import Path
 from common.errors import UserError
 from common.probes import PAIR_TYPES, PROBE_TYPES
 from llm_validation.sources.examples import Example
-from llm_validation.sources.formats import lines, to_standard
+from llm_validation.sources.formats import HUB, lines, to_standard
+from llm_validation.sources.hh import resolve
 from llm_validation.sources.synthetic import generate
 
 PREFERENCE_FIELDS = PAIR_TYPES  # what preference training needs
@@ -127,8 +130,9 @@ def parse_lines(
 def load_examples(
     spec: str, *, required=PREFERENCE_FIELDS, strict=False, limit=None, seed=0, template=None
 ):
-    """`spec` is `synthetic`, a JSONL path or another format of `formats` (a datasets folder,
-    parquet, JSON) → (examples, LoadReport); `template` renders conversational records.
+    """`spec` is `synthetic`, `hh-train` / `hh-test`, `hub:NAME[:SPLIT]`, a JSONL path or another
+    format of `formats` (a datasets folder, parquet, JSON) → (examples, LoadReport); `template`
+    renders conversational records.
 
     `required`: fields every kept example must have (chosen+rejected for preference training,
     just one response for scoring). `limit`: stop after this many kept examples.
@@ -136,7 +140,10 @@ def load_examples(
     if spec == "synthetic":
         examples = generate(limit or 128, seed)
         return examples, LoadReport(lines=len(examples), kept=len(examples))
-    path = Path(spec)
+    if spec.startswith(HUB):
+        examples, report = parse_lines(lines(spec), spec, required, strict, limit, template)
+        return _nonempty(spec, examples, report)
+    path = Path(resolve(spec))
     if not path.is_file() and not path.is_dir():
         raise UserError(f"data file not found: {spec}")
     records = lines(path)
@@ -147,6 +154,11 @@ def load_examples(
             "rb"
         ) as handle:  # bytes: json.loads decodes per line, so bad UTF-8 is one line
             examples, report = parse_lines(handle, str(path), required, strict, limit, template)
+    return _nonempty(spec, examples, report)
+
+
+def _nonempty(spec: str, examples: list[Example], report: LoadReport):
     if not examples:
-        raise UserError(f"{spec}: no usable examples ({report.summary()})")
+        first = f"; the first: {report.problems[0]}" if report.problems else ""
+        raise UserError(f"{spec}: no usable examples ({report.summary()}{first})")
     return examples, report

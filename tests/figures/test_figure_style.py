@@ -53,3 +53,38 @@ def test_ema_is_the_papers_recursion():
 def test_unknown_probe_types_are_drawn_grey_with_their_name():
     s = style.probe_style("my_probe")
     assert s.color == style.GREY and s.label == "my probe"
+
+
+def run_figure_near(value: float):
+    """Figure 10 of a run whose curves sit near `value` (the issue's −572.6), drawn and laid out
+    under the shared style."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from figures.run_curves import RunTrace, run_figure
+    from simulator.metrics import Trace
+
+    rows = [
+        (step, 4 * step, kind, "logp", value + 1e-3 * (step + i))
+        for step in (0, 2, 4)
+        for i, kind in enumerate(["chosen", "chosen_selfr", "y_star"])
+    ]
+    with style.context():
+        fig = run_figure("tiny", RunTrace(Trace.from_rows(rows), "sft", 0), ema=0.0)
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+    return fig, canvas.get_renderer()
+
+
+def test_tick_labels_are_plain_numbers_without_an_offset():
+    """Issue 28: the y* axis read `−5.726e2` plus tiny ticks; every axis now shows plain values."""
+    fig, _ = run_figure_near(-572.6)
+    for ax in fig.axes:
+        assert ax.yaxis.get_major_formatter().get_offset() == ""
+
+
+def test_run_figure_legends_sit_below_their_axes_outside_the_data():
+    fig, renderer = run_figure_near(-30.0)
+    legends = [(ax, ax.get_legend()) for ax in fig.axes if ax.get_legend() is not None]
+    assert legends
+    for ax, legend in legends:
+        assert legend.get_window_extent(renderer).y1 <= ax.get_window_extent(renderer).y0

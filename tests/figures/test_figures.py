@@ -81,6 +81,20 @@ def test_a_comparison_figure_needs_a_run_of_each_method(tiny_configs, fake_runs,
     assert "no onpolicy-dpo run" in capsys.readouterr().err
 
 
+def test_only_draws_what_it_can_and_names_what_it_skipped(
+    tiny_configs, fake_runs, tmp_path, capsys
+):
+    """`--only 10,13,14` (the README's) without an onpolicy-dpo run: 10 and 13 are drawn, 14 is
+    named with its reason, as the full run does (it used to draw nothing)."""
+    (fake_runs / "tiny-onpolicy" / "config.json").write_text('{"method": "dpo"}')
+    out = tmp_path / "out"
+    assert cli.main(["--out", str(out), "--runs", str(fake_runs), "--only", "10,13,14"]) == 0
+    printed = capsys.readouterr().out
+    assert "skipped 14_run_onpolicy: no onpolicy-dpo run in" in printed
+    drawn = {p.name.split("_")[0] for p in out.iterdir()}
+    assert drawn == {"10", "13"}
+
+
 def test_cli_only_selects_by_name_or_number(tiny_configs, tmp_path):
     assert cli.main(["--out", str(tmp_path), "--only", "squeezing,1"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["01_one_step.png", "03_squeezing.png"]

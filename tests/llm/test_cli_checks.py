@@ -21,7 +21,7 @@ def _error(capsys, argv) -> tuple[int, str]:
         ),
         (["--micro-batch-size", "0"], "--micro-batch-size must lie in [1, batch size]"),
         (["--probe-types", "chosen,bogus"], "unknown probe types: bogus"),
-        (["--eval-every", "0"], "--eval-every and --batch-size must be ≥ 1"),
+        (["--eval-every", "0"], "--eval-every must be ≥ 1, got 0"),
     ],
 )
 def test_a_setting_that_cannot_run_is_one_line_before_anything_loads(
@@ -54,9 +54,9 @@ def test_resume_with_a_changed_configuration_names_the_fields(capsys, tmp_path):
     ]
     assert main(base) == 0
     capsys.readouterr()
-    code, err = _error(capsys, [*base, "--resume", "--lr", "0.1", "--steps", "2"])
+    code, err = _error(capsys, [*base, "--resume", "--lr", "0.1", "--seed", "2"])
     assert code == 2 and len(err.splitlines()) == 1
-    assert "--resume with a different configuration (lr, steps)" in err
+    assert "--resume with a different configuration (lr, seed)" in err
 
 
 def test_the_closing_line_reports_the_first_and_last_evaluation(tmp_path):

@@ -11,7 +11,8 @@ from common.errors import UserError
 from common.probes import PROBE_TYPES, Y_STAR
 from common.runs import read_metrics
 from llm_validation.core.logprobs import naive_sequence_logp
-from llm_validation.runs.callback import LearningDynamicsCallback, squeezing, top_gains
+from llm_validation.runs.callback import LearningDynamicsCallback
+from llm_validation.runs.dynamics import squeezing, top_gains
 from llm_validation.runs.tracking import build_probes
 
 from .trainers import TRAINERS, dpo
@@ -29,7 +30,7 @@ def _values(csv_path, metric="logp"):
 def test_dpo_trainer_run_writes_every_probe_type_and_y_star_at_steps_0_k_2k(tmp_path, examples):
     """The issue's Done-when: DPOTrainer + callback for 4 steps with k = 2 → metrics.csv holds
     every probe type of the data and y* at steps 0, 2, 4; the trainer's log history holds
-    ld/chosen/logp at the evaluated steps."""
+    ld/chosen/logp at the evaluated steps, the step-0 baseline included."""
     callback = LearningDynamicsCallback(
         examples[:6], eval_every=2, out=tmp_path / "run", progress=False
     )
@@ -43,7 +44,7 @@ def test_dpo_trainer_run_writes_every_probe_type_and_y_star_at_steps_0_k_2k(tmp_
     logged = {
         h["step"]: h["ld/chosen/logp"] for h in trainer.state.log_history if "ld/chosen/logp" in h
     }
-    assert sorted(logged) == [2, 4]
+    assert sorted(logged) == [0, 2, 4]
     # The logged value is the very number written to metrics.csv (one scoring, two sinks).
     assert logged[4] == pytest.approx(values[4, "chosen"], rel=1e-12)
     # prompts.csv: the 6 probe prompts' own values at each step, whose mean is that number.

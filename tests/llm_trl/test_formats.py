@@ -178,3 +178,82 @@ def test_run_trains_on_a_datasets_folder(tmp_path):
     ]
     assert main(argv) == 0
     assert (tmp_path / "run" / "metrics.csv").is_file()
+
+
+def messages_rows(rows):
+    """trl's language-modelling format: one `messages` list (user turn, assistant turn)."""
+    return [
+        {
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": r["prompt"]},
+                {"role": "assistant", "content": r["chosen"]},
+            ]
+        }
+        for r in rows
+    ]
+
+
+def test_messages_rows_take_the_last_assistant_turn_as_chosen(tmp_path, chat_tokenizer):
+    """An SFT row {"messages": [...]} → prompt = the turns before the last assistant turn (with
+    the generation prompt), chosen = that turn, rendered as trl renders prompt/completion."""
+    rows = records(3)
+    path = write("jsonl", tmp_path, messages_rows(rows))
+    examples, _ = load_examples(
+        str(path), required=("chosen",), template=chat_tokenizer.apply_chat_template
+    )
+    assert [e.chosen for e in examples] == [f"{r['chosen']}<|end|>" for r in rows]
+    assert examples[0].prompt == (
+        f"<|system|>Be brief.<|end|><|user|>{rows[0]['prompt']}<|end|><|assistant|>"
+    )
+
+
+def test_messages_without_an_assistant_turn_are_a_skipped_row(tmp_path, chat_tokenizer):
+    rows = messages_rows(records(2))
+    rows[1]["messages"] = rows[1]["messages"][:2]
+    path = write("jsonl", tmp_path, rows)
+    examples, report = load_examples(
+        str(path), required=(), template=chat_tokenizer.apply_chat_template
+    )
+    assert len(examples) == 1
+    assert report.problems == [f"{path}:2: 'messages' has no assistant turn to take as y⁺"]
+
+
+@pytest.mark.parametrize("conversational", [False, True])
+def test_implicit_prompt_pairs_split_as_trls_extract_prompt(conversational):
+    """Our common prefix equals trl.data_utils.extract_prompt's split, strings and messages."""
+    from trl.data_utils import extract_prompt
+
+    from llm_validation.sources.formats import explicit_prompt
+
+    for r in records(4):
+        if conversational:
+            user = {"role": "user", "content": r["prompt"]}
+            pair = {
+                "chosen": [user, {"role": "assistant", "content": r["chosen"]}],
+                "rejected": [user, {"role": "assistant", "content": r["rejected"]}],
+            }
+        else:
+            pair = {"chosen": r["prompt"] + r["chosen"], "rejected": r["prompt"] + r["rejected"]}
+        assert explicit_prompt(pair) == extract_prompt(pair)
+
+
+def test_implicit_prompt_strings_load_with_the_prompt_split_off(tmp_path):
+    rows = [{"chosen": "Q: colour? A: blue", "rejected": "Q: colour? A: green"}]
+    examples, _ = load_examples(str(write("jsonl", tmp_path, rows)))
+    assert (examples[0].prompt, examples[0].chosen, examples[0].rejected) == (
+        "Q: colour? A:",
+        " blue",
+        " green",
+    )
+
+
+def test_a_tokenizer_without_a_chat_template_is_named_as_such(tmp_path):
+    """The callback was given a tokenizer: the error says it has no chat template, not
+    "pass tokenizer=" (issue 28)."""
+    from llm_validation.runs.callback import LearningDynamicsCallback
+
+    path = write("jsonl", tmp_path, messages_rows(records(2)))
+    with pytest.raises(UserError, match="has no chat template") as err:
+        LearningDynamicsCallback(str(path), tokenizer=build_tokenizer())
+    assert "pass tokenizer=" not in str(err.value)
