@@ -104,9 +104,17 @@ def test_without_a_shared_opening_y_star_falls(outcome):
         assert _gain(t, "y_star") < 0, seed
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="finding: against off-policy DPO with the same SGD (`dpo-sgd`) on the shared-opening "
+    "world, on-policy DPO lowers the bystanders less at seeds 0, 1, 3 but not at seed 2 (−6.76 vs "
+    "−9.12, −7.08 vs −7.47, −8.90 vs −8.62, −5.17 vs −6.91); the ablation "
+    "(test_the_on_policy_negative_spares_the_bystanders) shows why it is close: the on-policy y⁻ "
+    "spares them, the on-policy y⁺ (the policy's best sample) sharpens π onto its modes",
+)
 def test_on_policy_dpo_squeezes_the_bystanders_less(outcome):
     """Sec. 4.2: on-policy y⁻ are never in valleys, so the squeeze on the bystanders is weaker
-    than off-policy DPO's with the same optimiser (`dpo-sgd`; seeds 0–3: ONPOLICY_NUMBERS)."""
+    than off-policy DPO's with the same optimiser (`dpo-sgd`), at every seed 0–3."""
     pairs = zip(_at_every_seed(outcome, "onpolicy-dpo"), _at_every_seed(outcome, "dpo-sgd"))
     for seed, (on, off) in zip(SEEDS, pairs):
         on_change, off_change = (
