@@ -59,7 +59,7 @@ def run(name: str, cfg: RunConfig) -> Trace:
     return _run(name, cfg.seed, cfg.steps, cfg.eval_every, cfg.world)
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=16)
 def _run(name: str, seed: int, steps: int, eval_every: int, world: tuple) -> Trace:
     """`run`, cached on what it reads (figures 6 and 15 draw the same `dpo` run)."""
     world_, pi0 = start(seed, world)

@@ -206,7 +206,7 @@ def dpo_picture(t: dict[str, dict[str, float]]) -> dict[str, bool]:
     y⁺ rises to a peak and then ends below its start; y⁻ has the largest fall of all types; every
     type no step trains on (`BYSTANDERS`) ends below its start; irr_train (the answers to other
     training prompts) rises first and then ends below its start; y* ends above its start."""
-    change = {p: v["end"] - v["start"] for p, v in t.items()}
+    change = {p: t[p]["end"] - t[p]["start"] for p in PROBE_TYPES if p in t}
     rise_then_fall = lambda p: t[p]["max"] > t[p]["start"] > t[p]["end"]
     return {
         "chosen rises, then ends below its start": rise_then_fall("chosen"),
@@ -225,7 +225,10 @@ def trend_spread(per_seed: list[dict[str, dict[str, float]]]) -> dict[str, dict]
     each direction: `falls` (end < start), `rises` (end > start), `peaks` (max > start: it rose
     at some evaluation) and `falls_most` (its change is the smallest of all types at that seed).
     """
-    lowest = [min(t, key=lambda p: t[p]["end"] - t[p]["start"]) for t in per_seed]
+    lowest = [
+        min((p for p in PROBE_TYPES if p in t), key=lambda p: t[p]["end"] - t[p]["start"])
+        for t in per_seed
+    ]
     out = {}
     for name in PROBE_TYPES:
         runs = [t[name] for t in per_seed if name in t]

@@ -57,3 +57,11 @@ def test_spread_counts_the_seeds_that_agree_and_gives_mean_sd_and_range():
 
 def test_spread_of_one_seed_has_no_sd():
     assert trend_spread([_trends()])["chosen"]["start"]["sd"] is None
+
+
+def test_keys_other_than_probe_types_are_ignored():
+    """A run's outcome may carry its squeeze measures beside the trends (a regression: the
+    picture once read them as a probe type and failed on the missing 'end')."""
+    t = {**_trends(), "squeeze": {"bystander_change": -1.0}}
+    assert all(dpo_picture(t).values())
+    assert "squeeze" not in trend_spread([t])
