@@ -1,12 +1,14 @@
 """The teaching figure set, drawn by one command: `python -m figures --out DIR [--runs DIR]`.
 
-Figures 1–9 come from the numpy simulator alone; 10–14 read llm_validation runs when given.
+Figures 1–9 come from the numpy simulator alone; 10–14 read llm_validation runs when given; 15
+puts the simulator's DPO beside the reference LM run in ../shared (skipped when it is absent).
 Each figure module separates compute → plot → save (see `registry`).
 """
 
 from . import (
     digits_influence,
     dpo_curves,
+    dpo_reference,
     extension,
     kernel_drift,
     one_step,
@@ -38,6 +40,7 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec(12, "kernel_drift", kernel_drift, run_file=kernel_drift.DRIFT),
     FigureSpec(13, "run_extension", run_extension, METRICS, ("sft-dpo", "extend-dpo")),
     FigureSpec(14, "run_onpolicy", run_onpolicy, METRICS, ("dpo", "onpolicy-dpo")),
+    FigureSpec(15, "dpo_reference", dpo_reference),
 )
 
 __all__ = ["FIGURES", "FigureSpec", "draw", "save"]

@@ -130,6 +130,13 @@ def main(argv: list[str] | None = None) -> int:
         for spec in asked:  # the full run and --only alike: draw what can be, name the rest
             if spec.needs_runs and spec not in specs:
                 print(f"skipped {spec.stem}: {_why_skipped(spec, args.runs)}")
+        for spec in list(specs):
+            reason = spec.unavailable(spec.config(ema=args.ema, runs=args.runs))
+            if reason is not None and args.only is not None:
+                raise UserError(f"--only: {spec.name} cannot be drawn: {reason}")
+            if reason is not None:
+                print(f"skipped {spec.stem}: {reason}")
+                specs.remove(spec)
         try:
             with threadpool_limits(limits=1):  # small matrices: extra BLAS threads only contend
                 _draw_all(specs, args, formats)

@@ -20,7 +20,7 @@ from .sim_runs import RunConfig as Config
 TINY = sim_runs.TINY
 
 METHODS = (
-    Method("dpo", "off-policy DPO", sim_runs.BASELINE_KW),
+    Method("dpo-sgd", "off-policy DPO (SGD, as the on-policy runs)", sim_runs.BASELINE_KW),
     Method("onpolicy-dpo", "on-policy DPO", sim_runs.VARIANT_KW),
     Method("onpolicy-chosen-dpo", r"on-policy $y^+$, fixed $y^-$", {"lw": 1.6, "marker": "^"}),
     Method("onpolicy-rejected-dpo", r"fixed $y^+$, on-policy $y^-$", {"lw": 1.6, "marker": "v"}),

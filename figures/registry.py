@@ -37,6 +37,12 @@ class FigureSpec:
     def stem(self) -> str:
         return f"{self.number:02d}_{self.name}"
 
+    def unavailable(self, cfg) -> str | None:
+        """Why the figure cannot be drawn with `cfg` beyond missing runs (e.g. no reference run,
+        the module's `unavailable(cfg)`), or None."""
+        check = getattr(self.module, "unavailable", None)
+        return None if check is None else check(cfg)
+
     def config(self, tiny: bool = False, **overrides):
         """The default (or tiny) config, with the overrides that it has fields for."""
         cfg = self.module.TINY if tiny else self.module.Config()

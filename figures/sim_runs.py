@@ -56,10 +56,16 @@ def start(seed: int, world: tuple) -> tuple[World, Readout]:
 def run(name: str, cfg: RunConfig) -> Trace:
     """The named experiment (`simulator.experiments.EXPERIMENTS`) on the shared world and π₀,
     seeded exactly as `python -m simulator run NAME --seed S` (`run_experiment`)."""
-    world, pi0 = start(cfg.seed, cfg.world)
-    exp = with_overrides(EXPERIMENTS[name], steps=cfg.steps, eval_every=cfg.eval_every)
-    _, run_rng = seed_streams(np.random.default_rng(cfg.seed))
-    return run_on(exp, world, pi0, run_rng)
+    return _run(name, cfg.seed, cfg.steps, cfg.eval_every, cfg.world)
+
+
+@lru_cache(maxsize=16)
+def _run(name: str, seed: int, steps: int, eval_every: int, world: tuple) -> Trace:
+    """`run`, cached on what it reads (figures 6 and 15 draw the same `dpo` run)."""
+    world_, pi0 = start(seed, world)
+    exp = with_overrides(EXPERIMENTS[name], steps=steps, eval_every=eval_every)
+    _, run_rng = seed_streams(np.random.default_rng(seed))
+    return run_on(exp, world_, pi0, run_rng)
 
 
 def curve(ax, trace: Trace, probe_type: str, ema: float, metric: str = "logp", **kw) -> None:

@@ -21,7 +21,7 @@ from common.runs import CONFIG, METRICS, SUMMARY, run_dir, write_json, write_met
 
 from .experiments import EXPERIMENTS, run_experiment, with_overrides
 from .losses import LOSSES
-from .metrics import final_values, trends
+from .metrics import final_values, trend_spread, trends
 from .problems import random_problem
 from .squeeze import TARGETS, negative_step, target_label, with_probability, zipf_logits
 from .step import take_step
@@ -63,6 +63,26 @@ class ListConfig:
     json: bool = option(False, JSON_HELP)
 
 
+def seed_list(text: str) -> tuple[int, ...]:
+    """A flag type: seeds as comma-separated integers and ranges, `0-3`, `0,2,5`, `0-3,7`;
+    each seed once, in the order given."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        low, dash, high = part.strip().partition("-")
+        try:
+            first, last = int(low), int(high if dash else low)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected seeds like 0-3 or 0,2,5 (non-negative integers), got {text!r}"
+            ) from None
+        if last < first:
+            raise argparse.ArgumentTypeError(f"empty seed range {part.strip()!r} in {text!r}")
+        seeds.extend(range(first, last + 1))
+    if len(set(seeds)) < len(seeds):
+        raise argparse.ArgumentTypeError(f"a seed is repeated in {text!r}")
+    return tuple(seeds)
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """`run`: one named experiment; settings left unset keep the experiment's own."""
@@ -77,6 +97,12 @@ class RunConfig:
     )
     out: str | None = option(None, "output folder (default runs/simulator-<experiment>/)", type=str)
     seed: int = option(0, "seed of the world and the samples")
+    seeds: tuple | None = option(
+        None,
+        "run each of these seeds (e.g. 0-3 or 0,2,5; replaces --seed) into <out>/seed-S/ and "
+        "report each trend over them: mean ± sd, min..max, and how many seeds agree",
+        type=seed_list,
+    )
     lr: float | None = option(
         None, "step size η of the run (default: the experiment's)", type=positive(float)
     )
@@ -193,9 +219,22 @@ def _run(args) -> dict:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise UserError(f"cannot write {out_dir}: {err.strerror or err}") from err
-    print(f"simulator: running {cfg.name} ({cfg.steps} steps, seed {args.seed})…", file=sys.stderr)
+    if args.seeds is None:
+        return _run_seed(cfg, args.seed, out_dir)
+    runs = {seed: _run_seed(cfg, seed, out_dir / f"seed-{seed}") for seed in args.seeds}
+    return {
+        "experiment": cfg.name,
+        "seeds": list(args.seeds),
+        "spread": trend_spread([r["trends"] for r in runs.values()]),
+        "runs": {str(seed): r for seed, r in runs.items()},
+    }
+
+
+def _run_seed(cfg, seed: int, out_dir: pathlib.Path) -> dict:
+    """Run `cfg` at one seed, write its run folder and return its summary."""
+    print(f"simulator: running {cfg.name} ({cfg.steps} steps, seed {seed})…", file=sys.stderr)
     start = time.perf_counter()
-    trace = run_experiment(cfg, np.random.default_rng(args.seed))
+    trace = run_experiment(cfg, np.random.default_rng(seed))
     seconds = time.perf_counter() - start
     summary = {
         "experiment": cfg.name,
@@ -203,7 +242,7 @@ def _run(args) -> dict:
         "squeeze": final_values(trace, "squeeze"),
         "world": final_values(trace, "world"),
     }
-    write_run(out_dir, cfg, args.seed, trace, summary)
+    write_run(out_dir, cfg, seed, trace, summary)
     print(f"simulator: {seconds:.1f} s; wrote {out_dir / METRICS}", file=sys.stderr)
     return summary
 
@@ -221,6 +260,9 @@ def write_run(out_dir: pathlib.Path, cfg, seed: int, trace, summary: dict) -> No
 
 
 def _print_run(out: dict) -> None:
+    if "spread" in out:
+        _print_spread(out)
+        return
     print(f"{out['experiment']}: mean sequence log-prob per probe type")
     print(f"{'probe type':<20} {'start':>9} {'max':>9} {'min':>9} {'end':>9}  trend")
     for name, t in out["trends"].items():
@@ -228,6 +270,27 @@ def _print_run(out: dict) -> None:
         print(
             f"{name:<20} {t['start']:>9.2f} {t['max']:>9.2f} {t['min']:>9.2f} {t['end']:>9.2f}  {arrow}"
         )
+
+
+def _print_spread(out: dict) -> None:
+    n = len(out["seeds"])
+    seeds = ",".join(map(str, out["seeds"]))
+    print(f"{out['experiment']}: mean sequence log-prob per probe type, seeds {seeds}")
+    print("mean ± sd over the seeds (end − start also min..max); the counts are seeds that agree")
+    head = f"{'probe type':<20} {'start':>13} {'max':>13} {'end':>13} {'end − start':>26}"
+    print(f"{head}  {'falls':>5} {'peaks':>5} {'most':>5}")
+    for name, t in out["spread"].items():
+        cells = " ".join(f"{_cell(t[k]):>13}" for k in ("start", "max", "end"))
+        change = t["change"]
+        cells += f" {_cell(change)} [{change['min']:+.1f}..{change['max']:+.1f}]".rjust(27)
+        counts = " ".join(f"{t[k]}/{n}".rjust(5) for k in ("falls", "peaks", "falls_most"))
+        print(f"{name:<20} {cells}  {counts}")
+    print("falls: end < start; peaks: max > start; most: the largest fall of all types")
+
+
+def _cell(s: dict) -> str:
+    """mean ± sd of one statistic over the seeds (the mean alone for one seed)."""
+    return f"{s['mean']:.1f}" + ("" if s["sd"] is None else f" ± {s['sd']:.1f}")
 
 
 COMMANDS = {  # name: (config, compute, show, help)

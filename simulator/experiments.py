@@ -27,9 +27,12 @@ experiment's main: it writes runs/simulator-<name>/ in the run format of `common
 (config.json, metrics.csv, summary.json; the only I/O).
 
 Defaults. β = 0.1 is DPO's default in the paper and in Rafailov et al.; the step sizes and
-lengths are this world's, not the paper's (its LLM runs used RMSprop on Pythia/Qwen): plain SGD on
-M at η = 0.5 for the preference losses and η = 0.05 for SFT, 300 traced steps (off-policy DPO
-has made most of its move by then; an on-policy run samples every step and must stay < 10 s).
+lengths are this world's, not the paper's. `dpo`, the paper's central long off-policy run, uses
+the paper's optimiser: RMSprop at η = 3e-2 with its 150 linear warmup steps, 300 traced steps;
+RMSprop keeps its step size as the loss saturates, which is what lets y⁺ fall (`dpo-sgd`, the
+named contrast, is plain SGD, whose step shrinks with σ(−βh): y⁺ stalls above its start). The
+other runs use plain SGD on M at η = 0.5 for the preference losses and η = 0.05 for SFT, 300
+traced steps (an on-policy run samples every step and must stay < 10 s).
 IPO's residual is unscaled by β, and one IPO step maps h − 1/(2β) to (1 − 4ηc)(h − 1/(2β))
 under K = c·I (C14), with c here the kernel summed over L = 16 positions: at η = 0.05 the margin
 overshoots and diverges, so IPO runs at η = 0.01. Which trends hold over which ranges of these
@@ -89,6 +92,9 @@ class ExperimentConfig:
     optimizer: str = _help(
         "'sgd' (the fixed-kernel step) or 'rmsprop' (diagonal preconditioner)", "sgd"
     )
+    warmup_steps: int = _help(
+        "linear warmup of η over the first N traced steps, η·min(1, (s+1)/(N+1)) (DPO repo)", 0
+    )
     eval_every: int = _help("steps between evaluations", 20)
     world: WorldConfig = _help(
         "the probe world (vocab size, response length, …)", factory=WorldConfig
@@ -98,8 +104,8 @@ class ExperimentConfig:
         """Raise ValueError on a config that cannot run (before any work is done)."""
         get_loss(self.loss)
         self.world.check()
-        if self.steps < 0 or self.eval_every < 1 or self.pre_sft_steps < 0:
-            raise ValueError("steps and pre_sft_steps must be ≥ 0, eval_every ≥ 1")
+        if min(self.steps, self.pre_sft_steps, self.warmup_steps) < 0 or self.eval_every < 1:
+            raise ValueError("steps, pre_sft_steps and warmup_steps must be ≥ 0, eval_every ≥ 1")
         if self.optimizer not in ("sgd", "rmsprop"):
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose sgd or rmsprop")
         if not set(self.on_policy) <= {"chosen", "rejected"}:
@@ -129,7 +135,16 @@ EXPERIMENTS = {
         ),
         _named(
             name="dpo",
-            summary="off-policy DPO from π₀: everything falls but y*, which squeezing lifts",
+            optimizer="rmsprop",  # paper: RMSprop (its LM runs; the reference SmolLM2 run too)
+            lr=3e-2,
+            warmup_steps=150,  # paper: 150 warmup steps
+            summary="long off-policy DPO from π₀ (RMSprop): y⁺ peaks, then falls below its start; "
+            "everything falls but y*, which squeezing lifts",
+        ),
+        _named(
+            name="dpo-sgd",
+            summary="contrast: off-policy DPO with plain SGD, whose step shrinks with the loss: "
+            "y⁺ rises and stays above its start",
         ),
         _named(
             name="sft-dpo",
@@ -166,8 +181,8 @@ EXPERIMENTS = {
 
 
 # Which side of on-policy DPO changes the squeeze: both, on-policy y⁺ with the fixed (valley) y⁻,
-# the fixed y⁺ with an on-policy y⁻, against off-policy DPO.
-ONPOLICY_ABLATION = ("dpo", "onpolicy-dpo", "onpolicy-chosen-dpo", "onpolicy-rejected-dpo")
+# the fixed y⁺ with an on-policy y⁻, against off-policy DPO with the same optimiser (SGD).
+ONPOLICY_ABLATION = ("dpo-sgd", "onpolicy-dpo", "onpolicy-chosen-dpo", "onpolicy-rejected-dpo")
 
 
 def probe_batches(world: World, start: Readout, rng: np.random.Generator) -> dict[str, Batch]:
@@ -224,10 +239,17 @@ def run_on(cfg: ExperimentConfig, world: World, start: Readout, rng: np.random.G
         if n == 0:
             continue
         _, g, phi = residual_of(model, cfg.loss, groups, ref, ref_z=ref_z, **hp)
-        m, v = optimizer.update(model.m, gradient(model, phi, g) / n, v, cfg.lr)
+        lr = cfg.lr * warmup_factor(step, cfg.warmup_steps)
+        m, v = optimizer.update(model.m, gradient(model, phi, g) / n, v, lr)
         model = model.with_m(m)
         seen += n
     return Trace.from_rows(rows)
+
+
+def warmup_factor(step: int, warmup_steps: int) -> float:
+    """The DPO repo's linear warmup, min(1, (s + 1)/(N + 1)) at step s (1 for N = 0), as the
+    LM trainer's `--warmup-steps`."""
+    return min(1.0, (step + 1) / (warmup_steps + 1)) if warmup_steps > 0 else 1.0
 
 
 def ablation(

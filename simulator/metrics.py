@@ -199,3 +199,55 @@ def trends(trace: Trace, metric: str = "logp") -> dict[str, dict[str, float]]:
                 "end": float(v[-1]),
             }
     return out
+
+
+def dpo_picture(t: dict[str, dict[str, float]]) -> dict[str, bool]:
+    """The paper's long off-policy DPO picture (Sec. 4.2, Fig. 4) as checks on one run's `trends`:
+    y⁺ rises to a peak and then ends below its start; y⁻ has the largest fall of all types; every
+    type no step trains on (`BYSTANDERS`) ends below its start; irr_train (the answers to other
+    training prompts) rises first and then ends below its start; y* ends above its start."""
+    change = {p: t[p]["end"] - t[p]["start"] for p in PROBE_TYPES if p in t}
+    rise_then_fall = lambda p: t[p]["max"] > t[p]["start"] > t[p]["end"]
+    return {
+        "chosen rises, then ends below its start": rise_then_fall("chosen"),
+        "rejected falls most": min(change, key=change.get) == "rejected",
+        "every untrained type ends below its start": all(change[p] < 0 for p in BYSTANDERS),
+        "irr_train rises, then ends below its start": rise_then_fall("irr_train"),
+        "y_star ends above its start": change[Y_STAR] > 0,
+    }
+
+
+def trend_spread(per_seed: list[dict[str, dict[str, float]]]) -> dict[str, dict]:
+    """Each probe type's trend over several seeds' `trends`, with its spread and its directions.
+
+    Per probe type: for `start`, `max`, `end` and `change` (end − start), {mean, sd, min, max}
+    over the seeds (sd with ddof = 1; None for one seed), and how many of the `n` seeds agree on
+    each direction: `falls` (end < start), `rises` (end > start), `peaks` (max > start: it rose
+    at some evaluation) and `falls_most` (its change is the smallest of all types at that seed).
+    """
+    lowest = [
+        min((p for p in PROBE_TYPES if p in t), key=lambda p: t[p]["end"] - t[p]["start"])
+        for t in per_seed
+    ]
+    out = {}
+    for name in PROBE_TYPES:
+        runs = [t[name] for t in per_seed if name in t]
+        if not runs:
+            continue
+        values = {k: np.array([r[k] for r in runs]) for k in ("start", "max", "end")}
+        values["change"] = values["end"] - values["start"]
+        out[name] = {
+            **{k: _spread(v) for k, v in values.items()},
+            "n": len(runs),
+            "falls": int(np.sum(values["change"] < 0)),
+            "rises": int(np.sum(values["change"] > 0)),
+            "peaks": int(np.sum(values["max"] > values["start"])),
+            "falls_most": sum(low == name for low in lowest),
+        }
+    return out
+
+
+def _spread(v: np.ndarray) -> dict[str, float | None]:
+    """{mean, sd, min, max} of one statistic over seeds. Shape: v (n_seeds,)."""
+    sd = float(np.std(v, ddof=1)) if v.size > 1 else None
+    return {"mean": float(v.mean()), "sd": sd, "min": float(v.min()), "max": float(v.max())}

@@ -28,7 +28,9 @@ slot and shared content: each of the paper's similarities is one term.
 
 Probe types, per training prompt x_u (field names of the paper's probing files):
   chosen y⁺ and rejected y⁻: two of the writer's chain samples from x_u's topic in the assistant
-  template (same format, different content); *_gptsemantic: every content token swapped to its synonym (same
+  template that share their opening: y⁻ copies y⁺'s first ⌊shared_opening·(L − 3)⌋ content tokens
+  (10 of 13 by default) and continues its own chain from there, like the HH pairs that share
+  the prompt, the format and many words (same format, different content at the end); *_gptsemantic: every content token swapped to its synonym (same
   concepts, other surface tokens); *_gptformat: assistant format around a chain sample from another
   topic (same format, other content); irr_train: y⁺ of the next training prompt; irr_test: y⁺ of a
   held-out prompt; irr_hum: a fluent chain sample in the human template; random_permute: y⁺'s
@@ -76,6 +78,11 @@ class WorldConfig:
         (0.3, 0.3, 0.2, 0.2),
     )
     writer_synonym_rate: float = _help("probability a probe's content token is the synonym", 0.4)
+    shared_opening: float = _help(
+        "share of y⁺'s content tokens that y⁻ copies at its start, rounded down, at most all but "
+        "the last (HH pairs share prompt, format and many words): 0.8 of 13 is 10",
+        0.8,
+    )
     junk_logit: float = _help("prior logit of the commonest junk token (language tokens: 0)", 0.0)
     junk_zipf: float = _help("Zipf exponent of the junk tail: prior logit −zipf·log(rank)", 1.0)
     n_train: int = _help("training prompts x_u (probes are scored on these)", 8)
@@ -110,6 +117,8 @@ class WorldConfig:
                 raise ValueError(
                     f"{name} must be probabilities summing to 1, fewer than n_concepts"
                 )
+        if not 0.0 <= self.shared_opening <= 1.0:
+            raise ValueError(f"shared_opening must be in [0, 1], got {self.shared_opening}")
         if len(self.writer_branching) != len(self.branching):
             raise ValueError("writer_branching must have one probability per successor")
 
@@ -347,35 +356,58 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.linalg.norm(x, axis=-1, keepdims=True)
 
 
-def _fluent(world: World, rng, topics: np.ndarray, tmpl: int, who: str) -> np.ndarray:
+def _fluent(
+    world: World,
+    rng,
+    topics: np.ndarray,
+    tmpl: int,
+    who: str,
+    opening: np.ndarray | None = None,
+    n_open: int = 0,
+) -> np.ndarray:
     """Fluent responses: template tokens at format slots, a concept chain from the topic's start
     in between, each content token the rare synonym with probability synonym_rate. `who` is
-    CORPUS (the corpus's branching and synonym rate) or WRITER (the probes'). Shape: (R, L)."""
+    CORPUS (the corpus's branching and synonym rate) or WRITER (the probes'). Given `opening`
+    (R, L), the first `n_open` content tokens are copied from it and the chain continues from
+    there. Shape: (R, L)."""
     cfg = world.cfg
     probs = np.asarray(getattr(cfg, f"{who}branching"))
     synonym_rate = getattr(cfg, f"{who}synonym_rate")
     r = topics.size
     out = np.empty((r, cfg.length), dtype=int)
     concept = None
-    for pos, slot in enumerate(world.slots):
-        if slot >= 0:
-            out[:, pos] = world.template[tmpl, slot]
+    for i, pos in enumerate(np.flatnonzero(world.slots < 0)):
+        if i < n_open:
+            out[:, pos] = opening[:, pos]
+            concept = world.concept_of[opening[:, pos]]
             continue
         pick = rng.choice(probs.size, size=r, p=probs)
         concept = world.start[topics, pick] if concept is None else world.successors[concept, pick]
         out[:, pos] = 2 * concept + (rng.random(r) < synonym_rate)
+    fmt = world.slots >= 0
+    out[:, fmt] = world.template[tmpl, world.slots[fmt]]
     return out
 
 
 def _differing(world: World, rng, chosen: np.ndarray, topics: np.ndarray) -> np.ndarray:
-    """y⁻: a fluent response from the same topic whose concepts differ from y⁺'s somewhere."""
-    out = _fluent(world, rng, topics, ASSISTANT, WRITER)
+    """y⁻: a fluent response from the same topic that opens with y⁺'s first `shared_opening`
+    content tokens and whose concepts differ from y⁺'s somewhere after them."""
+    n_open = shared_opening_tokens(world.cfg)
+    draw = lambda rows: _fluent(world, rng, topics[rows], ASSISTANT, WRITER, chosen[rows], n_open)
+    out = draw(np.arange(topics.size))
     for _ in range(100):
         same = np.all(_canon(world, out) == _canon(world, chosen), axis=1)
         if not same.any():
             return out
-        out[same] = _fluent(world, rng, topics[same], ASSISTANT, WRITER)
+        out[same] = draw(np.flatnonzero(same))
     raise ValueError("could not draw a rejected response unlike the chosen one; raise n_concepts")
+
+
+def shared_opening_tokens(cfg: WorldConfig) -> int:
+    """How many content tokens y⁻ copies from y⁺: ⌊shared_opening · (L − 3)⌋, at most L − 4, so
+    that y⁻ can differ from y⁺ at its last content token at least."""
+    n_content = cfg.length - N_FORMAT
+    return min(int(np.floor(cfg.shared_opening * n_content)), n_content - 1)
 
 
 def _swap_synonyms(world: World, tokens: np.ndarray) -> np.ndarray:

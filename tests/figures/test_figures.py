@@ -18,6 +18,8 @@ def test_each_figure_smoke_computes_and_plots_a_titled_figure(spec):
     Saving is covered once for all figures by the CLI test below.
     """
     cfg = spec.config(tiny=True)
+    if spec.unavailable(cfg) is not None:
+        pytest.skip(spec.unavailable(cfg))  # figure 15 without ../shared's reference run
     data = spec.module.compute(cfg)
     with style.context():
         fig = spec.module.plot(data, cfg)
@@ -59,10 +61,11 @@ def test_cli_with_runs_writes_every_figure_non_empty(tiny_configs, fake_runs, tm
     """Every figure file is written and non-empty (the simulator's and the runs')."""
     out = tmp_path / "out"
     assert cli.main(["--out", str(out), "--runs", str(fake_runs), "--ema", "0.9"]) == 0
-    assert f"{len(FIGURES)} figures in" in capsys.readouterr().out
+    drawable = [s for s in FIGURES if s.unavailable(s.config(tiny=True)) is None]
+    assert f"{len(drawable)} figures in" in capsys.readouterr().out
     written = sorted(p.name for p in out.iterdir())
     per_run = [f"10_run_curves_{p.parent.name}.png" for p in fake_runs.glob("*/metrics.csv")]
-    assert written == sorted([f"{s.stem}.png" for s in FIGURES if s.number != 10] + per_run)
+    assert written == sorted([f"{s.stem}.png" for s in drawable if s.number != 10] + per_run)
     assert all((out / name).stat().st_size > 0 for name in written)
 
 

@@ -1,5 +1,5 @@
 """Probe worlds and their pretrained π₀, exactly as `python -m simulator run … --seed S` draws
-them (default size), shared by the folder's tests; `run` replays an experiment on seed 0's,
+them, shared by the folder's tests; `run` replays an experiment on seed 0's,
 `run_at` on any seed's."""
 
 from functools import cache
@@ -7,17 +7,19 @@ from functools import cache
 import numpy as np
 import pytest
 
-from simulator import WorldConfig, build_world, pretrain, run_on
+from simulator import WorldConfig, build_world, pretrain, run_on, trends
 from simulator.experiments import seed_streams
+from simulator.metrics import final_values
 
 SEED = 0
+DEFAULT_WORLD = WorldConfig()
 
 
 @cache
-def _pretrained(seed: int):
-    """The default world drawn from `seed` and its π₀ (pure in seed, so cached)."""
+def _pretrained(seed: int, world_cfg: WorldConfig = DEFAULT_WORLD):
+    """The world drawn from `seed` (default size unless told) and its π₀ (pure, so cached)."""
     world_rng, _ = seed_streams(np.random.default_rng(seed))
-    world = build_world(WorldConfig(), world_rng)
+    world = build_world(world_cfg, world_rng)
     return world, pretrain(world)
 
 
@@ -39,15 +41,28 @@ def start():
 
 @pytest.fixture(scope="session")
 def run_at():
-    """run_at(cfg, seed) → Trace: the CLI's `run --seed seed`, reusing that seed's world and π₀."""
+    """run_at(cfg, seed) → Trace: the CLI's `run --seed seed`, reusing that seed's world (cfg's
+    world: the default one unless overridden) and its π₀."""
 
     def replay(cfg, seed):
-        assert cfg.world == WorldConfig(), "the shared worlds are the default ones"
-        world, start = _pretrained(seed)
+        world, start = _pretrained(seed, cfg.world)
         _, run_rng = seed_streams(np.random.default_rng(seed))
         return run_on(cfg, world, start, run_rng)
 
     return replay
+
+
+@pytest.fixture(scope="session")
+def outcome(run_at):
+    """outcome(cfg, seed) → {probe_type: trends, "squeeze": final squeeze measures} of
+    `run --seed seed`, computed once per session (the claims read each run several times)."""
+
+    @cache
+    def read(cfg, seed):
+        trace = run_at(cfg, seed)
+        return {**trends(trace), "squeeze": final_values(trace, "squeeze")}
+
+    return read
 
 
 @pytest.fixture(scope="session")

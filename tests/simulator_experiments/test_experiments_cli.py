@@ -3,11 +3,12 @@
 import csv
 import json
 
+import numpy as np
 import pytest
 
 from common.runs import COLUMNS
 from simulator import EXPERIMENTS, PROBE_TYPES
-from simulator.cli import main
+from simulator.cli import main, seed_list
 from simulator.metrics import SQUEEZE_METRICS, WORLD_METRICS
 
 
@@ -65,3 +66,42 @@ def test_unwritable_output_is_a_user_error(tmp_path, capsys):
     blocker.write_text("not a folder")
     assert main(["run", "sft", "--steps", "1", "--out", str(blocker / "sub")]) == 2
     assert capsys.readouterr().err.strip().startswith("python -m simulator: error: cannot write")
+
+
+@pytest.mark.parametrize(
+    ("text", "seeds"),
+    [("0-3", (0, 1, 2, 3)), ("0,2,5", (0, 2, 5)), ("0-1,7", (0, 1, 7)), ("4", (4,))],
+)
+def test_seeds_take_ranges_and_lists(text, seeds):
+    assert seed_list(text) == seeds
+
+
+@pytest.mark.parametrize("text", ["3-1", "a", "1,1", "0-2,2", "-1", "", "1-"])
+def test_bad_seeds_are_one_line_on_stderr_and_exit_2(text, capsys):
+    assert main(["run", "sft", "--seeds", text]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("python -m simulator: error: argument --seeds")
+
+
+def test_run_seeds_reports_each_trend_over_the_seeds(tmp_path, capsys):
+    """--seeds writes one run folder per seed and reports each trend's spread over them."""
+    argv = ["run", "sft", "--steps", "2", "--out", str(tmp_path), "--seeds", "0,1", "--json"]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["seeds"] == [0, 1] and set(report["runs"]) == {"0", "1"}
+    for seed in (0, 1):
+        config = json.loads((tmp_path / f"seed-{seed}" / "config.json").read_text())
+        assert config["seed"] == seed
+    chosen = report["spread"]["chosen"]
+    ends = [report["runs"][s]["trends"]["chosen"]["end"] for s in ("0", "1")]
+    assert chosen["end"]["mean"] == pytest.approx(np.mean(ends))  # same two numbers: round-off
+    assert chosen["end"]["sd"] == pytest.approx(np.std(ends, ddof=1))
+    assert chosen["n"] == 2 and chosen["rises"] == 2  # two SFT steps on y⁺ raise it
+
+
+def test_run_seeds_prints_one_row_per_probe_type(tmp_path, capsys):
+    assert main(["run", "sft", "--steps", "2", "--out", str(tmp_path), "--seeds", "0-1"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0] == "sft: mean sequence log-prob per probe type, seeds 0,1"
+    assert len(table) == 4 + len(PROBE_TYPES)
+    assert next(line for line in table if line.startswith("chosen ")).split()[-3:][1] == "2/2"

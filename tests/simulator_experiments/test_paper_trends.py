@@ -1,5 +1,5 @@
 """The paper's probe trends and the squeeze measures, read from the experiments exactly as the CLI
-runs them (seed 0; a claim whose outcome differs between worlds is read over seeds 0–3).
+runs them, and decided on every seed 0–3 (`python -m simulator run NAME --seeds 0-3`).
 
 Each test names the claim; where the claim fails in this world under the paper's assumptions it is
 kept as a strict xfail whose reason is the counterexample (README, "Simulator experiments", has
@@ -13,126 +13,147 @@ import pytest
 
 from common.runs import COLUMNS, TOKEN_METRICS
 from simulator import EXPERIMENTS, PROBE_TYPES, trends
-from simulator.metrics import final_values
+from simulator.experiments import with_overrides
+from simulator.metrics import dpo_picture
 
 SEEDS = (0, 1, 2, 3)
-
-
-@pytest.fixture(scope="module")
-def traced(run):
-    """Trends and squeeze measures of the default runs that the claims compare, computed once."""
-    names = ("sft", "dpo", "sft-dpo", "extend-dpo", "onpolicy-dpo")
-    out = {}
-    for name in names:
-        trace = run(EXPERIMENTS[name])
-        out[name] = {**trends(trace), "squeeze": final_values(trace, "squeeze")}
-    return out
 
 
 def _gain(t, probe):
     return t[probe]["end"] - t[probe]["start"]
 
 
-def test_sft_raises_chosen_its_rephrase_and_other_prompts_answers(traced):
+def _at_every_seed(outcome, name: str, **overrides) -> list[dict]:
+    """The outcome of experiment `name` (with overrides) at each of `SEEDS`."""
+    cfg = with_overrides(EXPERIMENTS[name], **overrides)
+    return [outcome(cfg, seed) for seed in SEEDS]
+
+
+def test_sft_raises_chosen_its_rephrase_and_other_prompts_answers(outcome):
     """Sec. 4.1, Fig. 3: SFT on y⁺ raises y⁺, its rephrase y⁺_gpts and — the hallucination
-    signature — y⁺_{j≠u}, the answers of other prompts; uniform random token strings fall."""
-    t = traced["sft"]
-    for probe in ("chosen", "chosen_gptsemantic", "irr_train"):
-        assert _gain(t, probe) > 0, probe
-    assert _gain(t, "random_nonhum") < 0
+    signature — y⁺_{j≠u}, the answers of other prompts; uniform random token strings fall
+    (seeds 0–3: y⁺ +43.9, +45.9, +39.1, +41.9; random_nonhum −1.65, −3.79, −2.47, −0.97)."""
+    for seed, t in zip(SEEDS, _at_every_seed(outcome, "sft")):
+        for probe in ("chosen", "chosen_gptsemantic", "irr_train"):
+            assert _gain(t, probe) > 0, (seed, probe)
+        assert _gain(t, "random_nonhum") < 0, seed
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="finding: after 150 SFT steps y⁺'s shuffled tokens rise at seeds 0 and 3 (+5.32, "
-    "+2.44) and fall at seeds 1 and 2 (−3.56, −2.28): the shared bias and concept features lift "
-    "y⁺'s tokens at every position, and the position features have not yet sharpened π on y⁺_l",
+    reason="finding: after 150 SFT steps y⁺'s shuffled tokens rise at every seed 0–3 (+3.29, "
+    "+8.11, +3.32, +0.71): the shared bias and concept features lift y⁺'s tokens at every "
+    "position, and the position features have not yet sharpened π on y⁺_l",
 )
-def test_sft_lowers_the_shuffled_chosen(traced):
+def test_sft_lowers_the_shuffled_chosen(outcome):
     """Sec. 4.1: y⁺ with its tokens permuted is not human-like, so SFT pushes it down."""
-    assert _gain(traced["sft"], "random_permute") < 0
+    for seed, t in zip(SEEDS, _at_every_seed(outcome, "sft")):
+        assert _gain(t, "random_permute") < 0, seed
 
 
-def test_off_policy_dpo_lowers_the_rejected_and_squeezes_the_bystanders(run_at):
+def test_off_policy_dpo_lowers_the_rejected_and_squeezes_the_bystanders(outcome):
     """Sec. 4.2, Fig. 4: off-policy DPO drives y⁻ down into a valley, and the probe types that no
     step trains on (rephrases, other prompts' and templates' answers, random and initial
-    samples) lose log-probability in mean at every seed 0–3 (−4.47, −2.25, −7.06, −3.11)."""
-    for seed in SEEDS:
-        trace = run_at(EXPERIMENTS["dpo"], seed)
-        assert _gain(trends(trace), "rejected") < -10, seed
-        assert final_values(trace, "squeeze")["bystander_change"] < 0, seed
+    samples) lose log-probability in mean at every seed 0–3 (−50.4, −52.7, −43.4, −52.8)."""
+    for seed, t in zip(SEEDS, _at_every_seed(outcome, "dpo")):
+        assert _gain(t, "rejected") < -10, seed
+        assert t["squeeze"]["bystander_change"] < 0, seed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding: off-policy DPO's y* gain at the positions where y⁺_l is not π₀'s argmax is "
-    "−0.43, −1.48, +0.01, −0.59 at seeds 0–3, negative at seeds 0, 1, 3 at every setting tried "
-    "(lr 0.1, 2.0; β 0.5; 1000 steps; README): at y⁺'s contexts the direct pull up on y⁺_l, taken "
-    "from the argmax, is larger than the squeeze y⁻'s negative gradient carries over the kernel",
-)
-def test_off_policy_dpo_raises_y_star_where_chosen_is_not_the_argmax(traced):
+def test_off_policy_dpo_raises_y_star_where_chosen_is_not_the_argmax(outcome):
     """Sec. 3.3/4.2: the squeeze moves mass into the argmax; along y⁺ this shows where y⁺_l is not
-    the argmax (elsewhere the y* gain is y⁺'s own)."""
-    assert traced["dpo"]["squeeze"]["y_star_gain_off_argmax"] > 0
+    the argmax (elsewhere the y* gain is y⁺'s own), and the mass outside the argmax falls, as
+    along y⁺ in the reference SmolLM2 run (0.52 → 0.37): seeds 0–3 +0.64, +1.09, +1.15, +1.00 and
+    −0.015, −0.049, −0.045, −0.045."""
+    for seed, t in zip(SEEDS, _at_every_seed(outcome, "dpo")):
+        assert t["squeeze"]["y_star_gain_off_argmax"] > 0, seed
+        assert t["squeeze"]["mass_outside_argmax_change"] < 0, seed
+
+
+def test_long_off_policy_dpo_lowers_chosen(outcome):
+    """Sec. 4.2, Fig. 4: run long, off-policy DPO makes y⁺ less likely than at its start, after
+    a rise: at every seed 0–3 (start → peak → end: −48.4 → −44.7 → −69.4, −50.2 → −48.1 →
+    −67.4, −43.7 → −40.8 → −54.3, −45.5 → −41.1 → −59.5)."""
+    for seed, t in zip(SEEDS, _at_every_seed(outcome, "dpo")):
+        assert t["chosen"]["max"] > t["chosen"]["start"] > t["chosen"]["end"], seed
+
+
+def test_long_off_policy_dpo_shows_the_papers_picture_at_every_seed(outcome):
+    """Sec. 4.2, Fig. 4, every part of it at every seed 0–3 (`dpo_picture`): y⁺ peaks then ends
+    below its start, y⁻ falls most, every untrained type falls, irr_train rises then falls
+    (+2.3/−33.1, +1.2/−28.0, +2.1/−18.4, +2.9/−25.6), y* rises (+0.36, +1.15, +1.12, +1.11)."""
+    for seed, t in zip(SEEDS, _at_every_seed(outcome, "dpo")):
+        picture = dpo_picture(t)
+        assert all(picture.values()), (seed, picture)
+
+
+def test_with_sgd_chosen_stays_above_its_start(outcome):
+    """The named contrast `dpo-sgd`: plain SGD's step shrinks with σ(−βh) as the loss saturates,
+    so y⁺ rises and stalls above its start at every seed 0–3 (−48.4 → −47.1, −50.2 → −47.9,
+    −43.7 → −42.5, −45.5 → −42.0): RMSprop keeping its step size is what lets y⁺ fall in `dpo`,
+    as in the reference SmolLM2 run, whose loss is 0.007 while y⁺ still falls."""
+    for seed, t in zip(SEEDS, _at_every_seed(outcome, "dpo-sgd")):
+        assert t["chosen"]["end"] > t["chosen"]["start"], seed
+
+
+def test_without_a_shared_opening_y_star_falls(outcome):
+    """The world ablation: when y⁻ shares none of y⁺'s opening (shared_opening = 0), DPO's
+    pushes on y⁺ and y⁻ no longer cancel on shared contexts, y⁺'s own push takes mass from the
+    argmax along y⁺, and y* ends below its start at every seed 0–3 (−1.7, −1.6, −1.0, −1.0)."""
+    for seed, t in zip(SEEDS, _at_every_seed(outcome, "dpo", shared_opening=0.0)):
+        assert _gain(t, "y_star") < 0, seed
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="finding: on-policy DPO lowers the bystanders more, not less (seeds 0–3: −7.17, −5.70, "
-    "−8.84, −6.06 vs off-policy −4.47, −2.25, −7.06, −3.11; also with 2 or 8 samples per prompt; "
-    "at lr 0.1 it holds at seeds 0 and 2 only; with a greedier y⁺ at every seed); the ablation "
-    "(test_the_on_policy_negative_spares_the_bystanders) shows why: the on-policy y⁻ spares them, "
-    "the on-policy y⁺ (the policy's best sample) sharpens π onto its modes",
+    reason="finding: against off-policy DPO with the same SGD (`dpo-sgd`) on the shared-opening "
+    "world, on-policy DPO lowers the bystanders less at seeds 0, 1, 3 but not at seed 2 (−6.76 vs "
+    "−9.12, −7.08 vs −7.47, −8.90 vs −8.62, −5.17 vs −6.91); the ablation "
+    "(test_the_on_policy_negative_spares_the_bystanders) shows why it is close: the on-policy y⁻ "
+    "spares them, the on-policy y⁺ (the policy's best sample) sharpens π onto its modes",
 )
-def test_on_policy_dpo_squeezes_the_bystanders_less(traced):
-    """Sec. 4.2: on-policy y⁻ are never in valleys, so the squeeze on the bystanders is weaker."""
-    on = traced["onpolicy-dpo"]["squeeze"]["bystander_change"]
-    off = traced["dpo"]["squeeze"]["bystander_change"]
-    assert abs(on) < abs(off)
+def test_on_policy_dpo_squeezes_the_bystanders_less(outcome):
+    """Sec. 4.2: on-policy y⁻ are never in valleys, so the squeeze on the bystanders is weaker
+    than off-policy DPO's with the same optimiser (`dpo-sgd`), at every seed 0–3."""
+    pairs = zip(_at_every_seed(outcome, "onpolicy-dpo"), _at_every_seed(outcome, "dpo-sgd"))
+    for seed, (on, off) in zip(SEEDS, pairs):
+        on_change, off_change = (
+            on["squeeze"]["bystander_change"],
+            off["squeeze"]["bystander_change"],
+        )
+        assert abs(on_change) < abs(off_change), seed
 
 
-def test_the_on_policy_negative_spares_the_bystanders(run, traced):
+def test_the_on_policy_negative_spares_the_bystanders(outcome):
     """The on-policy ablation (`ONPOLICY_ABLATION`), seed 0 (README has seeds 0–3): with the fixed
     y⁺, an on-policy y⁻ (never in a valley) leaves the bystanders *higher* than at the start,
     while the fixed valley y⁻ with an on-policy y⁺ lowers them most and lifts y* off y⁺'s
     argmax positions: the negative's valley, not the positive's source, sets the squeeze."""
     arm = {
-        name: final_values(run(EXPERIMENTS[name]), "squeeze")
-        for name in ("onpolicy-chosen-dpo", "onpolicy-rejected-dpo")
+        name: outcome(EXPERIMENTS[name], 0)["squeeze"]
+        for name in ("dpo-sgd", "onpolicy-chosen-dpo", "onpolicy-rejected-dpo")
     }
-    off = traced["dpo"]["squeeze"]
+    off = arm["dpo-sgd"]
     assert arm["onpolicy-rejected-dpo"]["bystander_change"] > 0 > off["bystander_change"]
     assert off["bystander_change"] > arm["onpolicy-chosen-dpo"]["bystander_change"]
     assert arm["onpolicy-chosen-dpo"]["y_star_gain_off_argmax"] > 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding: off-policy DPO raises y⁺ at every seed 0–3 (seed 0: −48.91 → −34.65, still "
-    "rising at step 3000: −31.30); y⁺ falls under DPO only once SFT has made it nearly greedy "
-    "(sft-dpo after 100 SFT steps: −6.86 → −7.37, peak −6.69)",
-)
-def test_long_off_policy_dpo_lowers_chosen(traced):
-    """Sec. 4.2, Fig. 4: run long, off-policy DPO makes y⁺ less likely than at its start."""
-    assert traced["dpo"]["chosen"]["end"] < traced["dpo"]["chosen"]["start"]
+def test_extension_keeps_chosen_higher_than_sft_then_dpo(outcome):
+    """Sec. 4.3: SFT on y⁺ and y⁻ before DPO leaves y⁺ higher after the same DPO run (seeds 0–3:
+    −31.46 vs −31.98, −32.81 vs −33.04, −30.58 vs −30.93, −28.93 vs −29.28)."""
+    pairs = zip(_at_every_seed(outcome, "extend-dpo"), _at_every_seed(outcome, "sft-dpo"))
+    for seed, (extended, base) in zip(SEEDS, pairs):
+        assert extended["chosen"]["end"] > base["chosen"]["end"], seed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding: extension ends with y⁺ below sft-dpo's at seeds 0–3 (seed 0: −25.55 vs "
-    "−23.99; also at 30 and 100 SFT steps): SFT on y⁺ and y⁻ starts DPO from a lower y⁺ (−37.61 "
-    "vs −32.21), and its larger DPO gain (+12.06 vs +8.22) does not make up for it",
-)
-def test_extension_keeps_chosen_higher_than_sft_then_dpo(traced):
-    """Sec. 4.3: SFT on y⁺ and y⁻ before DPO leaves y⁺ higher after the same DPO run."""
-    assert traced["extend-dpo"]["chosen"]["end"] > traced["sft-dpo"]["chosen"]["end"]
-
-
-def test_extension_weakens_the_squeeze_on_the_bystanders(traced):
-    """Sec. 4.3: with y⁻ lifted out of the valley, DPO squeezes less: the bystanders lose less."""
-    extended = traced["extend-dpo"]["squeeze"]["bystander_change"]
-    base = traced["sft-dpo"]["squeeze"]["bystander_change"]
-    assert base < extended < 0
+def test_extension_weakens_the_squeeze_on_the_bystanders(outcome):
+    """Sec. 4.3: with y⁻ lifted out of the valley, DPO squeezes less: the bystanders lose less
+    (seeds 0–3: −9.02 vs −10.22, −7.48 vs −8.68, −8.50 vs −9.93, −7.33 vs −8.54)."""
+    pairs = zip(_at_every_seed(outcome, "extend-dpo"), _at_every_seed(outcome, "sft-dpo"))
+    for seed, (extended, base) in zip(SEEDS, pairs):
+        extended_change = extended["squeeze"]["bystander_change"]
+        assert base["squeeze"]["bystander_change"] < extended_change < 0, seed
 
 
 @pytest.mark.parametrize("name", list(EXPERIMENTS))

@@ -66,9 +66,10 @@ def test_squeeze_measures_match_their_definitions_after_a_dpo_step(world, start)
 
 
 def test_onpolicy_ablation_reports_the_squeeze_of_every_arm(world, start):
-    """The named ablation: off-policy DPO, on-policy pairs, and each side on-policy alone."""
+    """The named ablation: off-policy DPO (with the same SGD as the on-policy arms), on-policy
+    pairs, and each side on-policy alone."""
     assert ONPOLICY_ABLATION == (
-        "dpo",
+        "dpo-sgd",
         "onpolicy-dpo",
         "onpolicy-chosen-dpo",
         "onpolicy-rejected-dpo",
