@@ -32,7 +32,7 @@ class OneLineParser(argparse.ArgumentParser):
     path as every other user mistake. Subparsers inherit the class."""
 
     def error(self, message: str):
-        raise UserError(message)
+        raise UserError(message.removeprefix("argument "))  # `--flag: …`, as config checks say
 
 
 def run_cli(prog: str, body: Callable[[], int | None], interrupted: str = "interrupted") -> int:

@@ -41,7 +41,7 @@ from transformers import TrainerCallback
 
 from common.errors import UserError
 from common.probes import PROBE_TYPES, Y_STAR
-from common.runs import CONFIG, METRICS, SUMMARY, MetricsLog, write_json
+from common.runs import METRICS, SUMMARY, MetricsLog, RunClaim, claim_run_dir, write_json
 from llm_validation.core.logprobs import (
     PAPER_TRUNCATION,
     TOKEN_METRICS,
@@ -156,7 +156,8 @@ class LearningDynamicsCallback(TrainerCallback):
     out: the run folder for metrics.csv, config.json, summary.json (default args.output_dir);
     truncation: the project's length limits (paper: 512 / 256, keep the prompt's end);
     tokenizer: default, the trainer's processing_class; config: what config.json records
-    (default: the trainer's arguments); top_k: tokens in the "where did the mass go" report.
+    (default: the trainer's arguments); top_k: tokens in the "where did the mass go" report;
+    overwrite: replace a run already in `out` (else such a folder is refused, `common.runs`).
     """
 
     def __init__(
@@ -173,6 +174,7 @@ class LearningDynamicsCallback(TrainerCallback):
         config: Mapping | None = None,
         top_k: int = 5,
         progress: bool = True,
+        overwrite: bool = False,
     ):
         if eval_every < 1:
             raise UserError("eval_every must be ≥ 1")
@@ -183,7 +185,8 @@ class LearningDynamicsCallback(TrainerCallback):
         self.eval_every, self.truncation, self.batch_tokens = eval_every, truncation, batch_tokens
         self.probe_types = list(probe_types) if probe_types else None
         self.out, self.tokenizer, self.config = out, tokenizer, config
-        self.top_k, self.progress = top_k, progress
+        self.top_k, self.progress, self.overwrite = top_k, progress, overwrite
+        self.claim: RunClaim | None = None
         self.probes: ProbeSet | None = None
         self.start: dict[tuple[str, str], float] = {}
         self.mass_0: torch.Tensor | None = None
@@ -226,10 +229,9 @@ class LearningDynamicsCallback(TrainerCallback):
         self.bind(tokenizer)
         self.out = Path(self.out or args.output_dir)
         if is_main():
-            self.out.mkdir(parents=True, exist_ok=True)
             config = dict(self.config) if self.config is not None else args.to_dict()
             config.setdefault("method", method_of(args))  # what `trends` reads
-            write_json(self.out / CONFIG, config)
+            self.claim = claim_run_dir(self.out, config, overwrite=self.overwrite)
             self.log = MetricsLog(self.out / METRICS)
 
     # -- scoring ------------------------------------------------------------------------------
@@ -365,3 +367,6 @@ class LearningDynamicsCallback(TrainerCallback):
             top = ", ".join(f"{m['token']!r} +{m['gain']:.2e}" for m in summary["mass_gained"])
             self._say(f"learning dynamics: along y⁺ the mass went to {top}")
         (self.out / "mass.jsonl").write_text("".join(json.dumps(e) + "\n" for e in self.history))
+        if self.claim is not None:
+            self.claim.__exit__(None, None, None)
+            self.claim = None

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import UserError
-from common.runs import DRIFT, KERNEL, METRICS, TRAJECTORY, read_metrics, write_json
+from common.runs import DRIFT, KERNEL, METRICS, TRAJECTORY, claim_run_dir, read_metrics, write_json
 from llm_validation.core.agreement import summarize
 from llm_validation.runs.config import DriftConfig
 
@@ -74,4 +74,5 @@ def main(cfg: DriftConfig) -> dict:
         raise UserError(
             f"--run: {run} has no {KERNEL} and {METRICS}; record it with `run --track-kernel K`"
         )
-    return write_drift(run)
+    with claim_run_dir(run, None):  # not while the run (or another drift) writes it
+        return write_drift(run)

@@ -23,6 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from common.errors import UserError
+from common.runs import claim_run_dir, write_json
 from llm_validation.core.diversity import diversity
 from llm_validation.runs.config import GenerateConfig
 
@@ -150,15 +151,19 @@ def resume_point(path: Path, settings: dict) -> list[dict]:
 
 def main(cfg: GenerateConfig) -> dict:
     """Sample every prompt (resuming), write the JSONL and diversity.json → the summary."""
+    check(cfg)
+    prompts = read_prompts(cfg)
+    config = {"kind": "generate", **asdict(cfg)}
+    with claim_run_dir(cfg.run_dir(), config, cfg.resume, cfg.overwrite) as out:
+        return _generate(cfg, prompts, out)
+
+
+def _generate(cfg: GenerateConfig, prompts: list[str], out: Path) -> dict:
     from tqdm.auto import tqdm
 
     from llm_validation.runs.runtime import pick_device
     from llm_validation.sources.models import load_model
 
-    check(cfg)
-    prompts = read_prompts(cfg)
-    out = cfg.run_dir()
-    out.mkdir(parents=True, exist_ok=True)
     path, settings = out / "generations.jsonl", cfg.settings()
     records = resume_point(path, settings)
     started, new_tokens = time.perf_counter(), 0
@@ -202,6 +207,5 @@ def main(cfg: GenerateConfig) -> dict:
         "seconds": round(seconds, 3),
         "tokens_per_second": new_tokens / seconds if new_tokens else 0.0,
     }
-    (out / "diversity.json").write_text(json.dumps(summary, indent=2))
-    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2, sort_keys=True))
+    write_json(out / "diversity.json", summary)
     return summary
