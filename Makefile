@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 demo: install
 	$(PY) -m simulator decompose --loss dpo
 	$(PY) -m simulator squeeze --target valley
-	$(PY) -m simulator run dpo --out runs/simulator-dpo
+	$(PY) -m simulator run dpo --out runs/simulator-dpo --overwrite
 	$(MAKE) --no-print-directory validate-demo
 	$(PY) -m figures --out figures/out --runs runs/validate-demo
 
@@ -31,7 +31,7 @@ demo: install
 validate-demo: install
 	$(PY) -m llm_validation run --method dpo --model smollm2 --data synthetic --limit 16 \
 		--probe-limit 8 --steps 4 --eval-every 2 --batch-size 4 --lr 1e-6 --no-checkpoint \
-		--out runs/validate-demo
+		--out runs/validate-demo --overwrite
 
 test: lint
 	HYPOTHESIS_PROFILE=ci $(PY) -m pytest -q

@@ -29,6 +29,7 @@ import atexit
 import contextlib
 import csv
 import json
+import math
 import os
 import shutil
 from collections.abc import Iterable, Sequence
@@ -152,7 +153,7 @@ def _refusal(folder: Path, config: dict, resume: bool, overwrite: bool) -> str |
     if not entries:
         return None
     stored = read_config(folder)
-    if stored is None and not (folder / CONFIG).is_file() and not overwrite:
+    if not (folder / CONFIG).is_file():  # not ours: never written into, never removed
         return (
             f"{folder} is not empty and holds no {CONFIG}: not a run folder; choose another --out"
         )
@@ -292,3 +293,47 @@ def read_metrics(path: Path) -> list[dict[str, str]]:
     """The rows of a `metrics.csv` as dicts of strings."""
     with Path(path).open(newline="") as handle:
         return list(csv.DictReader(handle))
+
+
+class RunFileError(UserError, ValueError):
+    """A run file that exists but cannot be trusted as its format says (`file:line: why`)."""
+
+
+def load_metrics(path) -> list[tuple[int, int, str, str, float]]:
+    """The one reader of a run's metrics.csv for everything that reports on it (figures,
+    `trends`, `drift`, the CLI's closing line): typed (step, examples_seen, probe_type, metric,
+    value) rows. A torn last line (a process killed while it wrote) is dropped; anything else
+    that cannot be trusted is a `RunFileError` naming the file and line: a missing column, an
+    incomplete row, a non-integer step, a non-numeric or non-finite value, a second row for the
+    same (step, probe_type, metric), or a step smaller than the one before it."""
+    path = Path(path)
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in COLUMNS if c not in (reader.fieldnames or ())]
+        if missing:
+            raise RunFileError(f"{path}: missing column(s) {', '.join(missing)}")
+        numbered = [(reader.line_num, row) for row in reader]
+    if numbered and not complete(numbered[-1][1]):
+        numbered.pop()  # the torn last line of a killed writer
+    rows, seen, last = [], set(), 0
+    for line, r in numbered:
+        where = f"{path}:{line}"
+        if not complete(r) or not r["examples_seen"].isdigit():
+            raise RunFileError(f"{where}: incomplete row or non-integer step/examples_seen")
+        try:
+            value = float(r["value"])
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise RunFileError(f"{where}: value {r['value']!r} is not a finite number")
+        step, key = int(r["step"]), (int(r["step"]), r["probe_type"], r["metric"])
+        if step < last:
+            raise RunFileError(f"{where}: step {step} after step {last} (steps must not decrease)")
+        if key in seen:
+            raise RunFileError(f"{where}: a second row for step {step}, {key[1]}, {key[2]}")
+        seen.add(key)
+        last = step
+        rows.append((step, int(r["examples_seen"]), r["probe_type"], r["metric"], value))
+    if not rows:
+        raise RunFileError(f"{path}: no rows")
+    return rows

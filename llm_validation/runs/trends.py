@@ -23,7 +23,7 @@ import numpy as np
 
 from common.errors import UserError
 from common.probes import BYSTANDERS, Y_STAR
-from common.runs import COLUMNS, CONFIG, LOGP, METRICS, last_phase_start, read_metrics, run_files
+from common.runs import CONFIG, LOGP, METRICS, last_phase_start, load_metrics, run_files
 from simulator.metrics import Trace
 
 
@@ -91,8 +91,8 @@ def read_run(folder: Path) -> Run:
     """A run folder (config.json + metrics.csv) as a `Run`; UserError if either is unreadable."""
     try:
         config = json.loads((folder / CONFIG).read_text())
-        rows = [r for r in read_metrics(folder / METRICS) if r["metric"] == LOGP]
-        trace = Trace.from_rows([tuple(r[c] for c in COLUMNS) for r in rows])
+        rows = [r for r in load_metrics(folder / METRICS) if r[3] == LOGP]  # checked rows
+        trace = Trace.from_rows(rows)
         curves = {k: Curve(*trace.series(k)) for k in dict.fromkeys(trace.probe_type.tolist())}
     except (OSError, ValueError, KeyError) as err:
         raise UserError(f"--runs: cannot read the run in {folder}: {err}") from None

@@ -178,3 +178,11 @@ def test_run_trains_on_a_datasets_folder(tmp_path):
     ]
     assert main(argv) == 0
     assert (tmp_path / "run" / "metrics.csv").is_file()
+
+
+@pytest.mark.parametrize("kind", ["parquet", "datasets-folder"])
+def test_a_table_without_the_needed_columns_names_the_columns_it_has_and_needs(tmp_path, kind):
+    """Issue 29: a parquet file with other columns stopped with `no usable examples` alone."""
+    path = write(kind, tmp_path, [{"question": "q", "answer": "a"}] * 3)
+    with pytest.raises(UserError, match=r"records have question, answer; needed: prompt, chosen"):
+        load_examples(str(path))

@@ -1,0 +1,217 @@
+"""The run-folder contract (issue 29): a folder holding a run is never clobbered, two writers
+never share one, and the one reader of metrics.csv drops a torn line but refuses what it cannot
+trust. Pure stdlib: no model is loaded."""
+
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+
+from common.errors import UserError
+from common.runs import (
+    CONFIG,
+    LOCK,
+    RunFileError,
+    claim_run_dir,
+    load_metrics,
+    read_config,
+    write_metrics,
+)
+
+CONFIG_A = {"lr": 1e-5, "steps": 4, "resume": False}
+
+
+def snapshot(folder) -> dict:
+    """Every file under folder with its bytes: what 'byte-identical' compares."""
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+def finished_run(tmp_path):
+    """A folder as a finished run leaves it: config, metrics, a cached reference, a checkpoint
+    and a subfolder."""
+    folder = tmp_path / "run"
+    with claim_run_dir(folder, CONFIG_A):
+        write_metrics(folder / "metrics.csv", [(0, 0, "chosen", "logp", -3.0)])
+        (folder / "reference_0.pt").write_bytes(b"old pi_ref")
+        (folder / "checkpoint.pt").write_bytes(b"old weights")
+        (folder / "arrays").mkdir()
+        (folder / "arrays" / "step_000000.npz").write_bytes(b"x")
+    return folder
+
+
+def test_a_claim_writes_config_json_and_releases_its_lock(tmp_path):
+    folder = tmp_path / "new" / "run"
+    with claim_run_dir(folder, CONFIG_A) as out:
+        assert out == folder and (folder / LOCK).read_text().strip() == str(os.getpid())
+    assert read_config(folder) == CONFIG_A
+    assert not (folder / LOCK).exists()
+
+
+def test_a_rerun_without_resume_or_overwrite_is_refused_and_the_folder_is_byte_identical(
+    tmp_path,
+):
+    folder = finished_run(tmp_path)
+    before = snapshot(folder)
+    with pytest.raises(UserError, match="already holds a run .*--resume.*--overwrite"):
+        claim_run_dir(folder, {**CONFIG_A, "lr": 0.1})
+    assert snapshot(folder) == before
+
+
+def test_another_commands_output_is_named(tmp_path):
+    folder = tmp_path / "p"
+    with claim_run_dir(folder, {"kind": "predict"}):
+        pass
+    with pytest.raises(UserError, match="holds the output of `predict`"):
+        claim_run_dir(folder, CONFIG_A)
+
+
+def test_resume_takes_the_same_config_and_names_every_changed_setting(tmp_path):
+    folder = finished_run(tmp_path)
+    with claim_run_dir(folder, {**CONFIG_A, "resume": True}, resume=True):  # volatile: resume
+        pass
+    before = snapshot(folder)
+    changed = {**CONFIG_A, "lr": 0.1, "steps": 8, "new": 1}
+    with pytest.raises(UserError, match=r"different configuration \(lr, new, steps\)"):
+        claim_run_dir(folder, changed, resume=True)
+    assert snapshot(folder) == before
+
+
+@pytest.mark.parametrize("damage", ["missing", "torn"])
+def test_resume_without_a_readable_config_is_refused(tmp_path, damage):
+    """Issue 29: --resume on a folder whose config.json is missing took any flags over the old
+    checkpoint and rewrote the config."""
+    folder = finished_run(tmp_path)
+    if damage == "missing":
+        (folder / CONFIG).unlink()
+    else:
+        (folder / CONFIG).write_text('{"lr": 1e-')
+    before = snapshot(folder)
+    with pytest.raises(UserError):
+        claim_run_dir(folder, CONFIG_A, resume=True)
+    assert snapshot(folder) == before
+
+
+def test_overwrite_removes_the_old_runs_files_references_and_checkpoints_included(tmp_path):
+    folder = finished_run(tmp_path)
+    with claim_run_dir(folder, {**CONFIG_A, "lr": 0.1}, overwrite=True):
+        assert sorted(p.name for p in folder.iterdir()) == [LOCK, CONFIG]
+    assert read_config(folder)["lr"] == 0.1
+
+
+def test_a_folder_of_other_files_is_never_written_even_with_overwrite(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    for flags in ({}, {"overwrite": True}, {"resume": True}):
+        with pytest.raises(UserError, match="not a run folder"):
+            claim_run_dir(tmp_path, CONFIG_A, **flags)
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_resume_and_overwrite_exclude_each_other(tmp_path):
+    with pytest.raises(UserError, match="exclude each other"):
+        claim_run_dir(tmp_path / "r", CONFIG_A, resume=True, overwrite=True)
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_second_process_fails_at_once_naming_the_holders_pid(tmp_path):
+    """While this process holds the folder, another one aimed at it (even with --overwrite)
+    stops with one line naming our PID, and the folder is byte-identical afterwards."""
+    folder = finished_run(tmp_path)
+    code = (
+        "import sys; from common.runs import claim_run_dir; from common.errors import UserError\n"
+        "try: claim_run_dir(sys.argv[1], {}, overwrite=True)\n"
+        "except UserError as e: print(e); sys.exit(2)\n"
+    )
+    with claim_run_dir(folder, CONFIG_A, resume=True):
+        before = snapshot(folder)
+        other = subprocess.run(
+            [sys.executable, "-c", code, str(folder)], capture_output=True, text=True, check=False
+        )
+        assert other.returncode == 2
+        assert f"being written by process {os.getpid()}" in other.stdout
+        assert snapshot(folder) == before
+
+
+def test_a_lock_left_by_a_dead_process_is_taken_over(tmp_path):
+    folder = tmp_path / "r"
+    folder.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], check=True,
+                          capture_output=True, text=True)  # fmt: skip
+    (folder / LOCK).write_text(dead.stdout)
+    with claim_run_dir(folder, CONFIG_A):
+        assert (folder / LOCK).read_text().strip() == str(os.getpid())
+
+
+def test_a_writer_that_fails_before_writing_leaves_a_new_folder_as_it_found_it(tmp_path):
+    """Issue 29: `--lr -1` left a folder holding only config.json, which refused the next run."""
+    folder = tmp_path / "r"
+    with pytest.raises(UserError), claim_run_dir(folder, CONFIG_A):
+        raise UserError("bad data")
+    assert not folder.exists()
+
+
+def test_a_writer_that_fails_after_writing_keeps_what_it_wrote(tmp_path):
+    folder = tmp_path / "r"
+    with pytest.raises(KeyboardInterrupt), claim_run_dir(folder, CONFIG_A):
+        write_metrics(folder / "metrics.csv", [(0, 0, "chosen", "logp", -3.0)])
+        raise KeyboardInterrupt
+    assert sorted(p.name for p in folder.iterdir()) == [CONFIG, "metrics.csv"]
+
+
+def test_an_outer_writers_folder_is_taken_again_by_its_inner_writer(tmp_path):
+    """`run --backend trl` claims the folder, then its callback does: no refusal, one lock."""
+    folder = tmp_path / "r"
+    with claim_run_dir(folder, CONFIG_A):
+        with claim_run_dir(folder, {"other": 1}):
+            pass
+        assert (folder / LOCK).exists()  # still held by the outer claim
+    assert not (folder / LOCK).exists()
+    assert read_config(folder) == CONFIG_A
+
+
+HEADER = "step,examples_seen,probe_type,metric,value\n"
+
+
+def test_the_torn_last_line_of_a_killed_writer_is_dropped(tmp_path):
+    """Issue 29: figures died with a TypeError on a metrics.csv whose last line a kill tore."""
+    path = tmp_path / "metrics.csv"
+    path.write_text(HEADER + "0,0,chosen,logp,-3.0\n2,8,chosen,logp,-2.5\n1")
+    assert load_metrics(path) == [(0, 0, "chosen", "logp", -3.0), (2, 8, "chosen", "logp", -2.5)]
+    path.write_text(HEADER + "0,0,chosen,logp,-3.0\n2,8,chosen,logp\n")
+    assert load_metrics(path) == [(0, 0, "chosen", "logp", -3.0)]
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("0,0,chosen,logp,-3.0\n0,0,chosen,logp,-3.1\n", ":3: a second row for step 0"),
+        ("2,8,chosen,logp,-3.0\n0,0,chosen,logp,-3.1\n", ":3: step 0 after step 2"),
+        ("0,0,chosen,logp,nan\n2,8,chosen,logp,-3.1\n", ":2: value 'nan' is not a finite"),
+        ("0,0,chosen,logp,inf\n2,8,chosen,logp,-3.1\n", ":2: value 'inf' is not a finite"),
+        ("0,0,chosen,logp,high\n2,8,chosen,logp,-3.1\n", ":2: value 'high' is not a finite"),
+        ("0,0,chosen,logp,-3\n,8,chosen,logp,-3.1\n2,8,chosen,logp,-3\n", ":3: incomplete row"),
+        ("x,0,chosen,logp,-3\n2,8,chosen,logp,-3\n", ":2: incomplete row"),
+        ("", ": no rows"),
+    ],
+)
+def test_what_the_reader_cannot_trust_is_refused_with_file_and_line(tmp_path, body, message):
+    path = tmp_path / "metrics.csv"
+    path.write_text(HEADER + body)
+    with pytest.raises(RunFileError, match=str(path) + message):
+        load_metrics(path)
+
+
+def test_a_missing_column_is_named(tmp_path):
+    path = tmp_path / "metrics.csv"
+    path.write_text("step,probe_type,metric,value\n0,chosen,logp,-3\n")
+    with pytest.raises(RunFileError, match="missing column.s. examples_seen"):
+        load_metrics(path)
+
+
+def test_the_simulator_rows_round_trip_through_the_reader(tmp_path):
+    rows = [(0, 0, "chosen", "logp", -3.25), (0, 0, "rejected", "logp", -math.pi)]
+    write_metrics(tmp_path / "m.csv", rows)
+    assert load_metrics(tmp_path / "m.csv") == rows  # repr(float) written: exact back
