@@ -147,23 +147,29 @@ def read_config(folder: Path) -> dict | None:
     return config if isinstance(config, dict) else None
 
 
-def _refusal(folder: Path, config: dict, resume: bool, overwrite: bool) -> str | None:
+def _refusal(
+    folder: Path, config: dict, resume: bool, overwrite: bool, resumable: bool = True
+) -> str | None:
     """Why `folder` may not be written with `config` (None when it may)."""
     entries = [p.name for p in folder.iterdir() if p.name != LOCK]
     if not entries:
         return None
     stored = read_config(folder)
     if not (folder / CONFIG).is_file():  # not ours: never written into, never removed
-        return (
-            f"{folder} is not empty and holds no {CONFIG}: not a run folder; choose another --out"
+        what = (
+            f"--resume: {folder} holds no {CONFIG} to resume"
+            if resume
+            else f"{folder} is not empty and holds no {CONFIG}"
         )
+        return f"{what}: not a run folder; choose another --out"
     if overwrite:
         return None
     if not resume:
         kind = (stored or {}).get("kind")
         return (
             f"{folder} already holds {f'the output of `{kind}`' if kind else 'a run'} "
-            f"({CONFIG}); pass --resume to continue it, --overwrite to replace it, or another --out"
+            f"({CONFIG}); pass {'--resume to continue it, ' * resumable}--overwrite to replace "
+            "it, or another --out"
         )
     if stored is None:
         return (
@@ -202,7 +208,11 @@ class RunClaim(contextlib.AbstractContextManager):
 
 
 def claim_run_dir(
-    path, config: dict | None, resume: bool = False, overwrite: bool = False
+    path,
+    config: dict | None,
+    resume: bool = False,
+    overwrite: bool = False,
+    resumable: bool = True,
 ) -> RunClaim:
     """Take run folder `path` for a writer whose configuration is `config` (→ config.json).
 
@@ -212,7 +222,8 @@ def claim_run_dir(
     config.json is written). A non-empty folder without config.json is never written into. The
     lock makes a second process fail at once; a folder this process already holds (an outer
     writer's, e.g. `run --backend trl` for its callback) is taken again without checks;
-    `config=None` takes the lock alone (a command adding its file to a finished run)."""
+    `config=None` takes the lock alone (a command adding its file to a finished run);
+    `resumable=False`: a writer without --resume (the refusal suggests --overwrite only)."""
     if resume and overwrite:
         raise UserError("--resume and --overwrite exclude each other")
     folder = Path(path).resolve()
@@ -230,7 +241,7 @@ def claim_run_dir(
     if config is None:  # a reader adding its file to a finished run (`drift`): the lock only
         return RunClaim(Path(path), folder)
     try:
-        reason = _refusal(folder, config, resume, overwrite)
+        reason = _refusal(folder, config, resume, overwrite, resumable)
         if reason:
             raise UserError(reason)
         if overwrite:

@@ -178,7 +178,7 @@ def _run(args) -> dict:
     cfg.check()
     out_dir = run_dir(args.out, "simulator", cfg.name)
     config = {"kind": "simulator", "seed": args.seed, **dataclasses.asdict(cfg)}
-    with claim_run_dir(out_dir, config, overwrite=args.overwrite):  # refused before the run
+    with claim_run_dir(out_dir, config, overwrite=args.overwrite, resumable=False):
         return _write_run(cfg, args.seed, out_dir)
 
 

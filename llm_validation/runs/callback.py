@@ -231,7 +231,7 @@ class LearningDynamicsCallback(TrainerCallback):
         if is_main():
             config = dict(self.config) if self.config is not None else args.to_dict()
             config.setdefault("method", method_of(args))  # what `trends` reads
-            self.claim = claim_run_dir(self.out, config, overwrite=self.overwrite)
+            self.claim = claim_run_dir(self.out, config, overwrite=self.overwrite, resumable=False)
             self.log = MetricsLog(self.out / METRICS)
 
     # -- scoring ------------------------------------------------------------------------------

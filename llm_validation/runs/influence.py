@@ -97,7 +97,10 @@ def main(cfg: InfluenceConfig) -> dict:
     """Compute I[r, c]; write config.json and influence.csv; return the matrices (the CLI draws
     influence.png from the CSV)."""
     with claim_run_dir(
-        cfg.run_dir(), {"kind": "influence", **asdict(cfg)}, overwrite=cfg.overwrite
+        cfg.run_dir(),
+        {"kind": "influence", **asdict(cfg)},
+        overwrite=cfg.overwrite,
+        resumable=False,
     ):
         return _main(cfg)
 

@@ -106,7 +106,9 @@ def _factor_columns(f: dict) -> dict[str, float]:
 def main(cfg: PredictConfig) -> dict:
     """Run `predict`; write config.json, predictions.csv, summary.json and factors.json under
     `cfg.run_dir()` and return the summary (the CLI draws scatter.png from them)."""
-    with claim_run_dir(cfg.run_dir(), {"kind": "predict", **asdict(cfg)}, overwrite=cfg.overwrite):
+    with claim_run_dir(
+        cfg.run_dir(), {"kind": "predict", **asdict(cfg)}, overwrite=cfg.overwrite, resumable=False
+    ):
         return _main(cfg)
 
 

@@ -365,7 +365,7 @@ def run_trl(cfg: RunConfig) -> Path:
     out = cfg.run_dir()
     if os.environ.get("RANK", "0") != "0":  # torchrun's other ranks: rank 0 holds the folder
         return _run_trl(cfg, out)
-    with claim_run_dir(out, json.loads(cfg.to_json()), overwrite=cfg.overwrite):
+    with claim_run_dir(out, json.loads(cfg.to_json()), overwrite=cfg.overwrite, resumable=False):
         return _run_trl(cfg, out)
 
 

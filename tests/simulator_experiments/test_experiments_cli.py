@@ -65,3 +65,45 @@ def test_unwritable_output_is_a_user_error(tmp_path, capsys):
     blocker.write_text("not a folder")
     assert main(["run", "sft", "--steps", "1", "--out", str(blocker / "sub")]) == 2
     assert capsys.readouterr().err.strip().startswith("python -m simulator: error: cannot write")
+
+
+def _snapshot(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_a_rerun_into_a_finished_run_is_refused_and_leaves_it_byte_identical(tmp_path, capsys):
+    """Issue 29: nothing a run measured is lost to a mistyped command; --overwrite replaces it."""
+    out = tmp_path / "dpo"
+    assert main(["run", "dpo", "--steps", "2", "--out", str(out)]) == 0
+    capsys.readouterr()
+    before = _snapshot(out)
+    assert main(["run", "dpo", "--steps", "3", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "already holds the output of `simulator`" in err[0]
+    assert "pass --overwrite to replace it" in err[0]  # the simulator has no --resume
+    assert _snapshot(out) == before
+    assert main(["run", "dpo", "--steps", "3", "--out", str(out), "--overwrite"]) == 0
+    assert json.loads((out / "config.json").read_text())["steps"] == 3
+
+
+def test_a_killed_run_keeps_every_evaluation_it_measured(tmp_path, monkeypatch, capsys):
+    """Issue 29: `simulator run --steps 100000000` killed after 20 s left an empty folder; the
+    rows are now appended as each evaluation is measured (killed here at the third)."""
+    from common.runs import MetricsLog
+
+    original, calls = MetricsLog.append, []
+
+    def append(self, step, examples_seen, rows):
+        calls.append(step)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        original(self, step, examples_seen, rows)
+
+    monkeypatch.setattr(MetricsLog, "append", append)
+    out = tmp_path / "sft"
+    assert main(["run", "sft", "--steps", "40", "--out", str(out)]) == 130
+    from common.runs import load_metrics
+
+    steps = sorted({r[0] for r in load_metrics(out / "metrics.csv")})
+    assert steps == calls[:2] and len(steps) == 2
+    assert not (out / "summary.json").exists()
