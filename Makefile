@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: install demo validate-demo test lint bench
+.PHONY: install demo validate-demo test lint bench mutate
 
 install: $(VENV)/.installed
 
@@ -42,3 +42,16 @@ lint: install
 
 bench: install
 	$(PY) -m benchmarks
+
+# Mutation testing (cosmic-ray, in its own venv so that its dependencies never meet the
+# project's): each module of benchmarks/mutation.py's TARGETS against its tests, in a scratch
+# copy of the tree, at the lowest CPU priority. Minutes per module; not part of `make test`.
+MUTATE_VENV ?= .venv-mutate
+
+$(MUTATE_VENV)/.installed:
+	$(PYTHON) -m venv $(MUTATE_VENV)
+	$(MUTATE_VENV)/bin/python -m pip --disable-pip-version-check -q install 'cosmic-ray==8.7.0'
+	touch $@
+
+mutate: install $(MUTATE_VENV)/.installed
+	nice -n 19 $(PY) -m benchmarks.mutation --cosmic-ray $(MUTATE_VENV)/bin/cosmic-ray

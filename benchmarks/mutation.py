@@ -30,9 +30,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # module → the test selection that covers it (what a developer runs after editing the module)
 TARGETS = {
-    "common/cliargs.py": "tests/common tests/simulator/test_cli.py",
+    "common/cliargs.py": "tests/common/test_cliargs.py",
     "common/runs.py": "tests/common/test_runs.py",
-    "llm_validation/core/winrate_stats.py": "tests/llm_alignment/test_winrate_stats.py",
+    "llm_validation/core/winrate_stats.py": (
+        "tests/llm_alignment/test_winrate_stats.py tests/llm/test_pinned_boundaries.py"
+    ),
     "simulator/squeeze.py": "tests/simulator/test_squeeze.py",
 }
 EXCLUDED_OPERATORS = [
@@ -82,7 +84,7 @@ def outcomes(session: Path) -> list[tuple[str, str, str, int]]:
         return db.execute(
             "SELECT r.test_outcome, s.operator_name, s.module_path, s.start_pos_row "
             "FROM work_results r JOIN mutation_specs s ON r.job_id = s.job_id "
-            "WHERE r.worker_outcome != 'skipped'"
+            "WHERE lower(r.worker_outcome) != 'skipped'"
         ).fetchall()
 
 
@@ -100,7 +102,9 @@ def mutate(module: str, tests: str, tree: Path, tool: Path, timeout: float) -> d
     ):
         subprocess.run([str(s) for s in step], cwd=tree, env=env, check=True)
     rows = outcomes(session)
-    survived = [f"{m}:{line} {op}" for outcome, op, m, line in rows if outcome == "survived"]
+    survived = [
+        f"{m}:{line} {op}" for outcome, op, m, line in rows if str(outcome).lower() == "survived"
+    ]
     return {"module": module, "mutants": len(rows), "survived": survived}
 
 
