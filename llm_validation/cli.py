@@ -50,6 +50,8 @@ def draw(folder: Path) -> None:
 def movement(csv_path: Path) -> str:
     """'chosen −31.2 → −25.0, …': mean summed log-prob at the first and last evaluation."""
     rows = [r for r in load_metrics(csv_path) if r[3] == "logp"]
+    if not rows:
+        return f"no logp rows in {csv_path}"
     first, last = rows[0][0], rows[-1][0]
     value = {(step, kind): v for step, _, kind, _, v in rows}
     kinds = [k for k in ("chosen", "rejected", "y_star") if (first, k) in value]

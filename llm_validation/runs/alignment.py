@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -48,8 +49,8 @@ def check(cfg: AlignConfig) -> None:
         raise UserError(
             "--seeds must be integers and --neg-weights numbers, comma-separated"
         ) from None
-    if not seeds or not weights or min(weights) < 0:
-        raise UserError("--seeds and --neg-weights must be non-empty, weights ≥ 0")
+    if not seeds or not weights or not all(math.isfinite(w) and w >= 0 for w in weights):
+        raise UserError("--seeds and --neg-weights must be non-empty, weights finite and ≥ 0")
     if cfg.prompt_seed in seeds:
         raise UserError("--prompt-seed must differ from every training seed (held-out prompts)")
     if min(cfg.limit, cfg.sft_steps, cfg.steps, cfg.batch_size, cfg.eval_prompts) < 1:
