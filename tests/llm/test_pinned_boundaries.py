@@ -112,3 +112,15 @@ def test_pairing_matches_the_kth_occurrence_of_a_prompt_and_counts_the_rest():
 def test_each_preset_evaluates_at_its_stated_cadence(name, every):
     """paper-*: every 25 steps of 4 pairs (the paper's 100 pairs); cpu-*: every 4 steps."""
     assert PRESETS[name].values()["eval_every"] == every
+
+
+def test_relative_influence_is_normalised_along_each_row_and_zero_rows_stay_zero():
+    """Ĩ's rows (one per probe) are unit vectors: the axis is the update axis, not the probe one."""
+    from llm_validation.core.drift import drift, row_normalised
+
+    m = np.array([[3.0, 4.0], [0.0, 0.0], [0.0, -2.0]])
+    np.testing.assert_array_equal(row_normalised(m), [[0.6, 0.8], [0.0, 0.0], [0.0, -1.0]])
+    flipped = m * np.array([[1.0], [1.0], [-1.0]])  # one row's sign reversed
+    assert drift(m, flipped)["max_change"] == 2.0  # (0, −1) → (0, 1): the largest possible
+    same = drift(m, 5 * m)  # a scale is no drift
+    assert same["max_change"] == 0.0 and same["correlation"] == pytest.approx(1.0, abs=1e-12)
