@@ -306,6 +306,11 @@ def read_metrics(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+# rows whose value may be NaN by definition: the kernel tracker's drift correlation is undefined
+# when either relative-influence matrix is constant (one tracked update of one sign)
+MAY_BE_UNDEFINED = ("kernel",)
+
+
 class RunFileError(UserError, ValueError):
     """A run file that exists but cannot be trusted as its format says (`file:line: why`)."""
 
@@ -315,7 +320,8 @@ def load_metrics(path) -> list[tuple[int, int, str, str, float]]:
     `trends`, `drift`, the CLI's closing line): typed (step, examples_seen, probe_type, metric,
     value) rows. A torn last line (a process killed while it wrote) is dropped; anything else
     that cannot be trusted is a `RunFileError` naming the file and line: a missing column, an
-    incomplete row, a non-integer step, a non-numeric or non-finite value, a second row for the
+    incomplete row, a non-integer step, a non-numeric or non-finite value (NaN is allowed only
+    in `MAY_BE_UNDEFINED` rows), a second row for the
     same (step, probe_type, metric), or a step smaller than the one before it."""
     path = Path(path)
     with path.open(newline="") as handle:
@@ -335,7 +341,8 @@ def load_metrics(path) -> list[tuple[int, int, str, str, float]]:
             value = float(r["value"])
         except ValueError:
             value = math.nan
-        if not math.isfinite(value):
+        undefined = math.isnan(value) and r["probe_type"] in MAY_BE_UNDEFINED
+        if not math.isfinite(value) and not undefined:
             raise RunFileError(f"{where}: value {r['value']!r} is not a finite number")
         step, key = int(r["step"]), (int(r["step"]), r["probe_type"], r["metric"])
         if step < last:

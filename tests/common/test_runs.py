@@ -215,3 +215,12 @@ def test_the_simulator_rows_round_trip_through_the_reader(tmp_path):
     rows = [(0, 0, "chosen", "logp", -3.25), (0, 0, "rejected", "logp", -math.pi)]
     write_metrics(tmp_path / "m.csv", rows)
     assert load_metrics(tmp_path / "m.csv") == rows  # repr(float) written: exact back
+
+
+def test_only_the_kernel_trackers_rows_may_hold_an_undefined_nan(tmp_path):
+    path = tmp_path / "metrics.csv"
+    path.write_text(HEADER + "0,0,kernel,drift_correlation_all,nan\n0,0,chosen,logp,-3\n")
+    assert math.isnan(load_metrics(path)[0][4])
+    path.write_text(HEADER + "0,0,kernel,drift_correlation_all,inf\n0,0,chosen,logp,-3\n")
+    with pytest.raises(RunFileError, match=":2: value 'inf'"):
+        load_metrics(path)
