@@ -1,7 +1,7 @@
 """`make mutate`: mutation testing (cosmic-ray) of a few core modules, each against the tests
 that cover it, as a habit: a surviving mutant is a missing test or dead code.
 
-    python -m benchmarks.mutation [--only common/runs.py …] [--cosmic-ray PATH] [--timeout S]
+    python -m benchmarks.mutation [--only common/runs.py …] [--sample N] [--cosmic-ray PATH]
 
 Each module of `TARGETS` is mutated in a scratch copy of the tracked tree (the working tree is
 never touched): `cosmic-ray init`, the operator filter below, `cosmic-ray exec`, then the score
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import shutil
 import sqlite3
 import subprocess
@@ -88,7 +89,26 @@ def outcomes(session: Path) -> list[tuple[str, str, str, int]]:
         ).fetchall()
 
 
-def mutate(module: str, tests: str, tree: Path, tool: Path, timeout: float) -> dict:
+def keep_sample(session: Path, size: int, seed: int = 0) -> None:
+    """Skip all but a seeded random `size` of the pending mutants (a score on a sample)."""
+    with sqlite3.connect(session) as db:
+        pending = [
+            job
+            for (job,) in db.execute(
+                "SELECT job_id FROM work_items WHERE job_id NOT IN (SELECT job_id FROM work_results)"
+            )
+        ]
+        random.Random(seed).shuffle(pending)
+        db.executemany(
+            "INSERT INTO work_results (worker_outcome, output, test_outcome, diff, job_id) "
+            "VALUES ('SKIPPED', 'not in the sample', NULL, NULL, ?)",
+            [(job,) for job in pending[size:]],
+        )
+
+
+def mutate(
+    module: str, tests: str, tree: Path, tool: Path, timeout: float, sample: int | None = None
+) -> dict:
     """Run cosmic-ray on one module in `tree` → counts and survivors."""
     name = module.replace("/", "_")
     config, session = tree / f"{name}.toml", tree / f"{name}.sqlite"
@@ -98,9 +118,11 @@ def mutate(module: str, tests: str, tree: Path, tool: Path, timeout: float) -> d
     for step in (
         [tool, "init", config, session],
         [bindir / "cr-filter-operators", session, config],
-        [tool, "exec", config, session],
     ):
         subprocess.run([str(s) for s in step], cwd=tree, env=env, check=True)
+    if sample is not None:
+        keep_sample(session, sample)
+    subprocess.run([str(tool), "exec", str(config), str(session)], cwd=tree, env=env, check=True)
     rows = outcomes(session)
     survived = [
         f"{m}:{line} {op}" for outcome, op, m, line in rows if str(outcome).lower() == "survived"
@@ -113,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", default=list(TARGETS), help="modules of TARGETS")
     parser.add_argument("--cosmic-ray", default=shutil.which("cosmic-ray") or "cosmic-ray")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per mutant")
+    parser.add_argument(
+        "--sample", type=int, default=None, help="test a seeded random N mutants per module"
+    )
     args = parser.parse_args(argv)
     unknown = set(args.only) - set(TARGETS)
     if unknown:
@@ -123,7 +148,9 @@ def main(argv: list[str] | None = None) -> int:
         scratch_copy(tree)
         for module in args.only:
             started = time.perf_counter()
-            result = mutate(module, TARGETS[module], tree, Path(args.cosmic_ray), args.timeout)
+            result = mutate(
+                module, TARGETS[module], tree, Path(args.cosmic_ray), args.timeout, args.sample
+            )
             result["seconds"] = round(time.perf_counter() - started)
             results.append(result)
     print("| module | tests | mutants | killed | score |\n|---|---|---|---|---|")
