@@ -27,6 +27,7 @@ class Toy(Checked):
     p: float = option(0.5, "a probability", above=0, below=1)
     top: float = option(1.0, "nucleus", above=0, high=1)
     limit: int | None = option(None, "first N", type=int, low=1)
+    internal: int = 7  # no help string: no flag (and the fields after it still get theirs)
     seed: int = option(0, "seed", **SEED)
     scale: float = option(1.0, "any finite number")
     name: str = option("x", "a name")
@@ -98,6 +99,18 @@ def test_flags_come_from_the_fields_and_the_config_back_from_the_flags():
     assert cfg == Toy(lr=0.5, beta=2.0, max_new=9, fast=True, name="y")
     assert _parse([]) == Toy()
     assert _parse(["--no-fast"]).fast is False
+    assert _parse(["--seed", "3"]).seed == 3  # after the flagless field
+    with pytest.raises(UserError, match="unrecognized arguments: --internal"):
+        _parse(["--internal", "1"])
+
+
+def test_skipped_fields_get_no_flag_and_keep_their_default():
+    parser = OneLineParser(prog="toy")
+    add_config_args(parser, Toy, skip=("lr",))
+    args = parser.parse_args(["--seed", "2"])
+    assert config_from_args(Toy, args) == Toy(seed=2)
+    with pytest.raises(UserError, match="unrecognized arguments: --lr"):
+        parser.parse_args(["--lr", "1"])
 
 
 @pytest.mark.parametrize(
