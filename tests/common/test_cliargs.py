@@ -44,6 +44,8 @@ class Toy(Checked):
         (math.nan, {}, "must be a finite number, got nan"),
         (-1e-300, {"low": 0}, "must be a finite number ≥ 0, got -1e-300"),
         (0.0, {"above": 0}, "must be a finite number > 0, got 0.0"),
+        (-1.0, {"above": 0}, "must be a finite number > 0, got -1.0"),
+        (1.5, {"below": 1}, "must be a finite number < 1, got 1.5"),
         (1.0, {"above": 0, "below": 1}, "must be a finite number > 0 and < 1, got 1.0"),
         (1.5, {"above": 0, "high": 1}, "must be a finite number > 0 and ≤ 1, got 1.5"),
         (0, {"low": 1}, "must be an integer ≥ 1, got 0"),
@@ -140,6 +142,6 @@ def test_positive_takes_finite_numbers_above_zero(text, ok):
 
 
 def test_at_least_is_inclusive():
-    assert at_least(2)("2") == 2
+    assert at_least(2)("2") == 2 and at_least(2)("7") == 7
     with pytest.raises(argparse.ArgumentTypeError, match="must be ≥ 2, got 1"):
         at_least(2)("1")
