@@ -88,6 +88,13 @@ def left_pad(rows: list[list[int]], pad_id: int):
     return ids, mask
 
 
+def response_lengths(new, eos: int):
+    """Tokens each response counts: up to and including its first EOS (all of a row without
+    one; what comes after it is padding). Shape: new (B, T) → (B,)."""
+    is_eos = new == eos
+    return ((is_eos.cumsum(-1) - is_eos.long()) == 0).sum(-1)
+
+
 def sample_batch(model, tokenizer, prompts: list[str], cfg: GenerateConfig, seed: int):
     """Sample one batch → [(response text, tokens incl. EOS, Σ_t H(p_t))] per prompt.
 
@@ -122,11 +129,10 @@ def sample_batch(model, tokenizer, prompts: list[str], cfg: GenerateConfig, seed
     new = out.sequences[:, ids.shape[1] :]  # (B, T_new)
     logp = torch.stack([torch.log_softmax(s.float(), -1) for s in out.scores], 1)  # (B, T, V)
     entropy = torch.special.entr(logp.exp()).sum(-1)  # (B, T_new)
-    is_eos = new == eos
-    valid = (is_eos.cumsum(-1) - is_eos.long()) == 0  # up to and including the first EOS
+    is_eos, lengths = new == eos, response_lengths(new, eos)
     results = []
     for i in range(len(prompts)):
-        n = int(valid[i].sum())
+        n = int(lengths[i])
         text = tokenizer.decode(new[i, :n][~is_eos[i, :n]], skip_special_tokens=True)
         results.append((text, n, float(entropy[i, :n].sum())))
     return results

@@ -110,3 +110,13 @@ def test_prompts_from_a_preference_file_and_a_text_file(tmp_path, capsys):
         == [r["prompt"] for r in from_text]
         == ["\n\nHuman: hi\n\nAssistant:"]
     )
+
+
+def test_a_response_counts_its_tokens_through_its_first_eos_only():
+    """Issue 29 (EOS accounting): EOS = 0; the EOS is counted, what follows it is padding."""
+    import torch
+
+    from llm_validation.runs.generate import response_lengths
+
+    new = torch.tensor([[5, 6, 0, 7, 0], [5, 6, 7, 8, 9], [0, 0, 0, 0, 0], [5, 0, 0, 0, 0]])
+    assert response_lengths(new, eos=0).tolist() == [3, 5, 1, 2]
