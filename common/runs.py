@@ -32,6 +32,7 @@ import json
 import math
 import os
 import shutil
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -101,6 +102,15 @@ def _holder(lock: Path) -> int | None:
     return pid
 
 
+def _just_created(lock: Path, seconds: float = 5.0) -> bool:
+    """An empty lock file younger than `seconds`: created, its PID not yet written."""
+    try:
+        stat = lock.stat()
+    except OSError:
+        return False
+    return stat.st_size == 0 and time.time() - stat.st_mtime < seconds
+
+
 def _lock(folder: Path) -> None:
     """Create folder/.lock holding our PID (O_CREAT | O_EXCL: one winner); a live holder is a
     one-line error naming its PID, a dead one's lock is taken over."""
@@ -115,6 +125,8 @@ def _lock(folder: Path) -> None:
                     f"{folder} is being written by process {pid}; wait for it or choose "
                     "another --out"
                 ) from None
+            if pid is None and _just_created(lock):  # its holder has not written its PID yet
+                raise UserError(f"{folder} is being claimed by another process") from None
             with contextlib.suppress(FileNotFoundError):
                 lock.unlink()  # stale: its process is gone
             continue
@@ -185,6 +197,17 @@ def _refusal(
     return None
 
 
+def _empty(folder: Path) -> None:
+    """Remove everything in a run folder but its lock (--overwrite)."""
+    for entry in folder.iterdir():
+        if entry.name == LOCK:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
 class RunClaim(contextlib.AbstractContextManager):
     """A run folder held by this process: `with claim_run_dir(...) as out:` releases its lock."""
 
@@ -245,11 +268,7 @@ def claim_run_dir(
         if reason:
             raise UserError(reason)
         if overwrite:
-            for entry in folder.iterdir():
-                if entry.name != LOCK:
-                    shutil.rmtree(
-                        entry
-                    ) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+            _empty(folder)
         write_json(folder / CONFIG, config)
     except OSError as err:
         _release(folder)

@@ -224,3 +224,16 @@ def test_only_the_kernel_trackers_rows_may_hold_an_undefined_nan(tmp_path):
     path.write_text(HEADER + "0,0,kernel,drift_correlation_all,inf\n0,0,chosen,logp,-3\n")
     with pytest.raises(RunFileError, match=":2: value 'inf'"):
         load_metrics(path)
+
+
+def test_a_lock_just_created_and_not_yet_written_is_not_taken_over(tmp_path):
+    """The window between O_CREAT and the PID's write: an empty, fresh lock is another
+    process's claim in progress, not a stale one."""
+    folder = tmp_path / "r"
+    folder.mkdir()
+    (folder / LOCK).write_text("")
+    with pytest.raises(UserError, match="being claimed by another process"):
+        claim_run_dir(folder, CONFIG_A)
+    os.utime(folder / LOCK, (0, 0))  # an empty lock from 1970: its writer died long ago
+    with claim_run_dir(folder, CONFIG_A):
+        assert (folder / LOCK).read_text().strip() == str(os.getpid())
