@@ -237,3 +237,45 @@ def test_a_lock_just_created_and_not_yet_written_is_not_taken_over(tmp_path):
     os.utime(folder / LOCK, (0, 0))  # an empty lock from 1970: its writer died long ago
     with claim_run_dir(folder, CONFIG_A):
         assert (folder / LOCK).read_text().strip() == str(os.getpid())
+
+
+def test_a_live_holder_is_refused_whatever_its_pid(tmp_path):
+    """Any live process but this one holds the lock (a PID above ours or below)."""
+    folder = tmp_path / "r"
+    folder.mkdir()
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        for pid in (child.pid, os.getppid()):
+            (folder / LOCK).write_text(f"{pid}\n")
+            with pytest.raises(UserError, match=f"being written by process {pid}"):
+                claim_run_dir(folder, CONFIG_A)
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_run_files_takes_one_run_folder_or_every_run_below_a_folder(tmp_path):
+    from common.runs import run_files
+
+    root = tmp_path / "runs"
+    for name in ("b", "a"):
+        (root / name).mkdir(parents=True)
+        write_metrics(root / name / "metrics.csv", [])
+    assert run_files(root, "metrics.csv") == [
+        root / "a" / "metrics.csv",
+        root / "b" / "metrics.csv",
+    ]
+    assert run_files(root / "a", "metrics.csv") == [root / "a" / "metrics.csv"]
+    assert run_files(root, "summary.json") == []
+
+
+def test_run_names_and_their_data_part():
+    from pathlib import Path
+
+    from common.runs import data_name, run_dir
+
+    assert data_name("synthetic") == "synthetic"
+    assert data_name("data/hh_probe_train.jsonl") == "hh_probe_train"
+    assert data_name("a_synthetic.jsonl") == "a_synthetic"
+    assert run_dir("mine", "dpo", "x") == Path("mine")
+    assert run_dir(None, "dpo", "models/SmolLM2", "synthetic") == Path("runs/dpo-SmolLM2-synthetic")
