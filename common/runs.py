@@ -211,7 +211,7 @@ def _empty(folder: Path) -> None:
 class RunClaim(contextlib.AbstractContextManager):
     """A run folder held by this process: `with claim_run_dir(...) as out:` releases its lock."""
 
-    def __init__(self, path: Path, folder: Path, created: bool = False, fresh: bool = False):
+    def __init__(self, path: Path, folder: Path, *, created: bool, fresh: bool):
         self.path, self._folder, self._created, self._fresh = path, folder, created, fresh
 
     def __enter__(self) -> Path:
@@ -252,7 +252,7 @@ def claim_run_dir(
     folder = Path(path).resolve()
     if folder in _HELD:
         _HELD[folder] += 1
-        return RunClaim(Path(path), folder)
+        return RunClaim(Path(path), folder, created=False, fresh=False)
     created = not folder.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -262,7 +262,7 @@ def claim_run_dir(
     _HELD[folder] = 1
     fresh = overwrite or not any(p.name != LOCK for p in folder.iterdir())
     if config is None:  # a reader adding its file to a finished run (`drift`): the lock only
-        return RunClaim(Path(path), folder)
+        return RunClaim(Path(path), folder, created=False, fresh=False)
     try:
         reason = _refusal(folder, config, resume, overwrite, resumable)
         if reason:
@@ -276,7 +276,7 @@ def claim_run_dir(
     except UserError:
         _release(folder)
         raise
-    return RunClaim(Path(path), folder, created, fresh)
+    return RunClaim(Path(path), folder, created=created, fresh=fresh)
 
 
 class MetricsLog:

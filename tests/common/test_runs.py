@@ -279,3 +279,26 @@ def test_run_names_and_their_data_part():
     assert data_name("a_synthetic.jsonl") == "a_synthetic"
     assert run_dir("mine", "dpo", "x") == Path("mine")
     assert run_dir(None, "dpo", "models/SmolLM2", "synthetic") == Path("runs/dpo-SmolLM2-synthetic")
+
+
+def test_releasing_leaves_a_lock_that_another_process_holds(tmp_path):
+    folder = tmp_path / "r"
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        with claim_run_dir(folder, CONFIG_A):
+            (folder / LOCK).write_text(f"{child.pid}\n")  # taken over meanwhile
+        assert (folder / LOCK).read_text() == f"{child.pid}\n"
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_a_resumed_metrics_log_keeps_the_rows_through_the_checkpoint_step(tmp_path):
+    from common.runs import MetricsLog, read_metrics
+
+    path = tmp_path / "metrics.csv"
+    write_metrics(path, [(s, 4 * s, "chosen", "logp", -1.0) for s in (0, 2, 4)])
+    MetricsLog(path, keep_through=2)  # the checkpoint's step is kept, later ones dropped
+    assert [r["step"] for r in read_metrics(path)] == ["0", "2"]
+    MetricsLog(path, keep_through=None).append(0, 0, [("chosen", "logp", -2.0)])  # anew
+    assert [(r["step"], r["value"]) for r in read_metrics(path)] == [("0", "-2.0")]
