@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: install demo validate-demo test lint bench
+.PHONY: install demo validate-demo test lint bench mutate
 
 install: $(VENV)/.installed
 
@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 demo: install
 	$(PY) -m simulator decompose --loss dpo
 	$(PY) -m simulator squeeze --target valley
-	$(PY) -m simulator run dpo --out runs/simulator-dpo
+	$(PY) -m simulator run dpo --out runs/simulator-dpo --overwrite
 	$(MAKE) --no-print-directory validate-demo
 	$(PY) -m figures --out figures/out --runs runs/validate-demo
 
@@ -31,7 +31,7 @@ demo: install
 validate-demo: install
 	$(PY) -m llm_validation run --method dpo --model smollm2 --data synthetic --limit 16 \
 		--probe-limit 8 --steps 4 --eval-every 2 --batch-size 4 --lr 1e-6 --no-checkpoint \
-		--out runs/validate-demo
+		--out runs/validate-demo --overwrite
 
 test: lint
 	HYPOTHESIS_PROFILE=ci $(PY) -m pytest -q
@@ -42,3 +42,19 @@ lint: install
 
 bench: install
 	$(PY) -m benchmarks
+
+# Mutation testing (cosmic-ray, in its own venv so that its dependencies never meet the
+# project's): each module of benchmarks/mutation.py's TARGETS against its tests, in a scratch
+# copy of the tree, at the lowest CPU priority. Minutes per module; not part of `make test`.
+MUTATE_VENV ?= .venv-mutate
+# mutants tested per module (a seeded sample): about 10 minutes a module on 2 shared cores
+MUTATE_SAMPLE ?= 60
+
+$(MUTATE_VENV)/.installed:
+	$(PYTHON) -m venv $(MUTATE_VENV)
+	$(MUTATE_VENV)/bin/python -m pip --disable-pip-version-check -q install 'cosmic-ray==8.7.0'
+	touch $@
+
+mutate: install $(MUTATE_VENV)/.installed
+	nice -n 19 $(PY) -m benchmarks.mutation --cosmic-ray $(MUTATE_VENV)/bin/cosmic-ray \
+		--sample $(MUTATE_SAMPLE)

@@ -5,29 +5,23 @@ A config field declared with `option(default, help, …)` becomes the flag `--fi
 have set either), everything else parses with `type` (default: the default's type; `positive(float)`
 and `at_least(n)` check a range) and `choices`. `positional=True` makes it an argument, `flag=`
 renames it. `config_from_args` builds the config back from the parsed namespace.
+
+Values are checked where a config is built (`Checked.__post_init__`, so flags, presets and the
+Python API all take the same path): every float must be finite (a check written `x <= 0` lets NaN
+through), and a field's `low=` (≥), `above=` (>), `high=` (≤), `below=` (<) bound its value; a bad one is the one line
+`--flag: must be …, got …`.
 """
 
 from __future__ import annotations
 
 import argparse
-import re
-from argparse import SUPPRESS
+import math
 from collections.abc import Callable
 from dataclasses import MISSING, Field, field, fields
 
+from common.errors import UserError
 
-class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Every option's help ends with its default (as transformers' TrainingArguments shows it),
-    a `%` in a help text is literal (argparse would read it as a format), and a description or
-    epilog keeps its line breaks (examples). A required option, a positional, or an option whose
-    help already says what its None default means, shows no default."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = re.sub(r"%(?!\(default\)s)", "%%", action.help or "")
-        quiet = action.required or not action.option_strings or action.default is SUPPRESS
-        if quiet or "%(default)" in text or (action.default is None and "default" in text):
-            return text
-        return text + " (default: %(default)s)"
+SEED = {"low": 0, "high": 2**32 - 1}  # what numpy's and torch's seeding both take
 
 
 def option(default, help: str, **extra) -> Field:
@@ -41,8 +35,8 @@ def positive(kind: type) -> Callable[[str], float]:
 
     def parse(text: str):
         value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        if not math.isfinite(value) or value <= 0:
+            raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
         return value
 
     return parse
@@ -58,6 +52,41 @@ def at_least(minimum: int) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def bound_error(value, meta) -> str | None:
+    """Why `value` breaks its field's bounds (`low`, `above`, `high`, `below`; floats finite)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    symbols = {"low": "≥", "above": ">", "high": "≤", "below": "<"}
+    parts = [f"{symbol} {meta[key]}" for key, symbol in symbols.items() if key in meta]
+    ok = (
+        (isinstance(value, int) or math.isfinite(value))
+        and value >= meta.get("low", -math.inf)
+        and value > meta.get("above", -math.inf)
+        and value <= meta.get("high", math.inf)
+        and value < meta.get("below", math.inf)
+    )
+    if ok:
+        return None
+    kind = "a finite number" if isinstance(value, float) else "an integer"
+    return f"must be {kind}{' ' if parts else ''}{' and '.join(parts)}, got {value}"
+
+
+def check_fields(config) -> None:
+    """Every flagged field of the dataclass instance `config` within its bounds, else a
+    `UserError` naming the flag."""
+    for f in fields(config):
+        reason = bound_error(getattr(config, f.name), f.metadata)
+        if reason:
+            raise UserError(f"{flag_name(f)}: {reason}")
+
+
+class Checked:
+    """Base of a frozen config dataclass whose values are checked on construction."""
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 def flag_name(f: Field) -> str:

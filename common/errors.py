@@ -11,10 +11,9 @@ as a single line on stderr with exit status 2; everything else is a bug and keep
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable
-
-from common.cliargs import HelpFormatter
 
 USER_ERROR_STATUS = 2
 INTERRUPTED_STATUS = 130
@@ -29,17 +28,31 @@ def error_line(prog: str, message: object) -> str:
     return f"{prog}: error: " + " ".join(str(message).split())
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Every option's help ends with its default (as transformers' TrainingArguments shows it),
+    a `%` in a help text is literal (argparse would read it as a format), and a description or
+    epilog keeps its line breaks (examples). A required option, a positional, or an option whose
+    help already says what its None default means, shows no default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = re.sub(r"%(?!\(default\)s)", "%%", action.help or "")
+        quiet = action.required or not action.option_strings or action.default is argparse.SUPPRESS
+        if quiet or "%(default)" in text or (action.default is None and "default" in text):
+            return text
+        return text + " (default: %(default)s)"
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse whose errors are `UserError`s (one line, no usage block), so they take the same
     path as every other user mistake, and whose help shows every default
-    (`cliargs.HelpFormatter`). Subparsers inherit the class."""
+    (`HelpFormatter`). Subparsers inherit the class."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
 
     def error(self, message: str):
-        raise UserError(message)
+        raise UserError(message.removeprefix("argument "))  # `--flag: …`, as config checks say
 
 
 def run_cli(prog: str, body: Callable[[], int | None], interrupted: str = "interrupted") -> int:

@@ -18,13 +18,11 @@ from common.runs import (  # noqa: F401  (the file names figures read)
     CONFIG,
     METRICS,
     PREDICTIONS,
+    RunFileError,
+    load_metrics,
 )
 from common.runs import run_files as find
 from simulator.metrics import Trace
-
-
-class RunFileError(ValueError):
-    """A run file that exists but cannot be read as its format says."""
 
 
 def _rows(path: Path, columns: tuple[str, ...]) -> list[dict[str, str]]:
@@ -58,12 +56,9 @@ def find_method(root: Path, method: str) -> Path | None:
 
 
 def read_trace(path: Path) -> Trace:
-    """A tidy metrics.csv (columns step, examples_seen, probe_type, metric, value) as a Trace."""
-    rows = [tuple(r[c] for c in COLUMNS) for r in _rows(path, COLUMNS)]
-    try:
-        return Trace.from_rows([(int(s), int(e), p, m, float(v)) for s, e, p, m, v in rows])
-    except ValueError as err:
-        raise RunFileError(f"{path}: {err}") from None
+    """A tidy metrics.csv (columns step, examples_seen, probe_type, metric, value) as a Trace,
+    through `common.runs.load_metrics` (torn last line dropped, untrusted rows refused)."""
+    return Trace.from_rows(load_metrics(path))
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 from common.cliargs import add_config_args, config_from_args
 from common.errors import OneLineParser, UserError, run_cli
 from common.progress import set_mode
-from common.runs import METRICS, SUMMARY, read_metrics
+from common.runs import METRICS, SUMMARY, load_metrics
 from llm_validation.runs.config import (
     AlignConfig,
     DataConfig,
@@ -51,9 +51,11 @@ def draw(folder: Path) -> None:
 
 def movement(csv_path: Path) -> str:
     """'chosen −31.2 → −25.0, …': mean summed log-prob at the first and last evaluation."""
-    rows = [r for r in read_metrics(csv_path) if r["metric"] == "logp"]
-    first, last = int(rows[0]["step"]), int(rows[-1]["step"])
-    value = {(int(r["step"]), r["probe_type"]): float(r["value"]) for r in rows}
+    rows = [r for r in load_metrics(csv_path) if r[3] == "logp"]
+    if not rows:
+        return f"no logp rows in {csv_path}"
+    first, last = rows[0][0], rows[-1][0]
+    value = {(step, kind): v for step, _, kind, _, v in rows}
     kinds = [k for k in ("chosen", "rejected", "y_star") if (first, k) in value]
     parts = [f"{k} {value[first, k]:.2f} → {value[last, k]:.2f}" for k in kinds]
     return f"logp from step {first} to {last}: " + ", ".join(parts)

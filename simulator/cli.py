@@ -15,9 +15,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from common.cliargs import add_config_args, at_least, config_from_args, option, positive
+from common.cliargs import (
+    SEED,
+    Checked,
+    add_config_args,
+    at_least,
+    config_from_args,
+    option,
+    positive,
+)
 from common.errors import OneLineParser, UserError, run_cli
-from common.runs import CONFIG, METRICS, SUMMARY, run_dir, write_json, write_metrics
+from common.runs import METRICS, SUMMARY, MetricsLog, claim_run_dir, run_dir, write_json
 
 from .experiments import EXPERIMENTS, run_experiment, with_overrides
 from .losses import LOSSES
@@ -31,33 +39,33 @@ JSON_HELP = "print one JSON object"
 
 
 @dataclass(frozen=True)
-class DecomposeConfig:
+class DecomposeConfig(Checked):
     """`decompose`: one step on input 0 of a random problem, actual vs predicted per input."""
 
     loss: str = option("sft", "the loss to step on", choices=tuple(sorted(LOSSES)))
     lr: float = option(1e-3, "step size η", type=positive(float))
-    seed: int = option(0, "seed of the random problem")
+    seed: int = option(0, "seed of the random problem", **SEED)
     vocab: int = option(10, "V, labels per input", type=at_least(2))
     inputs: int = option(8, "N, inputs (input 0 updates)", type=at_least(1))
     json: bool = option(False, JSON_HELP)
 
 
 @dataclass(frozen=True)
-class SqueezeConfig:
+class SqueezeConfig(Checked):
     """`squeeze`: a negative gradient on one label of a Zipf π under K = c·I."""
 
     target: str = option("valley", "where ȳ sits in π", choices=TARGETS)
-    peakiness: float = option(2.0, "π_i ∝ (i+1)^-peakiness; 0 is flat")
+    peakiness: float = option(2.0, "π_i ∝ (i+1)^-peakiness; 0 is flat", low=0)
     vocab: int = option(50, "V", type=at_least(2))
     lr: float = option(1.0, "step size s = ηc (K = c·I)", type=positive(float))
     target_prob: float | None = option(
-        None, "set π(ȳ) to this value first (default: π as drawn)", type=float
+        None, "set π(ȳ) to this value first (default: π as drawn)", type=float, above=0, below=1
     )
     json: bool = option(False, JSON_HELP)
 
 
 @dataclass(frozen=True)
-class ListConfig:
+class ListConfig(Checked):
     """`list`: the finetuning experiments, one line each."""
 
     json: bool = option(False, JSON_HELP)
@@ -84,7 +92,7 @@ def seed_list(text: str) -> tuple[int, ...]:
 
 
 @dataclass(frozen=True)
-class RunConfig:
+class RunConfig(Checked):
     """`run`: one named experiment; settings left unset keep the experiment's own."""
 
     experiment: str = option(
@@ -96,7 +104,7 @@ class RunConfig:
         None, "steps of the traced stage (default: the experiment's)", type=at_least(1)
     )
     out: str | None = option(None, "output folder (default runs/simulator-<experiment>/)", type=str)
-    seed: int = option(0, "seed of the world and the samples")
+    seed: int = option(0, "seed of the world and the samples", **SEED)
     seeds: tuple | None = option(
         None,
         "run each of these seeds (e.g. 0-3 or 0,2,5; replaces --seed) into <out>/seed-S/ and "
@@ -124,6 +132,7 @@ class RunConfig:
     length: int | None = option(
         None, "response length L (default: the experiment's)", type=at_least(4)
     )
+    overwrite: bool = option(False, "replace the run already in the output folder")
     json: bool = option(False, JSON_HELP)
 
 
@@ -215,13 +224,12 @@ def _run(args) -> dict:
     )
     cfg.check()
     out_dir = run_dir(args.out, "simulator", cfg.name)
-    try:  # fail before the run, not after it
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UserError(f"cannot write {out_dir}: {err.strerror or err}") from err
     if args.seeds is None:
-        return _run_seed(cfg, args.seed, out_dir)
-    runs = {seed: _run_seed(cfg, seed, out_dir / f"seed-{seed}") for seed in args.seeds}
+        return _claimed_run(cfg, args.seed, out_dir, args.overwrite)
+    runs = {
+        seed: _claimed_run(cfg, seed, out_dir / f"seed-{seed}", args.overwrite)
+        for seed in args.seeds
+    }
     return {
         "experiment": cfg.name,
         "seeds": list(args.seeds),
@@ -230,33 +238,35 @@ def _run(args) -> dict:
     }
 
 
-def _run_seed(cfg, seed: int, out_dir: pathlib.Path) -> dict:
-    """Run `cfg` at one seed, write its run folder and return its summary."""
+def _claimed_run(cfg, seed: int, out_dir: pathlib.Path, overwrite: bool) -> dict:
+    """Take `out_dir` (refused when it holds a run, unless --overwrite) and run `cfg` at `seed`
+    into it."""
+    config = {"kind": "simulator", "seed": seed, **dataclasses.asdict(cfg)}
+    with claim_run_dir(out_dir, config, overwrite=overwrite, resumable=False):
+        return _write_run(cfg, seed, out_dir)
+
+
+def _write_run(cfg, seed: int, out_dir: pathlib.Path) -> dict:
+    """Run, appending each evaluation to metrics.csv as it is measured (a killed run keeps what
+    it measured), then summary.json (what `--json` prints)."""
     print(f"simulator: running {cfg.name} ({cfg.steps} steps, seed {seed})…", file=sys.stderr)
     start = time.perf_counter()
-    trace = run_experiment(cfg, np.random.default_rng(seed))
-    seconds = time.perf_counter() - start
-    summary = {
-        "experiment": cfg.name,
-        "trends": trends(trace),
-        "squeeze": final_values(trace, "squeeze"),
-        "world": final_values(trace, "world"),
-    }
-    write_run(out_dir, cfg, seed, trace, summary)
-    print(f"simulator: {seconds:.1f} s; wrote {out_dir / METRICS}", file=sys.stderr)
-    return summary
-
-
-def write_run(out_dir: pathlib.Path, cfg, seed: int, trace, summary: dict) -> None:
-    """The run format of `common.runs`: config.json (the config and seed), metrics.csv (the tidy
-    trace) and summary.json (what `--json` prints)."""
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        write_json(out_dir / CONFIG, {"kind": "simulator", "seed": seed, **dataclasses.asdict(cfg)})
-        write_metrics(out_dir / METRICS, trace.rows())
+        log = MetricsLog(out_dir / METRICS)
+        append = lambda rows: log.append(rows[0][0], rows[0][1], [r[2:] for r in rows])
+        trace = run_experiment(cfg, np.random.default_rng(seed), append)
+        seconds = time.perf_counter() - start
+        summary = {
+            "experiment": cfg.name,
+            "trends": trends(trace),
+            "squeeze": final_values(trace, "squeeze"),
+            "world": final_values(trace, "world"),
+        }
         write_json(out_dir / SUMMARY, summary)
     except OSError as err:
         raise UserError(f"cannot write {out_dir}: {err.strerror or err}") from err
+    print(f"simulator: {seconds:.1f} s; wrote {out_dir / METRICS}", file=sys.stderr)
+    return summary
 
 
 def _print_run(out: dict) -> None:

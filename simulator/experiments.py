@@ -41,6 +41,7 @@ settings is measured, seed by seed, in README ("Simulator experiments").
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
@@ -106,6 +107,10 @@ class ExperimentConfig:
         self.world.check()
         if min(self.steps, self.pre_sft_steps, self.warmup_steps) < 0 or self.eval_every < 1:
             raise ValueError("steps, pre_sft_steps and warmup_steps must be ≥ 0, eval_every ≥ 1")
+        for name in ("lr", "beta"):  # `not x > 0` also refuses NaN
+            value = getattr(self, name)
+            if value is not None and not (np.isfinite(value) and value > 0):
+                raise ValueError(f"--{name} must be a finite number > 0, got {value}")
         if self.optimizer not in ("sgd", "rmsprop"):
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose sgd or rmsprop")
         if not set(self.on_policy) <= {"chosen", "rejected"}:
@@ -193,15 +198,17 @@ def probe_batches(world: World, start: Readout, rng: np.random.Generator) -> dic
     return {name: encode(world, world.train, tokens) for name, tokens in probes.items()}
 
 
-def run_experiment(cfg: ExperimentConfig, rng: np.random.Generator) -> Trace:
-    """Draw the world, pretrain π₀ on its corpus, and run `cfg`.
+def run_experiment(
+    cfg: ExperimentConfig, rng: np.random.Generator, on_eval: Callable[[list], None] | None = None
+) -> Trace:
+    """Draw the world, pretrain π₀ on its corpus, and run `cfg` (`on_eval`: see `run_on`).
 
     rng is split with `spawn(2)` into the world's stream and the run's (chosen_initial, on-policy
     samples), so `run_on(cfg, world, start, run_rng)` with the same streams reproduces it.
     """
     world_rng, run_rng = seed_streams(rng)
     world = build_world(cfg.world, world_rng)
-    return run_on(cfg, world, pretrain(world), run_rng)
+    return run_on(cfg, world, pretrain(world), run_rng, on_eval)
 
 
 def seed_streams(rng: np.random.Generator) -> tuple[np.random.Generator, np.random.Generator]:
@@ -210,8 +217,16 @@ def seed_streams(rng: np.random.Generator) -> tuple[np.random.Generator, np.rand
     return world_rng, run_rng
 
 
-def run_on(cfg: ExperimentConfig, world: World, start: Readout, rng: np.random.Generator) -> Trace:
-    """Run `cfg` on a given world from the pretrained model `start` (π₀)."""
+def run_on(
+    cfg: ExperimentConfig,
+    world: World,
+    start: Readout,
+    rng: np.random.Generator,
+    on_eval: Callable[[list], None] | None = None,
+) -> Trace:
+    """Run `cfg` on a given world from the pretrained model `start` (π₀). `on_eval(rows)` gets
+    each evaluation's new (step, examples_seen, probe_type, metric, value) rows as they are
+    measured (the CLI appends them to metrics.csv, so a killed run keeps them)."""
     cfg.check()
     probes = probe_batches(world, start, rng)
     rows = [(0, 0, "world", k, v) for k, v in world_measures(start, probes["chosen"]).items()]
@@ -227,7 +242,10 @@ def run_on(cfg: ExperimentConfig, world: World, start: Readout, rng: np.random.G
     seen = 0
     for step in range(cfg.steps + 1):
         if step % cfg.eval_every == 0 or step == cfg.steps:
+            new = len(rows) if step else 0  # step 0 also carries the world rows
             rows.extend((step, seen, *r) for r in evaluate(model, probes, reference))
+            if on_eval is not None:
+                on_eval(rows[new:])
         if step == cfg.steps:
             break
         if cfg.on_policy and "y" not in fixed:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -32,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import UserError
+from common.runs import VOLATILE, claim_run_dir, write_json
 from llm_validation.core.winrate_stats import tally
 from llm_validation.runs import generate, winrate
 from llm_validation.runs.config import AlignConfig, GenerateConfig, RunConfig, WinrateConfig
@@ -47,8 +49,8 @@ def check(cfg: AlignConfig) -> None:
         raise UserError(
             "--seeds must be integers and --neg-weights numbers, comma-separated"
         ) from None
-    if not seeds or not weights or min(weights) < 0:
-        raise UserError("--seeds and --neg-weights must be non-empty, weights ≥ 0")
+    if not seeds or not weights or not all(math.isfinite(w) and w >= 0 for w in weights):
+        raise UserError("--seeds and --neg-weights must be non-empty, weights finite and ≥ 0")
     if cfg.prompt_seed in seeds:
         raise UserError("--prompt-seed must differ from every training seed (held-out prompts)")
     if min(cfg.limit, cfg.sft_steps, cfg.steps, cfg.batch_size, cfg.eval_prompts) < 1:
@@ -82,11 +84,13 @@ def _train(cfg: AlignConfig, method: str, w: float, seed: int, out: Path) -> Pat
                 beta=cfg.beta,
                 neg_weight=None if sft_only else w,
                 max_length=cfg.max_length,
+                max_prompt_length=min(256, cfg.max_length // 2),  # ≥ 1 response token left
                 seed=seed,
                 device=cfg.device,
                 out=str(out),
                 checkpoint=False,
                 save_model=True,
+                overwrite=True,  # a sub-run without its model was cut short: it starts anew
             )
         )
     return out / "model"
@@ -105,6 +109,7 @@ def _generate_cfg(cfg: AlignConfig, model: Path, out: Path, seed: int):
         batch_size=cfg.gen_batch_size,
         seed=seed,
         device=cfg.device,
+        resume=True,  # `generate` continues a cut-short file of the same settings
     )
 
 
@@ -138,9 +143,12 @@ def _heldout_overlap(cfg: AlignConfig) -> int:
 def main(cfg: AlignConfig) -> dict:
     """Train, sample and judge every (w, seed, arm) → summary dict (also out/summary.json)."""
     check(cfg)
-    out = cfg.run_dir()
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2, sort_keys=True))
+    config = {"kind": "align", **asdict(cfg)}
+    with claim_run_dir(cfg.run_dir(), config, cfg.resume, cfg.overwrite) as out:
+        return _align(cfg, out)
+
+
+def _align(cfg: AlignConfig, out: Path) -> dict:
     seeds, weights = cfg.seed_list(), cfg.weight_list()
     jobs, done = len(seeds) * (1 + 2 * len(weights)), 0
     arms: dict[str, list[dict]] = {}
@@ -170,6 +178,7 @@ def main(cfg: AlignConfig) -> dict:
                     b=str(gens["baseline"]),
                     judge="synthetic",
                     out=str(judged),
+                    resume=True,  # a rerun (--resume) reuses the judgments of the same texts
                 )
             )
             per_seed.append(summary["win_rate"])
@@ -178,12 +187,12 @@ def main(cfg: AlignConfig) -> dict:
         result = asdict(tally(*pooled))
         winrates[f"{w:g}"] = {**result, "per_seed": per_seed}
     summary = {
-        "config": asdict(cfg),
+        "config": {k: v for k, v in asdict(cfg).items() if k not in VOLATILE},
         "heldout_overlap": _heldout_overlap(cfg),
         "arms": {name: aggregate(rows) for name, rows in arms.items()},
         "winrate_extension_over_baseline": winrates,
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_json(out / "summary.json", summary)
     (out / "tables.md").write_text(tables(summary))
     return summary
 

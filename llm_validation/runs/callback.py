@@ -41,7 +41,7 @@ from transformers import TrainerCallback
 from common.errors import UserError
 from common.probes import PROBE_TYPES, Y_STAR
 from common.progress import say
-from common.runs import CONFIG, MASS, SUMMARY, TRAIN, RunLogs, write_json
+from common.runs import MASS, SUMMARY, TRAIN, RunClaim, RunLogs, claim_run_dir, write_json
 from llm_validation.core.logprobs import (
     PAPER_TRUNCATION,
     TOKEN_METRICS,
@@ -140,7 +140,8 @@ class LearningDynamicsCallback(TrainerCallback):
     out: the run folder for metrics.csv, config.json, summary.json (default args.output_dir);
     truncation: the project's length limits (paper: 512 / 256, keep the prompt's end);
     tokenizer: default, the trainer's processing_class; config: what config.json records
-    (default: the trainer's arguments); top_k: tokens in the "where did the mass go" report.
+    (default: the trainer's arguments); top_k: tokens in the "where did the mass go" report;
+    overwrite: replace a run already in `out` (else such a folder is refused, `common.runs`).
     """
 
     def __init__(
@@ -157,6 +158,7 @@ class LearningDynamicsCallback(TrainerCallback):
         config: Mapping | None = None,
         top_k: int = 5,
         progress: bool = True,
+        overwrite: bool = False,
     ):
         if eval_every < 1:
             raise UserError("eval_every must be ≥ 1")
@@ -168,7 +170,8 @@ class LearningDynamicsCallback(TrainerCallback):
         self.eval_every, self.truncation, self.batch_tokens = eval_every, truncation, batch_tokens
         self.probe_types = list(probe_types) if probe_types else None
         self.out, self.tokenizer, self.config = out, tokenizer, config
-        self.top_k, self.progress = top_k, progress
+        self.top_k, self.progress, self.overwrite = top_k, progress, overwrite
+        self.claim: RunClaim | None = None
         self.probes: ProbeSet | None = None
         self.dynamics: Dynamics | None = None  # made with the tokenizer, at the start
         self.pending_rows: list | None = None
@@ -216,10 +219,9 @@ class LearningDynamicsCallback(TrainerCallback):
         self.dynamics = Dynamics(self.tokenizer.decode, self.top_k)
         self.out = Path(self.out or args.output_dir)
         if is_main():
-            self.out.mkdir(parents=True, exist_ok=True)
             config = dict(self.config) if self.config is not None else args.to_dict()
             config.setdefault("method", method_of(args))  # what `trends` reads
-            write_json(self.out / CONFIG, config)
+            self.claim = claim_run_dir(self.out, config, overwrite=self.overwrite, resumable=False)
             self.log = RunLogs(self.out)
 
     # -- scoring ------------------------------------------------------------------------------
@@ -359,3 +361,6 @@ class LearningDynamicsCallback(TrainerCallback):
         if message:
             self._say(message)
         (self.out / MASS).write_text(self.dynamics.mass_lines())
+        if self.claim is not None:
+            self.claim.__exit__(None, None, None)
+            self.claim = None

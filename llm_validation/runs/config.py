@@ -12,7 +12,9 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from common.cliargs import SEED, Checked
 from common.cliargs import option as _f
+from common.errors import UserError
 from common.progress import MODES as PROGRESS_MODES
 from common.runs import data_name, run_dir
 
@@ -52,14 +54,19 @@ PROGRESS_HELP = (
     "bar: redrawn in place (a terminal); lines: a plain line every 5% with step, loss, elapsed "
     "and ETA (a log file); off; auto: bar on a terminal, else lines (TQDM_DISABLE turns bars off)"
 )
+OVERWRITE_HELP = (
+    "replace the run already in the output folder (its files, references and checkpoints are "
+    "removed first); without it, or --resume, such a folder is refused"
+)
+RESUME_HELP = "continue the run in the output folder (same configuration), reusing what it wrote"
 
 
 @dataclass(frozen=True)
-class Tokenization:
+class Tokenization(Checked):
     """How every command turns (prompt, response) text into ids: `core.logprobs.Truncation`."""
 
-    max_length: int = _f(512, LENGTH_HELP)
-    max_prompt_length: int = _f(256, PROMPT_LENGTH_HELP)
+    max_length: int = _f(512, LENGTH_HELP, low=2)
+    max_prompt_length: int = _f(256, PROMPT_LENGTH_HELP, low=1)
     truncation_mode: str = _f(
         "keep_end",
         "which end of a long prompt survives truncation (paper, HH: keep_end)",
@@ -67,6 +74,14 @@ class Tokenization:
     )
     boundary: str = _f("separate", BOUNDARY_HELP, choices=("separate", "trl"))
     share_budget: bool = _f(False, SHARE_HELP)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.max_length <= self.max_prompt_length:  # a cut prompt keeps max_prompt_length
+            raise UserError(
+                f"--max-length {self.max_length} leaves no response token after "
+                f"--max-prompt-length {self.max_prompt_length}: make it larger"
+            )
 
 
 @dataclass(frozen=True)
@@ -89,34 +104,41 @@ class RunConfig(Tokenization):
     probes: str | None = _f(
         None, "probe data to track, in any form --data takes (default: the training data)", type=str
     )
-    limit: int | None = _f(None, "use only the first N valid training examples", type=int)
-    probe_limit: int | None = _f(None, "track only the first N probe examples", type=int)
+    limit: int | None = _f(None, "use only the first N valid training examples", type=int, low=1)
+    probe_limit: int | None = _f(None, "track only the first N probe examples", type=int, low=1)
     probe_types: str | None = _f(None, PROBE_TYPES_HELP, type=str)
     strict: bool = _f(False, STRICT_HELP)
-    steps: int = _f(20, STEPS_HELP)
-    sft_steps: int | None = _f(None, SFT_STEPS_HELP, type=int)
-    eval_every: int = _f(5, "evaluate probes every K optimiser steps (and at steps 0 and last)")
-    batch_size: int = _f(4, BATCH_HELP)
+    steps: int = _f(20, STEPS_HELP, low=0)
+    sft_steps: int | None = _f(None, SFT_STEPS_HELP, type=int, low=0)
+    eval_every: int = _f(
+        5, "evaluate probes every K optimiser steps (and at steps 0 and last)", low=1
+    )
+    batch_size: int = _f(4, BATCH_HELP, low=1)
     micro_batch_size: int | None = _f(
         None,
         "examples per forward pass; gradients accumulate over batch_size/micro_batch_size passes",
         type=int,
+        low=1,
     )
-    lr: float = _f(1e-5, "learning rate")
+    lr: float = _f(1e-5, "learning rate", low=0)
     optimizer: str = _f("rmsprop", "sgd (the theory), adamw, rmsprop (the paper's choice)")
-    max_grad_norm: float = _f(1.0, "gradient clipping norm (0 disables; paper: 10)")
+    max_grad_norm: float = _f(1.0, "gradient clipping norm (0 disables; paper: 10)", low=0)
     warmup_steps: int = _f(
         0,
         "linear warmup of the learning rate over the first N optimiser "
         "steps of each phase, η·min(1, (s+1)/(N+1)) as the DPO repo (paper: 150)",
+        low=0,
     )
-    beta: float | None = _f(None, BETA_HELP, type=float)
-    alpha: float | None = _f(None, "α of rpo's NLL term", type=float)
-    gamma: float | None = _f(None, "γ, simpo's target margin", type=float)
-    delta: float | None = _f(None, "δ, slic's hinge margin", type=float)
-    lam: float | None = _f(None, "λ, slic's SFT weight", type=float)
+    beta: float | None = _f(None, BETA_HELP, type=float, above=0)
+    alpha: float | None = _f(None, "α of rpo's NLL term", type=float, low=0)
+    gamma: float | None = _f(None, "γ, simpo's target margin", type=float, low=0)
+    delta: float | None = _f(None, "δ, slic's hinge margin", type=float, low=0)
+    lam: float | None = _f(None, "λ, slic's SFT weight", type=float, low=0)
     neg_weight: float | None = _f(
-        None, "w, dpo's weight on the y⁻ log-ratio (1: DPO; 0: no negative gradient)", type=float
+        None,
+        "w, dpo's weight on the y⁻ log-ratio (1: DPO; 0: no negative gradient)",
+        type=float,
+        low=0,
     )
     reference: str = _f(
         "precomputed",
@@ -134,19 +156,20 @@ class RunConfig(Tokenization):
         "its y⁻), or module:function(prompt, response) -> float (synthetic data: the ground truth)",
         type=str,
     )
-    max_new_tokens: int = _f(24, NEW_TOKENS_HELP)
-    batch_tokens: int = _f(4096, "padded tokens per scoring batch (length-bucketed)")
+    max_new_tokens: int = _f(24, NEW_TOKENS_HELP, low=1)
+    batch_tokens: int = _f(4096, "padded tokens per scoring batch (length-bucketed)", low=1)
     precision: str = _f(
         "auto",
         "fp32, bf16 (autocast) or auto (bf16 on capable cuda)",
         choices=("auto", "fp32", "bf16"),
     )
     device: str = _f("auto", DEVICE_HELP)
-    seed: int = _f(0, "seed for model init, data order and sampling")
+    seed: int = _f(0, "seed for model init, data order and sampling", **SEED)
     out: str | None = _f(
         None, "run folder (default: runs/<preset>, else runs/<method>-<model>-<data>)", type=str
     )
-    resume: bool = _f(False, "continue from the run folder's last checkpoint")
+    resume: bool = _f(False, RESUME_HELP)
+    overwrite: bool = _f(False, OVERWRITE_HELP)
     save_arrays: bool = _f(False, "also write per-example statistics as arrays/step_*.npz")
     checkpoint: bool = _f(True, "save a checkpoint at every evaluation (needed by --resume)")
     track_kernel: int = _f(
@@ -155,6 +178,7 @@ class RunConfig(Tokenization):
         "prompts' probes (--probe-types, if given): relative influence at every "
         "evaluation (kernel.csv) and trajectory predictions over "
         "--track-intervals (trajectory.csv); 0 = off",
+        low=0,
     )
     track_intervals: str = _f(
         "1,4,16,64",
@@ -187,10 +211,10 @@ class ScoreConfig(Tokenization):
         required=True,
     )
     model: str = _f("smollm2", MODEL_HELP)
-    limit: int | None = _f(None, "use only the first N valid examples", type=int)
+    limit: int | None = _f(None, "use only the first N valid examples", type=int, low=1)
     strict: bool = _f(False, STRICT_HELP)
-    seed: int = _f(0, "model init (tiny models)")
-    batch_tokens: int = _f(4096, "padded tokens per scoring batch (length-bucketed)")
+    seed: int = _f(0, "model init (tiny models)", **SEED)
+    batch_tokens: int = _f(4096, "padded tokens per scoring batch (length-bucketed)", low=1)
     device: str = _f("auto", DEVICE_HELP)
     json: bool = _f(False, "print one JSON object: probe type → mean summed log-prob")
 
@@ -206,24 +230,25 @@ class PredictConfig(Tokenization):
     optimizer: str = _f(
         "sgd", "fresh optimiser sgd, rmsprop or adamw: its first step (adamw's is ≈ −η sign(g))"
     )
-    lr: float = _f(1e-3, "learning rate η")
-    updates: int = _f(8, "K updates (the first K examples), each one step from the same θ₀")
-    limit: int | None = _f(None, "use only the first N valid examples (caps K)", type=int)
+    lr: float = _f(1e-3, "learning rate η", above=0)
+    updates: int = _f(8, "K updates (the first K examples), each one step from the same θ₀", low=1)
+    limit: int | None = _f(None, "use only the first N valid examples (caps K)", type=int, low=1)
     lr_sweep: bool = _f(False, "also step with η × (1/8 … 4) and report the error's slope in η")
     probe_types: str | None = _f(None, PROBE_TYPES_HELP, type=str)
-    beta: float | None = _f(None, BETA_HELP, type=float)
+    beta: float | None = _f(None, BETA_HELP, type=float, above=0)
     factors: str = _f(
         "unembed",
         "kernel subset for the factor report: unembed (closed form), all, last:K (Hutchinson "
         "estimates) or none",
     )
-    kernel_probes: int = _f(2, "Rademacher vectors per kernel summary (subsets but unembed)")
+    kernel_probes: int = _f(2, "Rademacher vectors per kernel summary (subsets but unembed)", low=1)
     strict: bool = _f(False, STRICT_HELP)
-    seed: int = _f(0, "model init (tiny models) and kernel probes")
+    seed: int = _f(0, "model init (tiny models) and kernel probes", **SEED)
     device: str = _f("auto", DEVICE_HELP)  # the model is fp32 everywhere
     out: str | None = _f(
         None, "output folder (default runs/predict-<loss>-<optimizer>-<model>-<data>)", type=str
     )
+    overwrite: bool = _f(False, OVERWRITE_HELP)
     json: bool = _f(False, "print one JSON object (pearson_r, sign_agreement, …)")
 
     def run_dir(self) -> Path:
@@ -242,15 +267,16 @@ class InfluenceConfig(Tokenization):
     train_types: str = _f(
         "chosen,rejected", "single-response losses: comma-separated response types trained on"
     )
-    lr: float = _f(1e-3, "learning rate η (a scale)")
-    limit: int = _f(8, "N examples, each one update")
-    beta: float | None = _f(None, BETA_HELP, type=float)
+    lr: float = _f(1e-3, "learning rate η (a scale)", above=0)
+    limit: int = _f(8, "N examples, each one update", low=1)
+    beta: float | None = _f(None, BETA_HELP, type=float, above=0)
     strict: bool = _f(False, STRICT_HELP)
-    seed: int = _f(0, "model init (tiny models)")
+    seed: int = _f(0, "model init (tiny models)", **SEED)
     device: str = _f("auto", DEVICE_HELP)
     out: str | None = _f(
         None, "output folder (default runs/influence-<loss>-<model>-<data>)", type=str
     )
+    overwrite: bool = _f(False, OVERWRITE_HELP)
 
     def run_dir(self) -> Path:
         return run_dir(self.out, "influence", self.loss, self.model, data_name(self.data))
@@ -289,7 +315,7 @@ class PresetsConfig:
 
 
 @dataclass(frozen=True)
-class GenerateConfig:
+class GenerateConfig(Checked):
     """`generate`: sample responses in left-padded batches (resumable JSONL), report diversity."""
 
     model: str = _f("smollm2", MODEL_HELP)
@@ -299,15 +325,19 @@ class GenerateConfig:
         "a text file with one prompt per line",
     )
     out: str | None = _f(None, "output folder (default runs/generate-<model>-<prompts>)", type=str)
-    limit: int | None = _f(None, "only the first N prompts (synthetic: default 64)", type=int)
-    prompt_seed: int = _f(1000, PROMPT_SEED_HELP)
-    max_new_tokens: int = _f(24, NEW_TOKENS_HELP)
-    temperature: float = _f(1.0, TEMPERATURE_HELP)
-    top_p: float = _f(1.0, TOP_P_HELP)
-    batch_size: int = _f(16, BATCH_HELP)
-    max_prompt_length: int = _f(256, PROMPT_LENGTH_HELP)
-    repeat_n: int = _f(3, "n of the repeated-n-gram fraction (words)")
-    seed: int = _f(0, "sampling seed (and tiny models' init)")
+    resume: bool = _f(False, RESUME_HELP)
+    overwrite: bool = _f(False, OVERWRITE_HELP)
+    limit: int | None = _f(
+        None, "only the first N prompts (synthetic: default 64)", type=int, low=1
+    )
+    prompt_seed: int = _f(1000, PROMPT_SEED_HELP, **SEED)
+    max_new_tokens: int = _f(24, NEW_TOKENS_HELP, low=1)
+    temperature: float = _f(1.0, TEMPERATURE_HELP, low=0)
+    top_p: float = _f(1.0, TOP_P_HELP, above=0, high=1)
+    batch_size: int = _f(16, BATCH_HELP, low=1)
+    max_prompt_length: int = _f(256, PROMPT_LENGTH_HELP, low=1)
+    repeat_n: int = _f(3, "n of the repeated-n-gram fraction (words)", low=1)
+    seed: int = _f(0, "sampling seed (and tiny models' init)", **SEED)
     device: str = _f("auto", DEVICE_HELP)
     strict: bool = _f(False, STRICT_HELP)
     json: bool = _f(False, "print the diversity summary as one JSON object")
@@ -333,7 +363,7 @@ class GenerateConfig:
 
 
 @dataclass(frozen=True)
-class WinrateConfig:
+class WinrateConfig(Checked):
     """`winrate`: A's pairwise win rate over B under a judge, both orders, 95% interval."""
 
     a: str = _f(
@@ -346,18 +376,24 @@ class WinrateConfig:
         "openai:BASE_URL (an OpenAI-compatible endpoint)",
     )
     judge_model: str = _f("gpt-3.5-turbo", "openai judge: the chat model (paper: gpt-3.5-turbo)")
-    timeout: float = _f(30.0, "openai judge: seconds per request before it is retried")
-    retries: int = _f(4, "openai judge: retries after a timeout, connection error, 429 or 5xx")
-    backoff: float = _f(1.0, "openai judge: seconds before the first retry (doubling after)")
-    requests_per_second: float = _f(2.0, "openai judge: rate limit")
+    timeout: float = _f(30.0, "openai judge: seconds per request before it is retried", above=0)
+    retries: int = _f(
+        4, "openai judge: retries after a timeout, connection error, 429 or 5xx", low=0
+    )
+    backoff: float = _f(1.0, "openai judge: seconds before the first retry (doubling after)", low=0)
+    requests_per_second: float = _f(2.0, "openai judge: rate limit", above=0)
     interval: str = _f(
         "wilson", "95% interval: wilson, or bootstrap over prompts", choices=("wilson", "bootstrap")
     )
-    bootstrap_rounds: int = _f(2000, "bootstrap resamples")
-    max_chars: int = _f(2000, "skip a pair when a response is longer (paper: 2,000 characters)")
-    limit: int | None = _f(None, "judge only the first N paired prompts", type=int)
-    seed: int = _f(0, "seed of the bootstrap")
+    bootstrap_rounds: int = _f(2000, "bootstrap resamples", low=1)
+    max_chars: int = _f(
+        2000, "skip a pair when a response is longer (paper: 2,000 characters)", low=1
+    )
+    limit: int | None = _f(None, "judge only the first N paired prompts", type=int, low=1)
+    seed: int = _f(0, "seed of the bootstrap", **SEED)
     out: str | None = _f(None, "output folder (default runs/winrate-<A>-vs-<B>)", type=str)
+    resume: bool = _f(False, RESUME_HELP)
+    overwrite: bool = _f(False, OVERWRITE_HELP)
     json: bool = _f(False, "print one JSON summary object instead of a table")
     progress: str = _f("auto", PROGRESS_HELP, choices=PROGRESS_MODES)
 
@@ -366,29 +402,31 @@ class WinrateConfig:
 
 
 @dataclass(frozen=True)
-class AlignConfig:
+class AlignConfig(Checked):
     """`align`: extension (SFT on y⁺ and y⁻, then DPO) against baseline (SFT on y⁺, then DPO)
     over seeds and DPO negative weights, judged by the synthetic task's reward."""
 
     model: str = _f("tiny-neox", MODEL_HELP)
     seeds: str = _f("0,1,2", "comma-separated seeds (model init, training data, sampling)")
     neg_weights: str = _f("1", "comma-separated weights w of DPO's y⁻ term (the sweep: 0,0.5,1)")
-    limit: int = _f(512, "synthetic training examples (pairs)")
-    sft_steps: int = _f(800, SFT_STEPS_HELP)
-    steps: int = _f(100, STEPS_HELP)
-    batch_size: int = _f(16, BATCH_HELP)
-    lr: float = _f(3e-3, "learning rate, both stages")
+    limit: int = _f(512, "synthetic training examples (pairs)", low=1)
+    sft_steps: int = _f(800, SFT_STEPS_HELP, low=1)
+    steps: int = _f(100, STEPS_HELP, low=1)
+    batch_size: int = _f(16, BATCH_HELP, low=1)
+    lr: float = _f(3e-3, "learning rate, both stages", low=0)
     optimizer: str = _f("adamw", "sgd, adamw or rmsprop")
-    beta: float = _f(0.1, BETA_HELP)
-    max_length: int = _f(512, LENGTH_HELP)
-    eval_prompts: int = _f(128, "held-out synthetic prompts generated per model")
-    prompt_seed: int = _f(1000, PROMPT_SEED_HELP)
-    max_new_tokens: int = _f(16, NEW_TOKENS_HELP)
-    temperature: float = _f(1.0, TEMPERATURE_HELP)
-    top_p: float = _f(1.0, TOP_P_HELP)
-    gen_batch_size: int = _f(32, "prompts per generation batch")
+    beta: float = _f(0.1, BETA_HELP, above=0)
+    max_length: int = _f(512, LENGTH_HELP, low=2)
+    eval_prompts: int = _f(128, "held-out synthetic prompts generated per model", low=1)
+    prompt_seed: int = _f(1000, PROMPT_SEED_HELP, **SEED)
+    max_new_tokens: int = _f(16, NEW_TOKENS_HELP, low=1)
+    temperature: float = _f(1.0, TEMPERATURE_HELP, low=0)
+    top_p: float = _f(1.0, TOP_P_HELP, above=0, high=1)
+    gen_batch_size: int = _f(32, "prompts per generation batch", low=1)
     device: str = _f("auto", DEVICE_HELP)
     out: str | None = _f(None, "output folder (default runs/align-<model>)", type=str)
+    resume: bool = _f(False, RESUME_HELP)
+    overwrite: bool = _f(False, OVERWRITE_HELP)
     json: bool = _f(False, "print summary.json instead of the tables")
     progress: str = _f("auto", PROGRESS_HELP, choices=PROGRESS_MODES)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import UserError
-from common.runs import DRIFT, KERNEL, METRICS, TRAJECTORY, read_metrics, write_json
+from common.runs import DRIFT, KERNEL, METRICS, TRAJECTORY, claim_run_dir, load_metrics, write_json
 from llm_validation.core.agreement import summarize
 from llm_validation.runs.config import DriftConfig
 
@@ -28,13 +28,12 @@ PREDICTION_KINDS = {
 
 def drift_table(run: Path) -> list[dict]:
     """[{step, subset, correlation, max_change}] from the `kernel` rows of metrics.csv."""
-    rows = [r for r in read_metrics(run / METRICS) if r["probe_type"] == "kernel"]
+    rows = [r for r in load_metrics(run / METRICS) if r[2] == "kernel"]
     table: dict[tuple[int, str], dict] = {}
-    for r in rows:
-        name, subset = r["metric"].rsplit("_", 1)
-        key = (int(r["step"]), subset)
-        entry = table.setdefault(key, {"step": key[0], "subset": subset})
-        entry[name.removeprefix("drift_")] = float(r["value"])
+    for step, _, _, metric, value in rows:
+        name, subset = metric.rsplit("_", 1)
+        entry = table.setdefault((step, subset), {"step": step, "subset": subset})
+        entry[name.removeprefix("drift_")] = value
     return [table[k] for k in sorted(table)]
 
 
@@ -74,4 +73,5 @@ def main(cfg: DriftConfig) -> dict:
         raise UserError(
             f"--run: {run} has no {KERNEL} and {METRICS}; record it with `run --track-kernel K`"
         )
-    return write_drift(run)
+    with claim_run_dir(run, None):  # not while the run (or another drift) writes it
+        return write_drift(run)

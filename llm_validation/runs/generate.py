@@ -24,6 +24,7 @@ from pathlib import Path
 
 from common.errors import UserError
 from common.progress import progress
+from common.runs import claim_run_dir, write_json
 from llm_validation.core.diversity import diversity
 from llm_validation.runs.config import GenerateConfig
 
@@ -88,6 +89,13 @@ def left_pad(rows: list[list[int]], pad_id: int):
     return ids, mask
 
 
+def response_lengths(new, eos: int):
+    """Tokens each response counts: up to and including its first EOS (all of a row without
+    one; what comes after it is padding). Shape: new (B, T) → (B,)."""
+    is_eos = new == eos
+    return ((is_eos.cumsum(-1) - is_eos.long()) == 0).sum(-1)
+
+
 def sample_batch(model, tokenizer, prompts: list[str], cfg: GenerateConfig, seed: int):
     """Sample one batch → [(response text, tokens incl. EOS, Σ_t H(p_t))] per prompt.
 
@@ -122,11 +130,10 @@ def sample_batch(model, tokenizer, prompts: list[str], cfg: GenerateConfig, seed
     new = out.sequences[:, ids.shape[1] :]  # (B, T_new)
     logp = torch.stack([torch.log_softmax(s.float(), -1) for s in out.scores], 1)  # (B, T, V)
     entropy = torch.special.entr(logp.exp()).sum(-1)  # (B, T_new)
-    is_eos = new == eos
-    valid = (is_eos.cumsum(-1) - is_eos.long()) == 0  # up to and including the first EOS
+    is_eos, lengths = new == eos, response_lengths(new, eos)
     results = []
     for i in range(len(prompts)):
-        n = int(valid[i].sum())
+        n = int(lengths[i])
         text = tokenizer.decode(new[i, :n][~is_eos[i, :n]], skip_special_tokens=True)
         results.append((text, n, float(entropy[i, :n].sum())))
     return results
@@ -151,13 +158,17 @@ def resume_point(path: Path, settings: dict) -> list[dict]:
 
 def main(cfg: GenerateConfig) -> dict:
     """Sample every prompt (resuming), write the JSONL and diversity.json → the summary."""
+    check(cfg)
+    prompts = read_prompts(cfg)
+    config = {"kind": "generate", **asdict(cfg)}
+    with claim_run_dir(cfg.run_dir(), config, cfg.resume, cfg.overwrite) as out:
+        return _generate(cfg, prompts, out)
+
+
+def _generate(cfg: GenerateConfig, prompts: list[str], out: Path) -> dict:
     from llm_validation.runs.runtime import pick_device
     from llm_validation.sources.models import load_model
 
-    check(cfg)
-    prompts = read_prompts(cfg)
-    out = cfg.run_dir()
-    out.mkdir(parents=True, exist_ok=True)
     path, settings = out / "generations.jsonl", cfg.settings()
     records = resume_point(path, settings)
     started, new_tokens = time.perf_counter(), 0
@@ -199,6 +210,5 @@ def main(cfg: GenerateConfig) -> dict:
         "seconds": round(seconds, 3),
         "tokens_per_second": new_tokens / seconds if new_tokens else 0.0,
     }
-    (out / "diversity.json").write_text(json.dumps(summary, indent=2))
-    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2, sort_keys=True))
+    write_json(out / "diversity.json", summary)
     return summary

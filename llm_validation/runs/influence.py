@@ -26,7 +26,7 @@ import torch
 
 from common.errors import UserError
 from common.probes import PROBE_TYPES
-from common.runs import CONFIG, INFLUENCE, write_json
+from common.runs import INFLUENCE, claim_run_dir
 from llm_validation.core.first_order import logp_and_grad, logps, loss_coefficients
 from llm_validation.core.logprobs import CutReport, tokenize_example
 from llm_validation.core.losses import LOSSES, get_loss
@@ -96,6 +96,16 @@ def influence_matrices(
 def main(cfg: InfluenceConfig) -> dict:
     """Compute I[r, c]; write config.json and influence.csv; return the matrices (the CLI draws
     influence.png from the CSV)."""
+    with claim_run_dir(
+        cfg.run_dir(),
+        {"kind": "influence", **asdict(cfg)},
+        overwrite=cfg.overwrite,
+        resumable=False,
+    ):
+        return _main(cfg)
+
+
+def _main(cfg: InfluenceConfig) -> dict:
     if cfg.loss not in LOSSES:
         raise UserError(f"unknown loss {cfg.loss!r}; choose from {', '.join(LOSSES)}")
     seed_everything(cfg.seed)
@@ -124,8 +134,6 @@ def main(cfg: InfluenceConfig) -> dict:
         model, items, tokenizer.eos_token_id, cfg.loss, rows, columns, cfg.lr, hyper
     )
     out = cfg.run_dir()
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / CONFIG, {"kind": "influence", **asdict(cfg)})
     with (out / INFLUENCE).open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["train_type", "probe_type", "same_prompt", "other_prompts", "total"])

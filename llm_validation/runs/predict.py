@@ -15,7 +15,7 @@ import torch
 
 from common.errors import UserError
 from common.probes import PROBE_TYPES
-from common.runs import CONFIG, PREDICTIONS, SUMMARY, write_json
+from common.runs import PREDICTIONS, SUMMARY, claim_run_dir, write_json
 from llm_validation.core import entk
 from llm_validation.core.agreement import error_slope, summarize
 from llm_validation.core.directions import OPTIMISERS
@@ -106,6 +106,13 @@ def _factor_columns(f: dict) -> dict[str, float]:
 def main(cfg: PredictConfig) -> dict:
     """Run `predict`; write config.json, predictions.csv, summary.json and factors.json under
     `cfg.run_dir()` and return the summary (the CLI draws scatter.png from them)."""
+    with claim_run_dir(
+        cfg.run_dir(), {"kind": "predict", **asdict(cfg)}, overwrite=cfg.overwrite, resumable=False
+    ):
+        return _main(cfg)
+
+
+def _main(cfg: PredictConfig) -> dict:
     if cfg.optimizer not in OPTIMISERS:
         raise UserError(f"unknown optimizer {cfg.optimizer!r}; choose from {', '.join(OPTIMISERS)}")
     if cfg.loss not in LOSSES:
@@ -182,8 +189,6 @@ def _summary(rows, infos, cfg: PredictConfig, lrs) -> dict:
 
 def _write(cfg: PredictConfig, rows: list[dict], summary: dict, factors: dict) -> Path:
     out = cfg.run_dir()
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / CONFIG, {"kind": "predict", **asdict(cfg)})
     write_json(out / SUMMARY, summary)
     write_json(out / "factors.json", {"update": 0, "probes": factors})
     columns = list(dict.fromkeys(k for row in rows for k in row))

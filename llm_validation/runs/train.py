@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import json
 import os
 import time
@@ -30,7 +31,7 @@ from torch import Tensor
 from common.errors import UserError
 from common.probes import PROBE_TYPES, Y_STAR
 from common.progress import progress, say
-from common.runs import MASS, METRICS, SUMMARY, TRAIN, RunLogs, last_phase_start, write_json
+from common.runs import MASS, METRICS, SUMMARY, TRAIN, RunLogs, claim_run_dir, write_json
 from llm_validation.core.directions import OPTIMISERS, make_optimizer
 from llm_validation.core.logprobs import (
     CutReport,
@@ -155,27 +156,59 @@ def precompute_reference(session: Session, data: list[Pair]) -> torch.Tensor:
     return values.view(2, len(data)).T
 
 
+def reference_fingerprint(session: Session, phase: Phase, data: list[Pair]) -> str:
+    """What a cached π_ref was computed from: model, reduction, loss, tokenisation and the token
+    ids of every pair (so changed data, tokenizer or truncation all change it)."""
+    cfg = session.cfg
+    digest = hashlib.sha256()
+    settings = (cfg.model, cfg.seed, cfg.reduction, cfg.reference, phase.loss, phase.data)
+    digest.update(json.dumps([*settings, asdict(session.truncation)], default=str).encode())
+    for pair in data:
+        for item in pair:
+            if item is not None:
+                digest.update(
+                    np.asarray(
+                        [item.prompt_len, len(item.ids), *item.ids], dtype=np.int64
+                    ).tobytes()
+                )
+    return digest.hexdigest()
+
+
+def cached_reference(path: Path, fingerprint: str):
+    """The value saved at `path` if it was computed from `fingerprint`, else None (recompute)."""
+    if not path.is_file():
+        return None
+    saved = torch.load(path, weights_only=True)
+    if not isinstance(saved, dict) or saved.get("fingerprint") != fingerprint:
+        say(f"{path}: computed from other inputs; recomputing π_ref")
+        return None
+    return saved["value"]
+
+
 def phase_reference(session: Session, index: int, phase: Phase, data: list[Pair]):
     """π_ref for a phase: precomputed log-probs (N, 2) or a frozen model copy, taken from the
-    model as the phase starts and saved as reference_<index>.pt (under --checkpoint) so that
-    --resume reuses it."""
+    model as the phase starts and saved as reference_<index>.pt (under --checkpoint, where
+    --resume can use it) with the fingerprint of what it was computed from, so that --resume
+    reuses it and nothing else does."""
     spec = LOSSES[phase.loss]
     if not spec.reference:
         return None
-    path = session.out / f"reference_{index}.pt"
     keep = session.cfg.checkpoint  # resume state, written only where --resume can use it
+    path = session.out / f"reference_{index}.pt"
+    fingerprint = reference_fingerprint(session, phase, data)
+    cached = cached_reference(path, fingerprint) if keep else None
     if session.cfg.reference == "precomputed" and phase.data != "onpolicy":
-        if keep and path.is_file():
-            return torch.load(path, weights_only=True)
+        if cached is not None:
+            return cached
         logps = precompute_reference(session, data)
         if keep:
-            atomic_save(logps, path)
+            atomic_save({"fingerprint": fingerprint, "value": logps}, path)
         return logps
     reference = copy.deepcopy(session.model).eval().requires_grad_(False)
-    if keep and path.is_file():
-        reference.load_state_dict(torch.load(path, weights_only=True))
+    if cached is not None:
+        reference.load_state_dict(cached)
     elif keep:
-        atomic_save(session.model.state_dict(), path)
+        atomic_save({"fingerprint": fingerprint, "value": session.model.state_dict()}, path)
     return reference
 
 
@@ -233,18 +266,44 @@ def non_finite(
     session: Session,
     phase: Phase,
     step: int,
+    pairs: list[Pair],
     rows: list[int],
     what: str,
-    per_pair: Tensor | None = None,
+    reference,
 ) -> UserError:
-    """The one-line stop for a NaN or inf: the step, the loss and the example(s) that caused it
-    (those whose own loss is not finite; all of the batch when that cannot be told)."""
-    bad = rows if per_pair is None else [r for r, v in zip(rows, per_pair) if not torch.isfinite(v)]
-    names = ", ".join(example_name(session, phase, r) for r in (bad or rows))
+    """The one-line stop for a NaN or inf at optimiser step `step`: the learning rate is named as
+    the likely cause unless some of the batch's examples give a non-finite loss at the starting
+    weights θ₀ as well (then those examples are named: the data is at fault)."""
+    bad = bad_at_start(session, phase, pairs, rows, reference)
+    kept = f"the run stops and {session.out / METRICS} keeps the evaluations before it"
+    if bad:
+        names = ", ".join(example_name(session, phase, r) for r in bad)
+        return UserError(
+            f"{what} at step {step} ({phase.loss}) on example(s) {names}; their loss is not "
+            f"finite at the starting weights either: the data is at fault; {kept}"
+        )
     return UserError(
-        f"{what} at step {step} ({phase.loss}) on example(s) {names}; the run stops "
-        f"and {session.out / METRICS} keeps the evaluations before it"
+        f"{what} at step {step} ({phase.loss}, lr {session.cfg.lr:g}): the batch's examples give a "
+        f"finite loss at the starting weights, so the learning rate is the likely cause (try a "
+        f"smaller --lr); {kept}"
     )
+
+
+@torch.no_grad()
+def bad_at_start(
+    session: Session, phase: Phase, pairs: list[Pair], rows: list[int], reference
+) -> list[int]:
+    """The rows of `pairs` whose own loss is not finite under the run's starting weights θ₀ (the
+    model loaded afresh, as the run began)."""
+    cfg, spec = session.cfg, LOSSES[phase.loss]
+    device = next(session.model.parameters()).device
+    start, _ = load_model(cfg.model, seed=cfg.seed, device=device)
+    with session.autocast():
+        logp, length = group_logps(start.eval(), pairs, session.pad_id, cfg.reduction, spec.groups)
+    ref = reference_scores(session, reference, pairs, rows)
+    params = hyper_parameters(spec, asdict(cfg))
+    per_pair = per_pair_losses(phase.loss, logp, length, ref, params)
+    return [r for r, v in zip(rows, per_pair) if not torch.isfinite(v)]
 
 
 def per_pair_losses(name: str, logp, length, ref, params) -> Tensor:
@@ -281,16 +340,15 @@ def train_step(
         ref = reference_scores(session, reference, pairs, rows)
         loss = evaluate_loss(phase.loss, logp, length, ref, **params).loss / len(batch)
         if not torch.isfinite(loss):
-            per_pair = per_pair_losses(phase.loss, logp, length, ref, params)
-            raise non_finite(
-                session, phase, step + 1, rows, f"loss {float(loss.detach())}", per_pair
-            )
+            what = f"loss {float(loss.detach())}"
+            raise non_finite(session, phase, step + 1, pairs, rows, what, reference)
         loss.backward()
         total += float(loss.detach())
     if cfg.max_grad_norm > 0:
         norm = torch.nn.utils.clip_grad_norm_(session.model.parameters(), cfg.max_grad_norm)
         if not torch.isfinite(norm):
-            raise non_finite(session, phase, step + 1, index, f"gradient norm {float(norm)}")
+            what = f"gradient norm {float(norm)}"
+            raise non_finite(session, phase, step + 1, batch, index, what, reference)
     session.optimizer.step()
     return total
 
@@ -336,23 +394,12 @@ def check_config(cfg: RunConfig) -> None:
             raise UserError(
                 f"unknown {name} {getattr(cfg, name)!r}; choose from {', '.join(registry)}"
             )
-    if cfg.track_kernel < 0:
-        raise UserError("--track-kernel must be ≥ 0")
     if cfg.track_kernel and cfg.resume:
         raise UserError("--track-kernel cannot --resume: the trajectory intervals start at step 0")
     intervals = [s for s in cfg.track_intervals.split(",") if s.strip()]
     if not all(s.strip().isdigit() and int(s) >= 1 for s in intervals):
         raise UserError(f"--track-intervals must be positive integers, got {cfg.track_intervals!r}")
-    if cfg.warmup_steps < 0:
-        raise UserError("--warmup-steps must be ≥ 0")
-    for flag, value, low in (
-        ("--eval-every", cfg.eval_every, 1),
-        ("--batch-size", cfg.batch_size, 1),
-        ("--steps", cfg.steps, 0),
-    ):
-        if value < low:  # the message names the one flag that is wrong
-            raise UserError(f"{flag} must be ≥ {low}, got {value}")
-    if cfg.micro_batch_size is not None and not 1 <= cfg.micro_batch_size <= cfg.batch_size:
+    if cfg.micro_batch_size is not None and cfg.micro_batch_size > cfg.batch_size:
         raise UserError("--micro-batch-size must lie in [1, batch size]")
     if cfg.method == "onpolicy-dpo":
         load_reward(cfg.reward, cfg.data)  # a missing or broken reward fails before any loading
@@ -361,42 +408,9 @@ def check_config(cfg: RunConfig) -> None:
         raise UserError(f"unknown probe types: {', '.join(sorted(bad))}")
 
 
-# What a resumed run may change: how it reports, where its folder now is (a moved folder
-# resumes), and a larger --steps (the HF Trainer's resume_from_checkpoint with a larger
-# max_steps), as long as the last phase starts where it did: the steps already taken then stay
-# the same steps, since data order, warmup and evaluations depend on the step alone.
-RESUME_FREE = ("resume", "json", "progress", "out")
-
-
-def resume_changes(before: dict, now: dict) -> list[str]:
-    """The settings of `now` that differ from the stored `before` in a way --resume refuses."""
-    changed = sorted(k for k in now if k not in RESUME_FREE and before.get(k) != now[k])
-    extends = now.get("steps", 0) > before.get("steps", 0) and last_phase_start(
-        before
-    ) == last_phase_start(now)
-    return [k for k in changed if not (k == "steps" and extends)]
-
-
-def prepare_run_dir(cfg: RunConfig) -> Path:
-    """Create the run folder; on --resume insist that the stored config matches."""
-    out = cfg.run_dir()
-    stored = out / "config.json"
-    if cfg.resume and stored.is_file():
-        try:
-            before = json.loads(stored.read_text())
-        except json.JSONDecodeError:
-            raise UserError(f"--resume: {stored} is not readable JSON; start a new run") from None
-        changed = resume_changes(before, json.loads(cfg.to_json()))
-        if changed:
-            raise UserError(
-                f"--resume with a different configuration ({', '.join(changed)}) than {stored}"
-            )
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json(stored, json.loads(cfg.to_json()))  # atomic: never a half-written config
-    except OSError as err:
-        raise UserError(f"cannot write {stored}: {err.strerror or err}") from None
-    return out
+def run_config(cfg: RunConfig) -> dict:
+    """What config.json records of a run (and what --resume must match)."""
+    return json.loads(cfg.to_json())
 
 
 def open_session(cfg: RunConfig) -> Session:
@@ -507,13 +521,18 @@ def evaluation(session: Session, logs: RunLogs, writes: Writes, step: int, losse
 def main(cfg: RunConfig, on_eval: Callable[[int], None] | None = None) -> Path:
     """Run `cfg` → its run folder. `on_eval(step)` is called after each evaluation is written
     and checkpointed (a notebook hook; raising KeyboardInterrupt there interrupts the run)."""
-
     check_config(cfg)
     if cfg.backend == "trl":
         from llm_validation.runs.trl_backend import run_trl
 
         return run_trl(cfg)
-    prepare_run_dir(cfg)
+    with claim_run_dir(cfg.run_dir(), run_config(cfg), cfg.resume, cfg.overwrite):
+        return train(cfg, on_eval)
+
+
+def train(cfg: RunConfig, on_eval: Callable[[int], None] | None = None) -> Path:
+    """The native trainer's body, in a run folder `main` has claimed."""
+
     session = open_session(cfg)
     phases = plan(cfg)
     if cfg.track_kernel:

@@ -31,7 +31,6 @@ import numpy as np
 from common.errors import UserError
 from common.probes import BYSTANDERS, Y_STAR
 from common.runs import (
-    COLUMNS,
     CONFIG,
     LOGP,
     METRICS,
@@ -40,6 +39,7 @@ from common.runs import (
     SUMMARY,
     complete,
     last_phase_start,
+    load_metrics,
     read_metrics,
     run_files,
 )
@@ -143,8 +143,8 @@ def read_run(folder: Path) -> Run:
     evaluations are read."""
     try:
         config = json.loads((folder / CONFIG).read_text())
-        rows = [r for r in read_metrics(folder / METRICS) if complete(r) and r["metric"] == LOGP]
-        trace = Trace.from_rows([tuple(r[c] for c in COLUMNS) for r in rows])
+        rows = [r for r in load_metrics(folder / METRICS) if r[3] == LOGP]  # checked rows
+        trace = Trace.from_rows(rows)
         curves = {k: Curve(*trace.series(k)) for k in dict.fromkeys(trace.probe_type.tolist())}
         steps = curves["chosen"].steps if "chosen" in curves else np.array([], dtype=int)
         prompt_steps, ids, values = _read_prompts(folder, steps)

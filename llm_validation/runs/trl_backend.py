@@ -61,7 +61,7 @@ from transformers import TrainerCallback
 
 from common.errors import UserError
 from common.progress import Off, progress
-from common.runs import SUMMARY, write_json
+from common.runs import SUMMARY, claim_run_dir, write_json
 from llm_validation.core.directions import OPTIMISERS
 from llm_validation.core.losses import LOSSES, hyper_parameters
 from llm_validation.runs.callback import LearningDynamicsCallback
@@ -366,6 +366,13 @@ def run_trl(cfg: RunConfig) -> Path:
     native backend writes; the CLI draws the plots)."""
     check_trl(cfg)
     out = cfg.run_dir()
+    if os.environ.get("RANK", "0") != "0":  # torchrun's other ranks: rank 0 holds the folder
+        return _run_trl(cfg, out)
+    with claim_run_dir(out, json.loads(cfg.to_json()), overwrite=cfg.overwrite, resumable=False):
+        return _run_trl(cfg, out)
+
+
+def _run_trl(cfg: RunConfig, out: Path) -> Path:
     examples, report = load_examples(
         cfg.data,
         template=chat_template(cfg.model),

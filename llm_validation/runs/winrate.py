@@ -24,6 +24,7 @@ import numpy as np
 
 from common.errors import UserError
 from common.progress import progress
+from common.runs import claim_run_dir, write_json
 from llm_validation.core.winrate_stats import INVALID, TIE, prompt_verdict, tally
 from llm_validation.runs.config import WinrateConfig
 from llm_validation.runs.judges import FIRST, SECOND, ChatSettings, Verdict, judge_kind, load_judge
@@ -205,9 +206,12 @@ def main(cfg: WinrateConfig) -> dict:
     short = [p for p in pairs if max(len(p[1]), len(p[2])) <= cfg.max_chars]
     skipped_long = len(pairs) - len(short)
     short = short[: cfg.limit]
-    out = cfg.run_dir()
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2, sort_keys=True))
+    config = {"kind": "winrate", **asdict(cfg)}
+    with claim_run_dir(cfg.run_dir(), config, cfg.resume, cfg.overwrite) as out:
+        return _judge(cfg, out, short, skipped_long, unmatched)
+
+
+def _judge(cfg: WinrateConfig, out: Path, short: list, skipped_long: int, unmatched: int) -> dict:
     judge = load_judge(cfg.judge, chat_settings(cfg))
     cache = JudgmentCache(out / "judgments.jsonl")
     try:
@@ -215,7 +219,13 @@ def main(cfg: WinrateConfig) -> dict:
     finally:
         cache.close()
     summary = summarize(cfg, rows, counts, judge, skipped_long, unmatched)
+    if summary["n"] == 0:  # no verdict at all: a win rate of 0.5 would be made up
+        raise UserError(
+            f"the judge {judge.key} judged none of {len(rows)} prompts (invalid "
+            f"{summary['invalid']}, failed {summary['failed']}): no win rate; "
+            f"{out / 'judgments.jsonl'} keeps what it answered (rerun with --resume)"
+        )
     scores = [prompt_verdict(r["a_first_winner"], r["b_first_winner"]) for r in rows]
     write_csv(out / "winrate.csv", rows, scores)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_json(out / "summary.json", summary)
     return summary

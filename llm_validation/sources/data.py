@@ -20,6 +20,7 @@ response (e.g. a blank `chosen_initial`) skips that response only.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,12 +43,21 @@ class LoadReport:
     kept: int = 0
     responses_skipped: int = 0
     problems: list[str] = field(default_factory=list)
+    identical: int = 0  # kept examples whose chosen and rejected are the same text
+    fields: tuple[str, ...] = ()  # the first record's fields (what a table's columns are)
 
     def summary(self) -> str:
+        same = f"; {self.identical} pairs with chosen == rejected" if self.identical else ""
         return (
             f"read {self.lines} lines, kept {self.kept} examples; skipped "
-            f"{self.lines - self.kept} lines and {self.responses_skipped} empty optional responses"
+            f"{self.lines - self.kept} lines and {self.responses_skipped} empty optional "
+            f"responses{same}"
         )
+
+    def by_reason(self) -> dict[str, int]:
+        """How many problems of each kind (`malformed JSON`, `missing field 'chosen'`, …)."""
+        reasons = (p.split(": ", 1)[-1].split(" (")[0] for p in self.problems)
+        return dict(Counter(reasons).most_common())
 
     def notes(self, first: int = SHOWN_PROBLEMS) -> list[str]:
         """The first `first` problems as `file:line: reason`, then how many more there were."""
@@ -62,6 +72,7 @@ class LoadReport:
             "kept": self.kept,
             "lines_skipped": self.lines - self.kept,
             "responses_skipped": self.responses_skipped,
+            "identical_pairs": self.identical,
             "problems": self.problems,
         }
 
@@ -69,6 +80,8 @@ class LoadReport:
 def _check_record(record: object, required: tuple[str, ...]) -> tuple[dict, list[str]]:
     """Validate one parsed line → (responses kept, problems). A problem starting with '!' is
     fatal for the line; others drop one optional response."""
+    if isinstance(record, list):
+        return {}, ["!a JSON array, not one object: a .jsonl file holds one object a line"]
     if not isinstance(record, dict):
         return {}, ["!not a JSON object"]
     problems = []
@@ -112,6 +125,8 @@ def parse_lines(
             responses, problems = {}, [f"!malformed JSON ({err.msg}, column {err.colno})"]
         else:
             record, problems = to_standard(record, template)
+            if isinstance(record, dict) and not report.fields:
+                report.fields = tuple(record)
             responses, more = _check_record(record, tuple(required)) if not problems else ({}, [])
             problems += more
         for problem in problems:
@@ -124,6 +139,9 @@ def parse_lines(
         report.responses_skipped += len(problems)
         examples.append(Example(record["prompt"], responses, f"{source}:{number}"))
         report.kept += 1
+        report.identical += "chosen" in responses and responses["chosen"] == responses.get(
+            "rejected"
+        )
     return examples, report
 
 
@@ -142,7 +160,7 @@ def load_examples(
         return examples, LoadReport(lines=len(examples), kept=len(examples))
     if spec.startswith(HUB):
         examples, report = parse_lines(lines(spec), spec, required, strict, limit, template)
-        return _nonempty(spec, examples, report)
+        return _nonempty(spec, examples, report, required)
     path = Path(resolve(spec))
     if not path.is_file() and not path.is_dir():
         raise UserError(f"data file not found: {spec}")
@@ -150,15 +168,37 @@ def load_examples(
     if records is not None:
         examples, report = parse_lines(records, str(path), required, strict, limit, template)
     else:
-        with path.open(
-            "rb"
-        ) as handle:  # bytes: json.loads decodes per line, so bad UTF-8 is one line
+        with path.open("rb") as handle:  # bytes: json.loads decodes per line (bad UTF-8: a line)
+            if handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
+                raise UserError(
+                    f"{spec} holds a JSON array, not JSON lines (one object a line): name it "
+                    f"{path.stem}.json, or write one object a line"
+                )
+            handle.seek(0)
             examples, report = parse_lines(handle, str(path), required, strict, limit, template)
-    return _nonempty(spec, examples, report)
+    return _nonempty(spec, examples, report, required)
 
 
-def _nonempty(spec: str, examples: list[Example], report: LoadReport):
+def _nonempty(spec: str, examples: list[Example], report: LoadReport, required):
+    """The load, or one line saying why nothing (or only identical pairs) is usable."""
     if not examples:
-        first = f"; the first: {report.problems[0]}" if report.problems else ""
-        raise UserError(f"{spec}: no usable examples ({report.summary()}{first})")
+        raise UserError(
+            f"{spec}: no usable examples ({report.summary()}); {why_none(report, required)}"
+        )
+    if set(PAIR_TYPES) <= set(required) and report.identical == len(examples):
+        raise UserError(
+            f"{spec}: every pair ({len(examples)}) has chosen == rejected: a preference loss "
+            "has nothing to learn from them"
+        )
     return examples, report
+
+
+def why_none(report: LoadReport, required) -> str:
+    """Why a load kept nothing, on one line: the first problems as `file:line: reason`, a count
+    by reason, and the fields the records have beside those needed."""
+    parts = ["; ".join(report.notes(3))]
+    parts.append("by reason: " + ", ".join(f"{r} ×{n}" for r, n in report.by_reason().items()))
+    needed = ("prompt", *required)
+    if report.fields and not set(needed) <= set(report.fields):
+        parts.append(f"its records have {', '.join(report.fields)}; needed: {', '.join(needed)}")
+    return "; ".join(p for p in parts if p)

@@ -34,6 +34,7 @@ calls `to_standard` on each), so the messages and the strict / skip rules are th
 
 from __future__ import annotations
 
+import codecs
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -89,7 +90,7 @@ def _parquet(path: Path) -> Iterator[object]:
 @reader(".json")
 def _json(path: Path) -> Iterator[object]:
     """A JSON array of objects, or (as `datasets` also accepts) one object a line."""
-    text = path.read_bytes()
+    text = path.read_bytes().removeprefix(codecs.BOM_UTF8)  # a BOM loads as in .jsonl
     if text.lstrip().startswith(b"["):
         try:
             yield from json.loads(text)

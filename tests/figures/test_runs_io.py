@@ -41,3 +41,27 @@ def test_a_malformed_run_file_is_one_line_and_exit_2(fake_runs, tmp_path, capsys
     assert cli.main(["--out", str(tmp_path), "--runs", str(fake_runs), "--only", "11"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "missing column(s) actual" in err
+
+
+def test_a_metrics_csv_torn_by_a_kill_draws_from_its_complete_rows(fake_runs):
+    """Issue 29: figures died with a TypeError on a metrics.csv whose last line a kill tore."""
+    path = fake_runs / "tiny-dpo" / "metrics.csv"
+    whole = runs_io.read_trace(path)
+    with path.open("a") as handle:
+        handle.write("6,24,chosen,lo")
+    torn = runs_io.read_trace(path)
+    assert torn.step.tolist() == whole.step.tolist()
+
+
+def test_a_metrics_csv_with_a_duplicated_step_is_refused_with_its_line(fake_runs, tmp_path, capsys):
+    from figures import cli
+
+    path = fake_runs / "tiny-dpo" / "metrics.csv"
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines + [lines[-1]]))  # the last row (step 4's loss) twice
+    assert cli.main(["--out", str(tmp_path), "--runs", str(fake_runs), "--only", "10"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.count("\n") == 1
+        and f"{path}:{len(lines) + 1}: a second row for step 4, train, loss" in err
+    )

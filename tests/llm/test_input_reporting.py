@@ -56,7 +56,7 @@ def test_a_non_strict_load_names_every_bad_line_and_reports_the_cut(tmp_path):
     for number, reason in [
         (2, "malformed JSON"),
         (3, "no response field"),
-        (4, "not a JSON object"),
+        (4, "a JSON array, not one object"),
         (5, "missing or empty 'prompt'"),
     ]:
         assert f"{path}:{number}: {reason}" in err

@@ -115,3 +115,27 @@ def test_on_policy_dpo_without_a_reward_fails_before_any_model_loads(tmp_path, c
     assert err.count("\n") == 1 and "needs --reward (pair-overlap or module:function)" in err
     assert main(["run", "--method", "onpolicy-dpo", "--data", str(data), "--reward", "nope:f"]) == 2
     assert "cannot load reward 'nope:f'" in capsys.readouterr().err
+
+
+def test_a_reward_tie_keeps_the_sampling_order(session, monkeypatch):
+    """Issue 29 (on-policy tie order): equal rewards make the first sample y⁺, the second y⁻;
+    a reward that prefers the second sample swaps them."""
+    examples = generate(4, seed=2)
+    tied = _ranked_texts(monkeypatch, session, lambda p, r: 0.0, examples)
+    monkeypatch.undo()  # the next spy wraps the real tokenize_example, not this one
+    order = {}
+
+    def second_wins(prompt, response):  # the first call of each prompt scores sample 1
+        order[prompt] = order.get(prompt, 0) + 1
+        return float(order[prompt] % 2 == 0)
+
+    swapped = _ranked_texts(monkeypatch, session, second_wins, examples)
+    assert [(r, w) for w, r in swapped] == tied
+    assert any(w != r for w, r in tied)  # the samples differ: the order is observable
+
+
+def test_unigram_f1_by_hand():
+    """'a b b' vs 'b c': common {b: 1}, precision 1/3, recall 1/2, F1 = 2·(1/6)/(5/6) = 0.4."""
+    assert onpolicy.unigram_f1("a b b", "B c") == pytest.approx(0.4)
+    assert onpolicy.unigram_f1("", "b") == 0.0 and onpolicy.unigram_f1("a", "b") == 0.0
+    assert onpolicy.unigram_f1("x y", "y x") == 1.0

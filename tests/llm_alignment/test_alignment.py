@@ -35,7 +35,8 @@ TOY = [
 
 def test_align_reports_every_arm_and_a_pooled_win_rate_per_weight(tmp_path, capsys):
     """Two seeds, w = 0.5: arms sft, baseline, extension, each with the reward and diversity
-    measures; a win rate pooled over 2 seeds × 4 prompts; a rerun trains and samples nothing."""
+    measures; a win rate pooled over 2 seeds × 4 prompts; a rerun (--resume) trains and samples
+    nothing."""
     assert main(["align", *TOY, "--out", str(tmp_path / "a")]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert sorted(summary["arms"]) == ["baseline w=0.5", "extension w=0.5", "sft"]
@@ -45,7 +46,7 @@ def test_align_reports_every_arm_and_a_pooled_win_rate_per_weight(tmp_path, caps
     assert 0 <= summary["arms"]["sft"]["mean_reward"] <= 1
     assert (tmp_path / "a" / "tables.md").read_text().count("\n") == 2 + 3 + 1 + 2 + 1
     stamp = (tmp_path / "a" / "w0.5" / "seed0" / "baseline" / "model" / "config.json").stat()
-    assert main(["align", *TOY, "--out", str(tmp_path / "a")]) == 0
+    assert main(["align", *TOY, "--out", str(tmp_path / "a"), "--resume"]) == 0
     assert json.loads(capsys.readouterr().out) == summary  # same numbers from the folders
     after = (tmp_path / "a" / "w0.5" / "seed0" / "baseline" / "model" / "config.json").stat()
     assert after.st_mtime_ns == stamp.st_mtime_ns  # the model was not trained again

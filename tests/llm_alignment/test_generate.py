@@ -44,14 +44,17 @@ def test_left_padded_batches_decode_exactly_what_batch_size_one_decodes(tmp_path
 
 
 def test_a_resumed_run_continues_after_the_last_complete_batch_and_draws_the_same(tmp_path, capsys):
-    """Cut the file after the first batch (plus half a line, as a crash would); the rerun
-    rewrites nothing before it and samples the rest exactly as the uninterrupted run did."""
+    """Cut the file after the first batch (plus half a line, as a crash would, beside the
+    config.json written first); --resume rewrites nothing before it and samples the rest exactly
+    as the uninterrupted run did."""
     _, full, _ = _generate(tmp_path, "full", "--batch-size", "4")
     path = tmp_path / "cut" / "generations.jsonl"
     path.parent.mkdir()
     lines = (tmp_path / "full" / "generations.jsonl").read_text().splitlines(keepends=True)
     path.write_text("".join(lines[:4]) + lines[4][:20])
-    code, resumed, summary = _generate(tmp_path, "cut", "--batch-size", "4")
+    config = json.loads((tmp_path / "full" / "config.json").read_text())
+    (path.parent / "config.json").write_text(json.dumps({**config, "out": str(path.parent)}))
+    code, resumed, summary = _generate(tmp_path, "cut", "--batch-size", "4", "--resume")
     assert code == 0
     assert resumed == full
     assert summary["n"] == 6 and summary["tokens_generated"] == sum(r["tokens"] for r in full[4:])
@@ -66,25 +69,18 @@ def test_entropy_is_that_of_the_sampling_distribution(tmp_path, capsys):
     assert narrow["mean_token_entropy"] == pytest.approx(0.0, abs=1e-5)  # fp32 softmax of one
 
 
-def test_other_settings_in_the_same_folder_are_one_line_and_exit_2(tmp_path, capsys):
+@pytest.mark.parametrize("resume", [False, True])
+def test_other_settings_in_the_same_folder_are_one_line_and_exit_2(tmp_path, capsys, resume):
+    """Issue 29: a rerun into a generate folder is refused without --resume, and --resume with
+    other settings names them; the folder is left byte-identical."""
     _generate(tmp_path, "g")
-    code = main(
-        [
-            "generate",
-            "--model",
-            "tiny-neox",
-            "--out",
-            str(tmp_path / "g"),
-            "--limit",
-            "6",
-            "--max-new-tokens",
-            "8",
-            "--temperature",
-            "0.5",
-        ]
-    )
-    err = capsys.readouterr().err
-    assert code == 2 and "other settings" in err and "Traceback" not in err
+    before = {p.name: p.read_bytes() for p in (tmp_path / "g").iterdir()}
+    argv = ["generate", "--model", "tiny-neox", "--out", str(tmp_path / "g"), "--limit", "6"]
+    code = main([*argv, "--max-new-tokens", "8", "--temperature", "0.5"] + ["--resume"] * resume)
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    expected = "different configuration (temperature)" if resume else "pass --resume"
+    assert code == 2 and expected in err and "Traceback" not in err
+    assert {p.name: p.read_bytes() for p in (tmp_path / "g").iterdir()} == before
 
 
 @pytest.mark.parametrize(
@@ -114,3 +110,13 @@ def test_prompts_from_a_preference_file_and_a_text_file(tmp_path, capsys):
         == [r["prompt"] for r in from_text]
         == ["\n\nHuman: hi\n\nAssistant:"]
     )
+
+
+def test_a_response_counts_its_tokens_through_its_first_eos_only():
+    """Issue 29 (EOS accounting): EOS = 0; the EOS is counted, what follows it is padding."""
+    import torch
+
+    from llm_validation.runs.generate import response_lengths
+
+    new = torch.tensor([[5, 6, 0, 7, 0], [5, 6, 7, 8, 9], [0, 0, 0, 0, 0], [5, 0, 0, 0, 0]])
+    assert response_lengths(new, eos=0).tolist() == [3, 5, 1, 2]

@@ -126,7 +126,7 @@ def test_openai_judge_survives_500_timeout_and_garbage_and_a_rerun_asks_nothing(
         assert summary["ci_low"] < 1.0 == summary["ci_high"]
 
         before = server.requests
-        code, again = _winrate(capsys, a, b, f"openai:{server.url}", tmp_path / "w")
+        code, again = _winrate(capsys, a, b, f"openai:{server.url}", tmp_path / "w", "--resume")
         assert code == 0
         assert server.requests == before  # the cache answered everything
         assert (again["asked"], again["cached"]) == (0, 10)
@@ -149,20 +149,18 @@ def test_openai_judge_survives_500_timeout_and_garbage_and_a_rerun_asks_nothing(
 def test_a_request_failing_every_retry_is_reported_not_cached_and_asked_again(
     tmp_path, capsys, good_and_bad
 ):
-    """Never a lost judgment: a pair the endpoint never answered is `failed` (and invalid), the
-    run still finishes, and the next run asks for it again."""
+    """Never a lost judgment: a pair the endpoint never answered is `failed` (and invalid); a
+    run that judged nothing is one line and exit 2, not a 0.500 win rate (issue 29), and the next
+    run (--resume) asks for it again."""
     a, b = good_and_bad
     server = StubServer({k: "500" for k in range(1, 100)})
+    flags = ("--retries", "1", "--limit", "2")
     try:
-        code, summary = _winrate(
-            capsys, a, b, f"openai:{server.url}", tmp_path / "w", "--retries", "1", "--limit", "2"
-        )
-        assert code == 0
-        assert (summary["failed"], summary["invalid"], summary["n"]) == (4, 4, 0)
+        code, err = _winrate(capsys, a, b, f"openai:{server.url}", tmp_path / "w", *flags)
+        assert code == 2 and "judged none of 2 prompts (invalid 4, failed 4)" in err
         assert server.requests == 8  # 4 judgments × (1 try + 1 retry)
-        _winrate(
-            capsys, a, b, f"openai:{server.url}", tmp_path / "w", "--retries", "1", "--limit", "2"
-        )
+        assert not (tmp_path / "w" / "summary.json").exists()
+        _winrate(capsys, a, b, f"openai:{server.url}", tmp_path / "w", *flags, "--resume")
         assert server.requests == 16
     finally:
         server.close()

@@ -80,3 +80,48 @@ def test_bootstrap_interval_is_seeded_and_close_to_wilson_for_many_prompts():
 def test_first_position_rate_counts_decided_judgments_only():
     assert first_position_rate(["first", "second", "first", "tie", "invalid"]) == 2 / 3
     assert first_position_rate(["tie", "invalid"]) is None
+
+
+# Issue 29: boundaries pinned (a tie read as a win, an interval at another level, …)
+
+
+@pytest.mark.parametrize(
+    "a_first, b_first, score",
+    [
+        ("A", "A", 1.0),
+        ("B", "B", 0.0),
+        ("A", "B", 0.5),  # the orders disagree: a tie
+        ("A", "tie", 1.0),
+        ("tie", "B", 0.0),
+        ("tie", "tie", 0.5),
+        ("A", "invalid", 1.0),  # one valid order decides
+        ("invalid", "B", 0.0),
+        ("invalid", "invalid", None),  # no verdict, not a tie
+    ],
+)
+def test_a_prompts_verdict_combines_its_two_orders(a_first, b_first, score):
+    assert prompt_verdict(a_first, b_first) == score
+
+
+def test_the_win_rate_counts_ties_as_half_and_drops_prompts_without_a_verdict():
+    result = tally(["A", "A", "B", "invalid"], ["A", "B", "B", "invalid"], [])
+    assert (result.n, result.wins, result.ties, result.win_rate) == (3, 1, 1, 0.5)
+
+
+def test_the_wilson_interval_of_5_in_10_is_the_textbook_one():
+    """5 of 10 at 95%: (0.2366, 0.7634) (Wilson 1927; e.g. Brown, Cai & DasGupta 2001)."""
+    np.testing.assert_allclose(wilson_interval(0.5, 10), (0.2366, 0.7634), atol=1e-4)
+    assert wilson_interval(0.5, 0) == (0.0, 1.0)
+    np.testing.assert_allclose(wilson_interval(1.0, 10), (0.7225, 1.0), atol=1e-4)  # 10 of 10
+    np.testing.assert_allclose(wilson_interval(0.0, 10), (0.0, 0.2775), atol=1e-4)
+
+
+def test_the_bootstrap_interval_is_at_its_stated_95_percent_level():
+    """Scores 0/1 half each over 400 prompts: the mean's sd is 0.5/√400 = 0.025, so the 95%
+    percentile interval is 0.5 ± 1.96·0.025 = (0.451, 0.549); ±0.006 covers 2,000 resamples'
+    quantile noise (measured spread ≈ 0.002)."""
+    scores = [0.0, 1.0] * 200
+    low, high = bootstrap_interval(scores, np.random.default_rng(0), rounds=2000)
+    assert low == pytest.approx(0.451, abs=0.006) and high == pytest.approx(0.549, abs=0.006)
+    narrow = bootstrap_interval(scores, np.random.default_rng(0), rounds=2000, level=0.5)
+    assert narrow[1] - narrow[0] < (high - low) / 2  # 50% is ≈ 0.35 of the 95% width

@@ -185,3 +185,21 @@ def test_bad_probes_are_a_one_line_user_error_before_training(probes, message):
 def test_unknown_probe_type_is_a_user_error(examples):
     with pytest.raises(UserError, match="unknown probe types: chosen_typo"):
         LearningDynamicsCallback(examples, probe_types=["chosen_typo"])
+
+
+def test_the_callbacks_out_folder_is_never_clobbered(tmp_path, examples):
+    """Issue 29: a second training run whose callback writes into a finished run's folder is
+    refused before its first step (the folder byte-identical); overwrite=True replaces it."""
+    out = tmp_path / "run"
+    first = LearningDynamicsCallback(examples[:4], eval_every=2, out=out, progress=False)
+    dpo(examples, tmp_path / "trainer", first, steps=2).train()
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    again = LearningDynamicsCallback(examples[:4], eval_every=2, out=out, progress=False)
+    with pytest.raises(UserError, match="already holds a run .* pass --overwrite"):
+        dpo(examples, tmp_path / "trainer2", again, steps=2).train()
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    replace = LearningDynamicsCallback(
+        examples[:4], eval_every=1, out=out, progress=False, overwrite=True
+    )
+    dpo(examples, tmp_path / "trainer3", replace, steps=2).train()
+    assert {s for s, _ in _values(out / "metrics.csv")} == {0, 1, 2}

@@ -257,3 +257,11 @@ def test_a_tokenizer_without_a_chat_template_is_named_as_such(tmp_path):
     with pytest.raises(UserError, match="has no chat template") as err:
         LearningDynamicsCallback(str(path), tokenizer=build_tokenizer())
     assert "pass tokenizer=" not in str(err.value)
+
+
+@pytest.mark.parametrize("kind", ["parquet", "datasets-folder"])
+def test_a_table_without_the_needed_columns_names_the_columns_it_has_and_needs(tmp_path, kind):
+    """Issue 29: a parquet file with other columns stopped with `no usable examples` alone."""
+    path = write(kind, tmp_path, [{"question": "q", "answer": "a"}] * 3)
+    with pytest.raises(UserError, match=r"records have question, answer; needed: prompt, chosen"):
+        load_examples(str(path))

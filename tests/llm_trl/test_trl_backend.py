@@ -144,3 +144,61 @@ def test_torchrun_two_processes_writes_the_single_process_metrics(tmp_path):
     launch([TORCHRUN, "--nproc_per_node", "2", *command, str(tmp_path / "two")], tmp_path)
     assert_same_metrics(tmp_path / "one" / "metrics.csv", tmp_path / "two" / "metrics.csv")
     assert {"config.json", "summary.json"} <= {p.name for p in (tmp_path / "two").iterdir()}
+
+
+# Issue 29: each method's mapping onto trl's trainers, pinned without training.
+
+
+def _phases(method, **flags):
+    from llm_validation.runs.config import RunConfig
+    from llm_validation.runs.trl_backend import TRL_METHODS
+
+    return TRL_METHODS[method](RunConfig(method=method, steps=6, **flags))
+
+
+def test_each_method_maps_onto_its_trl_trainer_with_its_hyper_parameters_transformed():
+    from llm_validation.runs.trl_backend import TrlPhase
+
+    assert _phases("sft") == [TrlPhase("sft", 6, "pairs")]
+    assert _phases("dpo", beta=0.2) == [
+        TrlPhase("dpo", 6, "pairs", {"loss_type": ["sigmoid"], "beta": 0.2})
+    ]
+    assert _phases("ipo", beta=0.3)[0].settings == {"loss_type": ["ipo"], "beta": 0.3}
+    # trl's hinge relu(1 − β h) with β = 1/δ, weighted δ, is relu(δ − h); λ weighs the sft term
+    assert _phases("slic", delta=4.0, lam=0.5)[0].settings == {
+        "loss_type": ["hinge", "sft"],
+        "beta": 0.25,
+        "loss_weights": [4.0, 0.5],
+    }
+    assert _phases("rpo", alpha=2.0)[0].settings["loss_weights"] == [1.0, 2.0]
+    assert _phases("simpo", beta=2.5, gamma=0.7) == [
+        TrlPhase(
+            "cpo",
+            6,
+            "pairs",
+            {"loss_type": "simpo", "cpo_alpha": 0.0, "beta": 2.5, "simpo_gamma": 0.7},
+        )
+    ]
+
+
+@pytest.mark.parametrize("method, sft_data", [("extend-dpo", "both"), ("sft-dpo", "pairs")])
+def test_two_phase_methods_run_sft_for_sft_steps_then_dpo(method, sft_data):
+    sft, dpo = _phases(method, sft_steps=2)
+    assert (sft.trainer, sft.steps, sft.data) == ("sft", 2, sft_data)
+    assert (dpo.trainer, dpo.steps, dpo.settings["loss_type"]) == ("dpo", 6, ["sigmoid"])
+    assert _phases(method)[0].steps == 6  # sft_steps defaults to --steps
+
+
+def test_the_extensions_sft_rows_are_every_y_plus_then_every_y_minus_in_native_order():
+    """The order of native `phase_data` (rows [0, N) y⁺, [N, 2N) y⁻), batched as native."""
+    from llm_validation.runs.config import RunConfig
+    from llm_validation.runs.runtime import batch_indices
+    from llm_validation.runs.trl_backend import TrlPhase, _rows
+    from llm_validation.sources.synthetic import generate
+
+    examples = generate(3, seed=0)
+    cfg = RunConfig(method="extend-dpo", batch_size=2)
+    rows = _rows(examples, TrlPhase("sft", 3, "both"), cfg, seed=5)
+    both = [e.chosen for e in examples] + [e.rejected for e in examples]
+    order = [i for s in range(3) for i in batch_indices(6, 2, s, 5)]
+    assert [r["completion"] for r in rows] == [both[i] for i in order]

@@ -54,3 +54,26 @@ def test_bad_arguments_give_one_line_and_exit_2(argv):
     )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [  # issue 29: each printed a table of NaN with a trend labelled "down"
+        (["squeeze", "--peakiness", "inf"], "--peakiness: must be a finite number ≥ 0, got inf"),
+        (["squeeze", "--peakiness", "nan"], "--peakiness: must be a finite number ≥ 0, got nan"),
+        (["squeeze", "--peakiness", "-1"], "--peakiness: must be a finite number ≥ 0, got -1.0"),
+        (["squeeze", "--lr", "nan"], "--lr: must be a finite number > 0, got nan"),
+        (["squeeze", "--target-prob", "1"], "--target-prob: must be a finite number > 0 and < 1"),
+        (["decompose", "--lr", "inf"], "--lr: must be a finite number > 0, got inf"),
+        (["decompose", "--seed", "-1"], "--seed: must be an integer ≥ 0 and ≤ 4294967295"),
+        (["run", "dpo", "--lr", "nan"], "--lr: must be a finite number > 0, got nan"),
+        (["run", "dpo", "--lr", "inf"], "--lr: must be a finite number > 0, got inf"),
+        (["run", "dpo", "--beta", "nan"], "--beta: must be a finite number > 0, got nan"),
+    ],
+)
+def test_a_non_finite_or_out_of_range_number_is_one_line_naming_the_flag(argv, message, capsys):
+    from simulator.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"python -m simulator: error: {message}")

@@ -80,7 +80,7 @@ def test_seeds_take_ranges_and_lists(text, seeds):
 def test_bad_seeds_are_one_line_on_stderr_and_exit_2(text, capsys):
     assert main(["run", "sft", "--seeds", text]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("python -m simulator: error: argument --seeds")
+    assert len(err) == 1 and err[0].startswith("python -m simulator: error: --seeds: ")
 
 
 def test_run_seeds_reports_each_trend_over_the_seeds(tmp_path, capsys):
@@ -105,3 +105,45 @@ def test_run_seeds_prints_one_row_per_probe_type(tmp_path, capsys):
     assert table[0] == "sft: mean sequence log-prob per probe type, seeds 0,1"
     assert len(table) == 4 + len(PROBE_TYPES)
     assert next(line for line in table if line.startswith("chosen ")).split()[-3:][1] == "2/2"
+
+
+def _snapshot(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_a_rerun_into_a_finished_run_is_refused_and_leaves_it_byte_identical(tmp_path, capsys):
+    """Issue 29: nothing a run measured is lost to a mistyped command; --overwrite replaces it."""
+    out = tmp_path / "dpo"
+    assert main(["run", "dpo", "--steps", "2", "--out", str(out)]) == 0
+    capsys.readouterr()
+    before = _snapshot(out)
+    assert main(["run", "dpo", "--steps", "3", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "already holds the output of `simulator`" in err[0]
+    assert "pass --overwrite to replace it" in err[0]  # the simulator has no --resume
+    assert _snapshot(out) == before
+    assert main(["run", "dpo", "--steps", "3", "--out", str(out), "--overwrite"]) == 0
+    assert json.loads((out / "config.json").read_text())["steps"] == 3
+
+
+def test_a_killed_run_keeps_every_evaluation_it_measured(tmp_path, monkeypatch, capsys):
+    """Issue 29: `simulator run --steps 100000000` killed after 20 s left an empty folder; the
+    rows are now appended as each evaluation is measured (killed here at the third)."""
+    from common.runs import MetricsLog
+
+    original, calls = MetricsLog.append, []
+
+    def append(self, step, examples_seen, rows):
+        calls.append(step)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        original(self, step, examples_seen, rows)
+
+    monkeypatch.setattr(MetricsLog, "append", append)
+    out = tmp_path / "sft"
+    assert main(["run", "sft", "--steps", "40", "--out", str(out)]) == 130
+    from common.runs import load_metrics
+
+    steps = sorted({r[0] for r in load_metrics(out / "metrics.csv")})
+    assert steps == calls[:2] and len(steps) == 2
+    assert not (out / "summary.json").exists()

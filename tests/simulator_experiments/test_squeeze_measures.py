@@ -81,3 +81,21 @@ def test_onpolicy_ablation_reports_the_squeeze_of_every_arm(world, start):
     for name, measures in out.items():
         assert set(measures) == set(SQUEEZE_METRICS), name
         assert all(np.isfinite(v) for v in measures.values()), name
+
+
+def test_token_metrics_by_hand_on_two_contexts():
+    """Issue 29 (the residual norm was unpinned). π = (0.5, 0.25, 0.25) with y = 1 and
+    π = (0.1, 0.9, 0) with y = 1:
+    residual ‖π − e_y‖ = √(0.25 + 0.5625 + 0.0625) = √0.875 and √(0.01 + 0.01) = √0.02;
+    1 − π_y = 0.75 and 0.1; mass outside the argmax 0.5 and 0.1;
+    ‖A‖_F = √(V‖π‖² + V − 2) = √(3·0.375 + 1) and √(3·0.82 + 1)."""
+    from simulator.metrics import context_metrics
+
+    with np.errstate(divide="ignore"):
+        logp = np.log(np.array([[0.5, 0.25, 0.25], [0.1, 0.9, 0.0]]))
+    m = context_metrics(logp, np.array([1, 1]))
+    np.testing.assert_allclose(m["residual_norm"], (np.sqrt(0.875) + np.sqrt(0.02)) / 2)
+    np.testing.assert_allclose(m["one_minus_pi"], (0.75 + 0.1) / 2)
+    np.testing.assert_allclose(m["mass_outside_argmax"], (0.5 + 0.1) / 2)
+    expected_a = (np.sqrt(3 * 0.375 + 1) + np.sqrt(3 * 0.82 + 1)) / 2
+    np.testing.assert_allclose(m["a_frobenius"], expected_a)
