@@ -67,6 +67,7 @@ from llm_validation.core.losses import LOSSES, hyper_parameters
 from llm_validation.runs.callback import LearningDynamicsCallback
 from llm_validation.runs.config import RunConfig
 from llm_validation.runs.distributed import barrier, is_main, world
+from llm_validation.runs.methods import required_fields
 from llm_validation.runs.onpolicy import load_reward
 from llm_validation.runs.runtime import batch_indices, pick_device, pick_dtype
 from llm_validation.runs.tracking import report_load, truncation_of
@@ -341,6 +342,7 @@ def _callback(cfg: RunConfig, out: Path) -> LearningDynamicsCallback:
         if probes
         else load_examples(
             cfg.data,
+            required=required_fields(cfg.method),
             template=chat_template(cfg.model),
             strict=cfg.strict,
             limit=cfg.limit,
@@ -368,6 +370,7 @@ def run_trl(cfg: RunConfig) -> Path:
     out = cfg.run_dir()
     examples, report = load_examples(
         cfg.data,
+        required=required_fields(cfg.method),
         template=chat_template(cfg.model),
         strict=cfg.strict,
         limit=cfg.limit,
