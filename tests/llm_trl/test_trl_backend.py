@@ -144,3 +144,25 @@ def test_torchrun_two_processes_writes_the_single_process_metrics(tmp_path):
     launch([TORCHRUN, "--nproc_per_node", "2", *command, str(tmp_path / "two")], tmp_path)
     assert_same_metrics(tmp_path / "one" / "metrics.csv", tmp_path / "two" / "metrics.csv")
     assert {"config.json", "summary.json"} <= {p.name for p in (tmp_path / "two").iterdir()}
+
+
+def test_trl_cuts_counts_what_keep_start_truncation_removes():
+    """A response loses its tokens beyond max_length (all of them once the prompt alone is
+    longer); nothing is cut when everything fits."""
+    from llm_validation.runs.trl_backend import trl_cuts
+    from llm_validation.sources.examples import Example
+    from llm_validation.sources.tiny import build_tokenizer
+
+    tokenizer = build_tokenizer()
+
+    def length(text):
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    ex = Example("sort red cat", {"chosen": " cat red", "rejected": " red"})
+    p, c, r = length(ex.prompt), length(ex.chosen) + 1, length(ex.rejected) + 1
+    assert trl_cuts(tokenizer, [ex], p + c).cut == {}  # fits exactly
+    report = trl_cuts(tokenizer, [ex], p + 1)
+    assert report.cut == {"chosen": 1, "rejected": 1}
+    assert report.largest == {"chosen": c - 1, "rejected": r - 1}
+    assert trl_cuts(tokenizer, [ex], p - 1).largest == {"chosen": c, "rejected": r}
+    assert trl_cuts(tokenizer, [ex], p - 1).prompts_cut == 1
