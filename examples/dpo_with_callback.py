@@ -45,5 +45,8 @@ args = DPOConfig(
 trainer = DPOTrainer(model=model, args=args, train_dataset=train, processing_class=tokenizer)
 tracker.attach(trainer)  # first among the callbacks, so report_to integrations get ld/* too
 trainer.train()
-logged = [e for e in trainer.state.log_history if "ld/chosen/logp" in e]  # steps 0, 2, 4, 6
-print(f"log π(y⁺|x) {logged[0]['ld/chosen/logp']:.2f} → {logged[-1]['ld/chosen/logp']:.2f}")
+logged = [e for e in trainer.state.log_history if "ld/chosen/logp" in e]
+steps = [e["step"] for e in logged]  # 0 (the baseline), 2, 4, 6
+print(
+    f"steps {steps}: log π(y⁺|x) {logged[0]['ld/chosen/logp']:.2f} → {logged[-1]['ld/chosen/logp']:.2f}"
+)

@@ -31,11 +31,15 @@ class FiguresConfig:
 
     out: Path = option(Path("figures/out"), "output folder (created)", type=Path)
     runs: Path | None = option(
-        None, "a folder of llm_validation runs (runs/<name>/metrics.csv)", type=Path
+        None,
+        "a folder of llm_validation runs (runs/<name>/metrics.csv); default: none, the "
+        "simulator figures only",
+        type=Path,
     )
     only: str | None = option(
         None,
-        f"comma-separated figure names or numbers: {', '.join(s.name for s in FIGURES)}",
+        f"comma-separated figure names or numbers: {', '.join(s.name for s in FIGURES)}; "
+        "default: every figure that can be drawn",
         type=str,
     )
     format: str = option("png", f"comma-separated formats from {', '.join(FORMATS)}")

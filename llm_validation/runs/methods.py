@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from common.probes import PAIR_TYPES
 from llm_validation.runs.config import RunConfig
 
 
@@ -52,6 +53,12 @@ METHODS = {
     "sft-dpo": _sft_then_dpo("pairs"),
     "onpolicy-dpo": lambda cfg: [Phase("dpo", cfg.steps, "onpolicy")],
 }
+
+
+def required_fields(method: str) -> tuple[str, ...]:
+    """What every training example needs: `sft` trains on y⁺ alone (so trl's `messages` rows,
+    which have no y⁻, are SFT data); every other method needs (y⁺, y⁻)."""
+    return ("chosen",) if method == "sft" else PAIR_TYPES
 
 
 def plan(cfg: RunConfig) -> list[tuple[int, Phase]]:

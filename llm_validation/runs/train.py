@@ -50,7 +50,7 @@ from llm_validation.runs.config import RunConfig
 from llm_validation.runs.drift_report import write_drift
 from llm_validation.runs.dynamics import Dynamics, PositionMass
 from llm_validation.runs.kernel_tracking import KernelTracker
-from llm_validation.runs.methods import METHODS, Phase, plan
+from llm_validation.runs.methods import METHODS, Phase, plan, required_fields
 from llm_validation.runs.onpolicy import load_reward, sample_pairs
 from llm_validation.runs.runtime import (
     batch_indices,
@@ -420,6 +420,7 @@ def open_session(cfg: RunConfig) -> Session:
     seed_everything(cfg.seed)
     examples, report = load_examples(
         cfg.data,
+        required=required_fields(cfg.method),
         template=chat_template(cfg.model),
         strict=cfg.strict,
         limit=cfg.limit,
@@ -447,14 +448,9 @@ def open_session(cfg: RunConfig) -> Session:
     )
     pairs = []
     for ex in examples:
-        tokens = tokenize_example(
-            tokenizer,
-            ex.prompt,
-            {"chosen": ex.chosen, "rejected": ex.rejected},
-            truncation,
-            pair_cuts,
-        )
-        pairs.append((tokens["chosen"], tokens["rejected"]))
+        pair = {k: ex.responses[k] for k in ("chosen", "rejected") if k in ex.responses}
+        tokens = tokenize_example(tokenizer, ex.prompt, pair, truncation, pair_cuts)
+        pairs.append((tokens["chosen"], tokens.get("rejected")))  # sft: y⁻ may be absent
     inputs["truncation"] = {
         "training pairs": report_cuts("training pairs", pair_cuts),
         "probes": report_cuts("probes", probe_cuts),

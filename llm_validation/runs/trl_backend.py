@@ -63,13 +63,15 @@ from common.errors import UserError
 from common.progress import Off, progress
 from common.runs import SUMMARY, claim_run_dir, write_json
 from llm_validation.core.directions import OPTIMISERS
+from llm_validation.core.logprobs import CutReport, encode
 from llm_validation.core.losses import LOSSES, hyper_parameters
 from llm_validation.runs.callback import LearningDynamicsCallback
 from llm_validation.runs.config import RunConfig
 from llm_validation.runs.distributed import barrier, is_main, world
+from llm_validation.runs.methods import required_fields
 from llm_validation.runs.onpolicy import load_reward
 from llm_validation.runs.runtime import batch_indices, pick_device, pick_dtype
-from llm_validation.runs.tracking import report_load, truncation_of
+from llm_validation.runs.tracking import report_cuts, report_load, truncation_of
 from llm_validation.sources.data import load_examples
 from llm_validation.sources.examples import Example
 from llm_validation.sources.models import chat_template, load_model
@@ -341,6 +343,7 @@ def _callback(cfg: RunConfig, out: Path) -> LearningDynamicsCallback:
         if probes
         else load_examples(
             cfg.data,
+            required=required_fields(cfg.method),
             template=chat_template(cfg.model),
             strict=cfg.strict,
             limit=cfg.limit,
@@ -375,6 +378,7 @@ def run_trl(cfg: RunConfig) -> Path:
 def _run_trl(cfg: RunConfig, out: Path) -> Path:
     examples, report = load_examples(
         cfg.data,
+        required=required_fields(cfg.method),
         template=chat_template(cfg.model),
         strict=cfg.strict,
         limit=cfg.limit,
@@ -383,6 +387,8 @@ def _run_trl(cfg: RunConfig, out: Path) -> Path:
     data = report_load("data", report) if is_main() else None
     callback = _callback(cfg, out)
     model, tokenizer = load_model(cfg.model, seed=cfg.seed)
+    cuts = trl_cuts(tokenizer, examples, cfg.max_length)
+    training = report_cuts("training pairs", cuts) if is_main() else None
     started, offset = time.perf_counter(), 0
     for index, phase in enumerate(TRL_METHODS[cfg.method](cfg)):
         rows = _rows(examples, phase, cfg, cfg.seed + index)
@@ -402,18 +408,36 @@ def _run_trl(cfg: RunConfig, out: Path) -> Path:
     if is_main():
         for folder in out.glob(".trl-phase*"):  # trainer scratch: save_strategy="no", data
             shutil.rmtree(folder)
-        _finish(out, time.perf_counter() - started, offset, data)
+        _finish(out, time.perf_counter() - started, offset, data, training)
     barrier()
     return out
 
 
-def _finish(out: Path, seconds: float, steps: int, data: dict) -> None:
-    """Timings and the data's load report into summary.json, beside the callback's squeezing
-    flag, mass report and probe inputs: the keys a native run writes."""
+def trl_cuts(tokenizer, examples: list[Example], max_length: int) -> CutReport:
+    """What trl's own truncation removes from the training data: it cuts prompt + response
+    (+ EOS) to `max_length` from the end (keep_start), so a response loses its tokens beyond
+    max_length, all of them when the prompt alone is longer. Counted with prompt and response
+    tokenised apart (trl tokenises them joined: a token may differ at the boundary)."""
+    report = CutReport()
+    for ex in examples:
+        prompt = len(encode(tokenizer, ex.prompt))
+        report.prompts += 1
+        report.prompts_cut += prompt > max_length
+        for kind in ("chosen", "rejected"):
+            if kind in ex.responses:
+                response = len(encode(tokenizer, ex.responses[kind])) + 1  # + EOS
+                report.add(kind, min(response, max(0, prompt + response - max_length)))
+    return report
+
+
+def _finish(out: Path, seconds: float, steps: int, data: dict, training: dict) -> None:
+    """Timings, the data's load report and trl's training cuts into summary.json, beside the
+    callback's squeezing flag, mass report and probe inputs: the keys a native run writes."""
     path = out / SUMMARY
     summary = json.loads(path.read_text()) if path.is_file() else {}
     timing = {"wall_seconds": round(seconds, 2), "steps_run": steps, "steps": steps}
     inputs = {"data": data, **summary.get("inputs", {})}
+    inputs["truncation"] = {"training pairs": training, **inputs.get("truncation", {})}
     write_json(path, {**summary, **timing, "inputs": inputs, "backend": "trl"})
 
 

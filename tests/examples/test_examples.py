@@ -46,21 +46,8 @@ def test_example_runs_as_written_in_a_fresh_folder(script, tmp_path):
     assert len(runs) == 1
     summary = json.loads((runs[0] / "summary.json").read_text())
     assert set(summary) == set(SUMMARY_KEYS)  # the run format, whoever trained
-
-
-def test_dpo_example_logs_the_step_0_baseline_and_the_final_step(tmp_path):
-    """The trainer's log history holds ld/ values at step 0 (the baseline) and at the last step."""
-    pytest.importorskip("trl")
-    script = (ROOT / "examples" / "dpo_with_callback.py").read_text()
-    probe = script + (
-        "\nimport json\nsteps = [e['step'] for e in trainer.state.log_history if 'ld/chosen/logp' in e]"
-        "\nprint('LD_STEPS', json.dumps(steps))\n"
-    )
-    (tmp_path / "probe.py").write_text(probe)
-    done = run_example(tmp_path / "probe.py", tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    steps = json.loads(done.stdout.split("LD_STEPS", 1)[1])
-    assert steps == [0, 2, 4, 6]
+    if script.name == "dpo_with_callback.py":  # the trainer's logs: the step-0 baseline, the last
+        assert "steps [0, 2, 4, 6]: log π(y⁺|x)" in done.stdout
 
 
 def readme_trl_snippet() -> str:

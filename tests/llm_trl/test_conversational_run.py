@@ -72,3 +72,31 @@ def test_conversational_rows_need_a_chat_template(tmp_path, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "needs a chat template" in err and "tiny-neox" in err
+
+
+def test_sft_trains_on_trls_messages_rows_their_last_assistant_turn_as_y_plus(tmp_path, capsys):
+    """trl's SFT format ({"messages": [...]}, no y⁻) is `run --method sft` data and its probes;
+    a preference method refuses it, naming the missing field."""
+    model, tokenizer = load_model("tiny-neox")
+    tokenizer.chat_template = TEMPLATE
+    folder = tmp_path / "model"
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    data = tmp_path / "messages.jsonl"
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": ex.prompt},
+                {"role": "assistant", "content": ex.chosen},
+            ]
+        }
+        for ex in generate(4, seed=6)
+    ]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    argv = ["run", "--model", str(folder), "--data", str(data), "--steps", "1"]
+    argv += ["--eval-every", "1", "--no-checkpoint"]
+    assert main([*argv, "--method", "sft", "--out", str(tmp_path / "sft")]) == 0
+    summary = json.loads((tmp_path / "sft" / "summary.json").read_text())
+    assert summary["inputs"]["data"]["kept"] == 4
+    assert main([*argv, "--method", "dpo", "--strict", "--out", str(tmp_path / "dpo")]) == 2
+    assert "missing field 'rejected'" in capsys.readouterr().err

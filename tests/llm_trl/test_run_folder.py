@@ -40,6 +40,9 @@ def test_native_trl_and_callback_folders_list_the_same_files_and_summary_keys(
     for folder in (native, trl, callback):  # the probes' truncation report, everywhere
         inputs = json.loads((folder / "summary.json").read_text())["inputs"]
         assert "probes" in inputs["truncation"]
+    for folder in (native, trl):  # and the training data's, where the command trained on it
+        inputs = json.loads((folder / "summary.json").read_text())["inputs"]
+        assert inputs["truncation"]["training pairs"]["responses"] == {"chosen": 8, "rejected": 8}
     assert "{'loss'" not in trl_out.out and "{'loss'" not in native_out.out  # no per-step dicts
     assert json.loads((trl / "config.json").read_text())["checkpoint"] is False
     assert not (trl / "checkpoint.pt").exists()

@@ -202,3 +202,25 @@ def test_the_extensions_sft_rows_are_every_y_plus_then_every_y_minus_in_native_o
     both = [e.chosen for e in examples] + [e.rejected for e in examples]
     order = [i for s in range(3) for i in batch_indices(6, 2, s, 5)]
     assert [r["completion"] for r in rows] == [both[i] for i in order]
+
+
+def test_trl_cuts_counts_what_keep_start_truncation_removes():
+    """A response loses its tokens beyond max_length (all of them once the prompt alone is
+    longer); nothing is cut when everything fits."""
+    from llm_validation.runs.trl_backend import trl_cuts
+    from llm_validation.sources.examples import Example
+    from llm_validation.sources.tiny import build_tokenizer
+
+    tokenizer = build_tokenizer()
+
+    def length(text):
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    ex = Example("sort red cat", {"chosen": " cat red", "rejected": " red"})
+    p, c, r = length(ex.prompt), length(ex.chosen) + 1, length(ex.rejected) + 1
+    assert trl_cuts(tokenizer, [ex], p + c).cut == {}  # fits exactly
+    report = trl_cuts(tokenizer, [ex], p + 1)
+    assert report.cut == {"chosen": 1, "rejected": 1}
+    assert report.largest == {"chosen": c - 1, "rejected": r - 1}
+    assert trl_cuts(tokenizer, [ex], p - 1).largest == {"chosen": c, "rejected": r}
+    assert trl_cuts(tokenizer, [ex], p - 1).prompts_cut == 1
