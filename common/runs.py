@@ -69,7 +69,7 @@ PREDICTIONS, INFLUENCE = "predictions.csv", "influence.csv"
 KERNEL, TRAJECTORY, DRIFT = "kernel.csv", "trajectory.csv", "drift.json"
 TRAIN = "train"  # probe_type of the training loss rows (metric `loss`)
 MASS = "mass.jsonl"
-RUN_FILES = (CONFIG, METRICS, SUMMARY, MASS)  # every LM training run, whoever trained it
+RUN_FILES = (CONFIG, METRICS, PROMPTS, SUMMARY, MASS)  # every LM training run, whoever ran it
 SUMMARY_KEYS = (
     "backend",
     "steps",
