@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGETS = {
     "common/cliargs.py": "tests/common/test_cliargs.py",
     "common/runs.py": "tests/common/test_runs.py",
-    "llm_validation/core/winrate_stats.py": ("tests/llm_alignment/test_winrate_stats.py"),
+    "llm_validation/core/winrate_stats.py": "tests/llm_alignment/test_winrate_stats.py",
     "simulator/squeeze.py": "tests/simulator/test_squeeze.py",
 }
 EXCLUDED_OPERATORS = [

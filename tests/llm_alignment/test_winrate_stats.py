@@ -125,3 +125,17 @@ def test_the_bootstrap_interval_is_at_its_stated_95_percent_level():
     assert low == pytest.approx(0.451, abs=0.006) and high == pytest.approx(0.549, abs=0.006)
     narrow = bootstrap_interval(scores, np.random.default_rng(0), rounds=2000, level=0.5)
     assert narrow[1] - narrow[0] < (high - low) / 2  # 50% is ≈ 0.35 of the 95% width
+
+
+def test_the_bootstrap_resamples_every_prompt_and_has_the_no_data_interval():
+    rng = np.random.default_rng(0)
+    assert bootstrap_interval([], rng) == (0.0, 1.0)  # no prompt: nothing is known
+    assert bootstrap_interval([1.0], rng) == (1.0, 1.0)  # one prompt: every resample is it
+    low, high = bootstrap_interval([1.0, 0.0], rng)  # the first prompt is drawn too
+    assert (low, high) == (0.0, 1.0)
+
+
+def test_tally_takes_the_bootstrap_interval_when_asked():
+    result = tally([A] * 6 + [B] * 4, [A] * 6 + [B] * 4, [], "bootstrap", np.random.default_rng(1))
+    assert result.win_rate == 0.6 and result.ci_low < 0.6 < result.ci_high
+    assert (result.ci_low, result.ci_high) != wilson_interval(0.6, 10)
