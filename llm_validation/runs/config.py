@@ -164,6 +164,12 @@ class RunConfig(Tokenization):
         choices=("auto", "fp32", "bf16"),
     )
     device: str = _f("auto", DEVICE_HELP)
+    compile: str = _f(
+        "auto",
+        "torch.compile the model's body for training and scoring: on, off, or auto (on a cuda "
+        "card with triton, off on cpu)",
+        choices=("auto", "on", "off"),
+    )
     seed: int = _f(0, "seed for model init, data order and sampling", **SEED)
     out: str | None = _f(
         None, "run folder (default: runs/<preset>, else runs/<method>-<model>-<data>)", type=str

@@ -52,7 +52,7 @@ def build_scaled_model(folder: Path, seed: int = 0) -> Path:
         eos_token_id=eos,
         bos_token_id=eos,
         pad_token_id=eos,
-        attn_implementation="eager",
+        attn_implementation="sdpa",
         **SCALED,
     )
     torch.manual_seed(seed)

@@ -124,7 +124,7 @@ def _main(cfg: PredictConfig) -> dict:
         cfg.data, template=chat_template(cfg.model), strict=cfg.strict, limit=count, seed=cfg.seed
     )
     inputs = {"data": report_load("data", load)}
-    model, tokenizer = load_model(cfg.model, seed=cfg.seed, device=device)  # fp32, eager
+    model, tokenizer = load_model(cfg.model, seed=cfg.seed, device=device)  # fp32
     truncation, cuts = truncation_of(cfg), CutReport()
     lrs = tuple(cfg.lr * f for f in SWEEP) if cfg.lr_sweep else (cfg.lr,)
     rows, infos = [], []

@@ -1,7 +1,8 @@
 """Device, dtype and seed selection: the only place that looks at the hardware.
 
 `pick_device` prefers cuda, then mps, then cpu; `pick_dtype` maps the `--precision` flag to a torch
-dtype (bf16 only where the device supports it); `seed_everything` seeds python, numpy and torch.
+dtype (bf16 only where the device supports it); `pick_compile` maps `--compile` to whether the
+model's body is `torch.compile`d (`compile_body`); `seed_everything` seeds python, numpy and torch.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import random
 import torch
 
 from common.errors import UserError
+from llm_validation.core.logprobs import body_and_head
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
@@ -45,6 +47,29 @@ def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
             f"unknown precision {precision!r}; choose from auto, {', '.join(PRECISIONS)}"
         )
     return PRECISIONS[precision]
+
+
+def pick_compile(requested: str, device: torch.device, track_kernel: int = 0) -> bool:
+    """`on`, `off`, or `auto`: on for a CUDA card where inductor can build kernels (triton is
+    installed) and the eNTK is not tracked (its torch.func transforms run the model eagerly);
+    off elsewhere: on CPU the compile costs minutes that a short run never wins back, and the
+    CPU numbers stay those of the eager model."""
+    if requested in ("on", "off"):
+        return requested == "on"
+    if requested != "auto":
+        raise UserError(f"unknown compile setting {requested!r}; choose from auto, on, off")
+    from torch.utils._triton import has_triton
+
+    return device.type == "cuda" and has_triton() and not track_kernel
+
+
+def compile_body(model: torch.nn.Module) -> None:
+    """`torch.compile` in place the part of `model` that every training and scoring forward runs:
+    its body (`logprobs.body_and_head`), or the whole model where it does not split. Dynamic
+    shapes: the batch's length changes every step. In place, so state dicts, checkpoints and
+    `copy.deepcopy` (a frozen reference) see the plain module."""
+    parts = body_and_head(model)
+    (model if parts is None else parts.body).compile(dynamic=True)
 
 
 def seed_everything(seed: int) -> None:

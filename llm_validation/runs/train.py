@@ -54,7 +54,9 @@ from llm_validation.runs.methods import METHODS, Phase, plan, required_fields
 from llm_validation.runs.onpolicy import load_reward, sample_pairs
 from llm_validation.runs.runtime import (
     batch_indices,
+    compile_body,
     mixed_seed,
+    pick_compile,
     pick_device,
     pick_dtype,
     seed_everything,
@@ -438,6 +440,8 @@ def open_session(cfg: RunConfig) -> Session:
         )
         inputs["probes"] = report_load("probes", probe_report)
     model, tokenizer = load_model(cfg.model, seed=cfg.seed, device=device)  # inputs checked first
+    if pick_compile(cfg.compile, device, cfg.track_kernel):
+        compile_body(model)
     truncation = truncation_of(cfg)
     types = cfg.probe_types.split(",") if cfg.probe_types else None
     if types is not None and Y_STAR in types:

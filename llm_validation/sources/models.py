@@ -2,8 +2,9 @@
 
 Embedded names (`EMBEDDED`): `smollm2` (the default; SmolLM2-135M-Instruct, a 4-bit GGUF release
 de-quantised to fp32, see `smollm2.py`), `tiny-neox` and `tiny-llama` (random-init, see `tiny.py`).
-Everything loads with `local_files_only=True` (nothing is ever downloaded) and eager attention,
-because `torch.func.jvp` fails on the CPU SDPA kernels.
+Everything loads with `local_files_only=True` (nothing is ever downloaded) and SDPA attention
+(the eNTK's `torch.func.jvp`, which has no rule for SDPA, switches to eager itself:
+`entk.eager_attention`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ def _pretrained(path: str | Path):
     kwargs = dict(local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
     model = AutoModelForCausalLM.from_pretrained(
-        path, attn_implementation="eager", dtype=torch.float32, **kwargs
+        path, attn_implementation="sdpa", dtype=torch.float32, **kwargs
     )
     return model, tokenizer
 

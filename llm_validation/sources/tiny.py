@@ -71,7 +71,7 @@ def _neox(vocab: int, eos: int):
         eos_token_id=eos,
         bos_token_id=eos,
         pad_token_id=eos,
-        attn_implementation="eager",
+        attn_implementation="sdpa",
         **CONFIG,
     )
     return GPTNeoXForCausalLM(config)
@@ -84,7 +84,7 @@ def _llama(vocab: int, eos: int):
         bos_token_id=eos,
         pad_token_id=eos,
         num_key_value_heads=2,
-        attn_implementation="eager",
+        attn_implementation="sdpa",
         **CONFIG,
     )
     return LlamaForCausalLM(config)
@@ -94,7 +94,7 @@ ARCHITECTURES = {"tiny-neox": _neox, "tiny-llama": _llama}
 
 
 def build_tiny(name: str, seed: int = 0):
-    """(model, tokenizer) for `tiny-neox` or `tiny-llama`, fp32, eager attention."""
+    """(model, tokenizer) for `tiny-neox` or `tiny-llama`, fp32, SDPA attention."""
     tokenizer = build_tokenizer()
     torch.manual_seed(seed)
     model = ARCHITECTURES[name](len(tokenizer), tokenizer.eos_token_id)
