@@ -61,4 +61,7 @@ def test_a_metrics_csv_with_a_duplicated_step_is_refused_with_its_line(fake_runs
     path.write_text("".join(lines + [lines[-1]]))  # the last row (step 4's loss) twice
     assert cli.main(["--out", str(tmp_path), "--runs", str(fake_runs), "--only", "10"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and f"{path}:{len(lines) + 1}: a second row for step 4, train, loss" in err
+    assert (
+        err.count("\n") == 1
+        and f"{path}:{len(lines) + 1}: a second row for step 4, train, loss" in err
+    )
