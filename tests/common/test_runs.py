@@ -201,7 +201,10 @@ def test_the_torn_last_line_of_a_killed_writer_is_dropped(tmp_path):
 @pytest.mark.parametrize(
     "body, message",
     [
-        ("0,0,chosen,logp,-3.0\n0,0,chosen,logp,-3.1\n", ":3: a second row for step 0"),
+        (
+            "0,0,chosen,logp,-3.0\n0,0,chosen,logp,-3.1\n",
+            ":3: a second row for step 0, chosen, logp",
+        ),
         ("2,8,chosen,logp,-3.0\n0,0,chosen,logp,-3.1\n", ":3: step 0 after step 2"),
         ("0,0,chosen,logp,nan\n2,8,chosen,logp,-3.1\n", ":2: value 'nan' is not a finite"),
         ("0,0,chosen,logp,inf\n2,8,chosen,logp,-3.1\n", ":2: value 'inf' is not a finite"),
