@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from common.runs import last_phase_start
-from llm_validation.runs.callback import SQUEEZE_MARGIN, squeezing
+from llm_validation.runs.dynamics import SQUEEZE_MARGIN, squeezing
 from llm_validation.runs.presets import PRESETS
 from llm_validation.runs.winrate import pair_up
 
