@@ -63,6 +63,7 @@ from llm_validation.runs.tracking import (
     report_cuts,
     report_load,
     save_arrays,
+    select_probes,
     summarize,
     truncation_of,
 )
@@ -322,6 +323,8 @@ def check_config(cfg: RunConfig) -> None:
     intervals = [s for s in cfg.track_intervals.split(",") if s.strip()]
     if not all(s.strip().isdigit() and int(s) >= 1 for s in intervals):
         raise UserError(f"--track-intervals must be positive integers, got {cfg.track_intervals!r}")
+    if cfg.probe_offset < 0:
+        raise UserError("--probe-offset must be ≥ 0")
     if cfg.warmup_steps < 0:
         raise UserError("--warmup-steps must be ≥ 0")
     if cfg.eval_every < 1 or cfg.batch_size < 1 or cfg.steps < 0:
@@ -381,15 +384,14 @@ def open_session(cfg: RunConfig) -> Session:
             seed=cfg.seed + 1,
         )
         inputs["probes"] = report_load("probes", probe_report)
+    probe_examples = select_probes(probe_examples, cfg.probe_offset, cfg.probe_limit)
     model, tokenizer = load_model(cfg.model, seed=cfg.seed, device=device)  # inputs checked first
     truncation = truncation_of(cfg)
     types = cfg.probe_types.split(",") if cfg.probe_types else None
     if types is not None and Y_STAR in types:
         types = [*types, "chosen"]  # y* is read off the chosen pass
     probe_cuts, pair_cuts = CutReport(), CutReport()
-    probes = build_probes(
-        tokenizer, probe_examples[: cfg.probe_limit], truncation, types, probe_cuts
-    )
+    probes = build_probes(tokenizer, probe_examples, truncation, types, probe_cuts)
     pairs = []
     for ex in examples:
         tokens = tokenize_example(

@@ -23,7 +23,17 @@ import numpy as np
 
 from common.errors import UserError
 from common.probes import BYSTANDERS, Y_STAR
-from common.runs import COLUMNS, CONFIG, LOGP, METRICS, last_phase_start, read_metrics, run_files
+from common.runs import (
+    COLUMNS,
+    CONFIG,
+    LOGP,
+    METRICS,
+    SUMMARY,
+    complete,
+    last_phase_start,
+    read_metrics,
+    run_files,
+)
 from simulator.metrics import Trace
 
 
@@ -87,18 +97,41 @@ class Run:
         return {k: c.since(self.last_phase_start) for k, c in self.curves.items()}
 
 
+def completed_evaluations(rows: list[dict], whole: bool) -> list[dict]:
+    """The `logp` rows of a run still going, through its last completed evaluation: the last
+    step's rows are dropped unless the file ends with a whole line (`whole`) and that step has
+    every probe type of the first (a process killed while it appended tears the last lines)."""
+    rows = [r for r in rows if complete(r)]
+    if not rows:
+        return rows
+    last = max(int(r["step"]) for r in rows)
+    types = lambda s: {r["probe_type"] for r in rows if int(r["step"]) == s}
+    if whole and types(last) == types(min(int(r["step"]) for r in rows)):
+        return rows
+    return [r for r in rows if int(r["step"]) != last]
+
+
 def read_run(folder: Path) -> Run:
-    """A run folder (config.json + metrics.csv) as a `Run`; UserError if either is unreadable."""
+    """A run folder (config.json + metrics.csv) as a `Run`; UserError if either is unreadable.
+    A run without summary.json is still going (or was stopped): it is read through its last
+    completed evaluation and its name says so."""
     try:
         config = json.loads((folder / CONFIG).read_text())
         rows = [r for r in read_metrics(folder / METRICS) if r["metric"] == LOGP]
+        name = folder.name
+        if not (folder / SUMMARY).is_file():
+            whole = (folder / METRICS).read_bytes().endswith(b"\n")
+            rows = completed_evaluations(rows, whole)
+            last = max((int(r["step"]) for r in rows), default=0)
+            total = last_phase_start(config) + int(config.get("steps", 0))
+            name = f"{folder.name}, in progress: through step {last} of {total}"
         trace = Trace.from_rows([tuple(r[c] for c in COLUMNS) for r in rows])
         curves = {k: Curve(*trace.series(k)) for k in dict.fromkeys(trace.probe_type.tolist())}
     except (OSError, ValueError, KeyError) as err:
         raise UserError(f"--runs: cannot read the run in {folder}: {err}") from None
     if not curves:
         raise UserError(f"--runs: {folder / METRICS} has no {LOGP} rows")
-    return Run(folder.name, str(config.get("method") or "?"), last_phase_start(config), curves)
+    return Run(name, str(config.get("method") or "?"), last_phase_start(config), curves)
 
 
 def find_runs(root: Path, method: str | None = None) -> tuple[dict[str, Run], list[str]]:
@@ -117,6 +150,13 @@ def find_runs(root: Path, method: str | None = None) -> tuple[dict[str, Run], li
             run = replace(run, method=method)
         if run.method == "?":
             notes.append(f"{run.name}: config.json names no method; give --method")
+            continue
+        last = max(int(c.steps[-1]) for c in run.curves.values())
+        if last <= run.last_phase_start:
+            notes.append(
+                f"{run.name}: no evaluation yet after its last phase began (step "
+                f"{run.last_phase_start})"
+            )
             continue
         if run.method in runs:
             notes.append(

@@ -12,11 +12,14 @@ from llm_validation.cli import main
 from llm_validation.runs.trends import SIGNATURES, evaluate, find_runs, markdown
 
 
-def write_run(root, name, method, curves, steps=(0, 4, 8), **config):
-    """A run folder whose `logp` of each type follows curves[type] (default: a flat −100)."""
+def write_run(root, name, method, curves, steps=(0, 4, 8), finished=True, **config):
+    """A run folder whose `logp` of each type follows curves[type] (default: a flat −100);
+    `finished` writes summary.json, as a run does when it ends."""
     folder = root / name
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(json.dumps({"method": method, "steps": 8, **config}))
+    if finished:
+        (folder / "summary.json").write_text("{}")
     rows = []
     for i, step in enumerate(steps):
         for kind in (*PROBE_TYPES, Y_STAR):
@@ -187,3 +190,35 @@ def test_a_run_whose_config_names_no_method_needs_method(tmp_path, capsys):
     assert {r["verdict"] for r in rows if r["key"].startswith("dpo_")} == {"holds"}
     assert main(["trends", "--runs", str(tmp_path), "--method", "dop"]) == 2
     assert "unknown method 'dop'" in capsys.readouterr().err
+
+
+def test_a_run_still_going_is_read_through_its_last_complete_evaluation(tmp_path):
+    """No summary.json yet and a torn last evaluation (killed while appending): the verdicts
+    read the evaluations completed so far, and the run's name says it is in progress."""
+    folder = write_run(tmp_path, "dpo", "dpo", PAPER_DPO, steps=(0, 4, 8), finished=False)
+    text = (folder / "metrics.csv").read_text()
+    torn = text[: text.index("8,32,chosen_gptsemantic")] + "8,32,chosen_gptsem"
+    (folder / "metrics.csv").write_text(torn)
+    runs, _ = find_runs(tmp_path)
+    assert runs["dpo"].name == "dpo, in progress: through step 4 of 8"
+    assert runs["dpo"].curves["chosen"].steps.tolist() == [0, 4]
+    rows = {r["key"]: r for r in evaluate(runs)}
+    assert rows["dpo_chosen_peak_then_below"]["verdict"] == "finding"  # −150 → −147: no fall yet
+    assert "in progress" in markdown(list(rows.values()))
+
+
+def test_a_finished_evaluation_of_a_run_still_going_is_read(tmp_path):
+    write_run(tmp_path, "dpo", "dpo", PAPER_DPO, finished=False)
+    runs, _ = find_runs(tmp_path)
+    assert runs["dpo"].curves["chosen"].steps.tolist() == [0, 4, 8]
+    assert {r["verdict"] for r in evaluate(runs) if r["key"].startswith("dpo_")} == {"holds"}
+
+
+def test_a_two_phase_run_still_in_its_sft_phase_is_named_not_read(tmp_path):
+    write_run(tmp_path, "ext", "extend-dpo", {}, steps=(0, 4), finished=False, sft_steps=8)
+    runs, notes = find_runs(tmp_path)
+    assert runs == {}
+    assert notes == [
+        "ext, in progress: through step 4 of 16: no evaluation yet after its last phase began "
+        "(step 8)"
+    ]
