@@ -183,8 +183,9 @@ def trends(cfg: TrendsConfig) -> None:
     else:
         for r in rows:
             runs_read = f" [{', '.join(r['runs'])}]" if r["runs"] else ""
-            print(f"{r['verdict']:<8} {r['claim']}{runs_read}\n         ours: {r['ours']}")
-            print(f"         official: {r['official']}")
+            n = f" (n = {r['n']['text']})" if r["n"] else ""
+            print(f"{r['verdict']:<12} {r['claim']}{runs_read}{n}\n             ours: {r['ours']}")
+            print(f"             official: {r['official']}")
 
 
 def presets(cfg: PresetsConfig) -> None:

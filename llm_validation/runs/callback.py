@@ -41,7 +41,7 @@ from transformers import TrainerCallback
 
 from common.errors import UserError
 from common.probes import PROBE_TYPES, Y_STAR
-from common.runs import CONFIG, METRICS, SUMMARY, MetricsLog, write_json
+from common.runs import CONFIG, SUMMARY, TRAIN, RunLogs, write_json
 from llm_validation.core.logprobs import (
     PAPER_TRUNCATION,
     TOKEN_METRICS,
@@ -58,7 +58,7 @@ from llm_validation.runs.distributed import (
     unwrap,
     world,
 )
-from llm_validation.runs.tracking import ProbeSet, build_probes, per_example, summarize
+from llm_validation.runs.tracking import ProbeSet, build_probes, per_example, prompt_rows, summarize
 from llm_validation.sources.data import load_examples, parse_lines
 from llm_validation.sources.examples import Example
 
@@ -192,7 +192,8 @@ class LearningDynamicsCallback(TrainerCallback):
         self.pending_logs: dict[str, float] = {}
         self.losses: list[float] = []
         self.history: list[dict] = []
-        self.log: MetricsLog | None = None
+        self.pending_prompts: list | None = None
+        self.log: RunLogs | None = None
         self.last_step = -1
         self.step_offset = 0  # steps of earlier phases (extend-dpo: SFT, then DPO)
 
@@ -230,7 +231,7 @@ class LearningDynamicsCallback(TrainerCallback):
             config = dict(self.config) if self.config is not None else args.to_dict()
             config.setdefault("method", method_of(args))  # what `trends` reads
             write_json(self.out / CONFIG, config)
-            self.log = MetricsLog(self.out / METRICS)
+            self.log = RunLogs(self.out)
 
     # -- scoring ------------------------------------------------------------------------------
     @torch.no_grad()
@@ -296,6 +297,7 @@ class LearningDynamicsCallback(TrainerCallback):
         if step > 0:  # the trainer's first log is at step ≥ 1: step 0 lives in metrics.csv only
             self.pending_logs.update(logs)
         self.pending_rows = rows
+        self.pending_prompts = prompt_rows(self.probes, arrays, self.probe_types)
         self.last_step = step
 
     def _mass(self, mean_pi) -> list[dict]:
@@ -316,11 +318,12 @@ class LearningDynamicsCallback(TrainerCallback):
             return
         rows = list(self.pending_rows)
         if self.losses:
-            rows.append(("train", "loss", float(np.mean(self.losses))))
+            rows.append((TRAIN, "loss", float(np.mean(self.losses))))
         self.losses = []
         if self.log is not None:
             batch = args.per_device_train_batch_size * args.gradient_accumulation_steps
-            self.log.append(self.last_step, self.last_step * batch * args.world_size, rows)
+            seen = self.last_step * batch * args.world_size
+            self.log.append(self.last_step, seen, rows, self.pending_prompts)
         self.pending_rows = None
 
     # -- trainer events -----------------------------------------------------------------------

@@ -22,6 +22,7 @@ import numpy as np
 
 from common.errors import UserError
 from common.probes import PROBE_TYPES, Y_STAR
+from common.runs import PromptRow, prompt_id
 from llm_validation.core.logprobs import (
     PAPER_TRUNCATION,
     TOKEN_METRICS,
@@ -39,12 +40,14 @@ from llm_validation.sources.examples import Example
 class ProbeSet:
     """Tokenised probes, flat over (example, probe type).
 
-    items: the sequences; kind[i] / example[i]: the probe type and example index of items[i].
+    items: the sequences; kind[i] / example[i]: the probe type and example index of items[i];
+    prompts[u]: example u's prompt id (`common.runs.prompt_id`; a repeated prompt gets `#2`, …).
     """
 
     items: tuple[Tokenized, ...]
     kind: tuple[str, ...]
     example: np.ndarray
+    prompts: tuple[str, ...] = ()
 
 
 def truncation_of(cfg) -> Truncation:
@@ -101,7 +104,18 @@ def build_probes(
             items.append(tokens)
             kind.append(name)
             example.append(u)
-    return ProbeSet(tuple(items), tuple(kind), np.array(example, dtype=int))
+    return ProbeSet(tuple(items), tuple(kind), np.array(example, dtype=int), prompt_ids(examples))
+
+
+def prompt_ids(examples: Sequence[Example]) -> tuple[str, ...]:
+    """One id per example: `prompt_id` of its prompt, `#k` appended to the k-th repeat."""
+    seen: dict[str, int] = {}
+    ids = []
+    for ex in examples:
+        base = prompt_id(ex.prompt)
+        seen[base] = seen.get(base, 0) + 1
+        ids.append(base if seen[base] == 1 else f"{base}#{seen[base]}")
+    return tuple(ids)
 
 
 def per_example(
@@ -141,6 +155,19 @@ def summarize(arrays: dict[str, dict[str, np.ndarray]]) -> list[tuple[str, str, 
         for kind, stats in arrays.items()
         for metric, values in stats.items()
         if metric != "example"
+    ]
+
+
+def prompt_rows(
+    probes: ProbeSet, arrays: dict[str, dict[str, np.ndarray]], types: Sequence[str] | None = None
+) -> list[PromptRow]:
+    """(probe type, prompt id, summed log π(y|x)) for every probe example of every type (of
+    `types`, when given): the rows of `prompts.csv`, whose mean over prompts is `logp`."""
+    return [
+        (kind, probes.prompts[u], float(v))
+        for kind, stats in arrays.items()
+        if types is None or kind in types
+        for u, v in zip(stats["example"], stats["logp"])
     ]
 
 

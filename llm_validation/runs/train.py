@@ -30,7 +30,7 @@ from torch import Tensor
 
 from common.errors import UserError
 from common.probes import PROBE_TYPES, Y_STAR
-from common.runs import METRICS, SUMMARY, MetricsLog, write_json
+from common.runs import METRICS, SUMMARY, TRAIN, RunLogs, write_json
 from llm_validation.core.directions import OPTIMISERS, make_optimizer
 from llm_validation.core.logprobs import (
     CutReport,
@@ -60,6 +60,7 @@ from llm_validation.runs.tracking import (
     ProbeSet,
     build_probes,
     evaluate,
+    prompt_rows,
     report_cuts,
     report_load,
     save_arrays,
@@ -288,20 +289,23 @@ def train_step(
     return total
 
 
-def record(session: Session, log: MetricsLog, step: int, losses: list[float]) -> list:
-    """Score the probes, append the rows (+ the mean training loss), optionally save arrays."""
+def record(session: Session, logs: RunLogs, step: int, losses: list[float]) -> list:
+    """Score the probes, append the rows (+ the mean training loss) and the per-prompt rows,
+    optionally save arrays."""
     session.model.eval()
     with session.autocast():
         arrays = evaluate(
             session.model, session.probes, session.pad_id, session.cfg.batch_tokens, progress=True
         )
-    wanted = session.cfg.probe_types
-    rows = [r for r in summarize(arrays) if wanted is None or r[0] in wanted.split(",")]
+    wanted = session.cfg.probe_types.split(",") if session.cfg.probe_types else None
+    rows = [r for r in summarize(arrays) if wanted is None or r[0] in wanted]
     if losses:
-        rows.append(("train", "loss", float(np.mean(losses))))
+        rows.append((TRAIN, "loss", float(np.mean(losses))))
     if session.tracker is not None:
         rows += session.tracker.evaluate(session.model, step)
-    log.append(step, step * session.cfg.batch_size, rows)
+    logs.append(
+        step, step * session.cfg.batch_size, rows, prompt_rows(session.probes, arrays, wanted)
+    )
     if session.cfg.save_arrays:
         (session.out / "arrays").mkdir(exist_ok=True)
         save_arrays(session.out / "arrays" / f"step_{step:06d}.npz", arrays)
@@ -429,8 +433,8 @@ class Writes:
     one line, and metrics.csv is cut back to its last complete evaluation, so that it keeps
     every evaluation written so far and no torn one."""
 
-    def __init__(self, log: MetricsLog, step: int | None):
-        self.log, self.step, self.size = log, step, log.path.stat().st_size
+    def __init__(self, logs: RunLogs, step: int | None):
+        self.log, self.step, self.size = logs.metrics, step, logs.metrics.path.stat().st_size
 
     def done(self, step: int) -> None:
         """Evaluation `step` is complete on disk."""
@@ -454,10 +458,10 @@ class Writes:
         return f"{reason}; {self.log.path} keeps {kept}"
 
 
-def evaluation(session: Session, log: MetricsLog, writes: Writes, step: int, losses: list[float]):
+def evaluation(session: Session, logs: RunLogs, writes: Writes, step: int, losses: list[float]):
     """Evaluation `step`: the probes' rows appended to metrics.csv, then the checkpoint."""
     with writes.guard():
-        record(session, log, step, losses)
+        record(session, logs, step, losses)
         writes.done(step)
         if session.cfg.checkpoint:
             save_checkpoint(session.out, session.model, session.optimizer, step)
@@ -489,13 +493,13 @@ def main(cfg: RunConfig, on_eval: Callable[[int], None] | None = None) -> Path:
             cfg.probe_types.split(",") if cfg.probe_types else None,
         )
     start = load_checkpoint(session.out, session.model, session.optimizer) if cfg.resume else 0
-    log = MetricsLog(session.out / METRICS, keep_through=start if start else None)
-    writes = Writes(log, start if start else None)
+    logs = RunLogs(session.out, keep_through=start if start else None)
+    writes = Writes(logs, start if start else None)
     total = sum(p.steps for _, p in phases)
     started, step, losses = time.perf_counter(), start, []
     if start == 0:
         with writes.guard():
-            record(session, log, 0, [])
+            record(session, logs, 0, [])
         writes.done(0)
     bar = tqdm(total=total, initial=start, desc=cfg.method, unit="step", file=sys.stderr)
     try:  # the bar closes before an error line, which stays the last line on stderr
@@ -518,7 +522,7 @@ def main(cfg: RunConfig, on_eval: Callable[[int], None] | None = None) -> Path:
                 bar.update(1)
                 bar.set_postfix(loss=f"{losses[-1]:.4g}")
                 if step % cfg.eval_every == 0 or step == total:
-                    evaluation(session, log, writes, step, losses)
+                    evaluation(session, logs, writes, step, losses)
                     losses = []
                     if on_eval is not None:
                         on_eval(step)

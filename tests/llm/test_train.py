@@ -68,6 +68,7 @@ def test_interrupted_then_resumed_run_writes_the_same_metrics(tmp_path, method):
         main(parted, on_eval=interrupt)
     resumed = main(RunConfig(out=str(tmp_path / "parted"), resume=True, **common))
     assert (resumed / "metrics.csv").read_text() == (whole / "metrics.csv").read_text()
+    assert (resumed / "prompts.csv").read_text() == (whole / "prompts.csv").read_text()
 
 
 @pytest.mark.parametrize("method", list(METHODS))
@@ -106,6 +107,26 @@ def test_run_folder_holds_config_metrics_and_summary(tmp_path):
         "step_000001.npz",
         "step_000002.npz",
     ]
+
+
+def test_prompts_csv_holds_each_probe_prompts_log_prob_whose_mean_is_logp(tmp_path):
+    """prompts.csv has one row per (evaluation, probe type, probe prompt), keyed by the prompt's
+    id; at each evaluation the mean over prompts is metrics.csv's `logp` (what `trends`' intervals
+    resample)."""
+    out = main(RunConfig(method="dpo", steps=2, eval_every=1, out=str(tmp_path), **TINY))
+    rows = read_metrics(out / "prompts.csv")
+    assert list(rows[0]) == ["step", "probe_type", "prompt", "logp"]
+    chosen = [r for r in rows if r["probe_type"] == "chosen"]
+    assert len(chosen) == 3 * 4  # 3 evaluations × 4 probe prompts
+    assert len({r["prompt"] for r in chosen}) == 4
+    metrics = read_metrics(out / "metrics.csv")
+    for step in (0, 1, 2):
+        for kind in ("chosen", "rejected", "y_star"):
+            values = [
+                float(r["logp"]) for r in rows if r["probe_type"] == kind and int(r["step"]) == step
+            ]
+            assert len(values) == 4
+            assert sum(values) / 4 == pytest.approx(_logp(metrics, step, kind), rel=1e-12)
 
 
 def test_batches_are_a_pure_function_of_seed_and_step():

@@ -2,31 +2,43 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
+import numpy as np
 import pytest
 
 from common.probes import BYSTANDERS, PROBE_TYPES, Y_STAR
-from common.runs import write_metrics
+from common.runs import PROMPT_COLUMNS, PROMPTS, write_metrics
 from llm_validation.cli import main
 from llm_validation.runs.trends import SIGNATURES, evaluate, find_runs, markdown
 
 
-def write_run(root, name, method, curves, steps=(0, 4, 8), finished=True, **config):
-    """A run folder whose `logp` of each type follows curves[type] (default: a flat −100);
-    `finished` writes summary.json, as a run does when it ends."""
+def write_run(root, name, method, curves, steps=(0, 4, 8), prompts=None, **config):
+    """A run folder whose `logp` of each type follows curves[type] (default: a flat −100).
+
+    prompts=(P, sd, rng): also a prompts.csv of P prompts whose values are the curve plus an
+    independent N(0, sd²) draw per prompt and step, with metrics.csv their means."""
     folder = root / name
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(json.dumps({"method": method, "steps": 8, **config}))
-    if finished:
-        (folder / "summary.json").write_text("{}")
-    rows = []
+    rows, prompt_rows = [], []
     for i, step in enumerate(steps):
         for kind in (*PROBE_TYPES, Y_STAR):
-            values = curves.get(kind, [-100.0] * len(steps))
-            rows.append((step, 4 * step, kind, "logp", values[i]))
+            value = curves.get(kind, [-100.0] * len(steps))[i]
+            if prompts is not None:
+                n, sd, rng = prompts
+                per_prompt = value + sd * rng.standard_normal(n)
+                prompt_rows += [(step, kind, f"p{j}", v) for j, v in enumerate(per_prompt)]
+                value = float(per_prompt.mean())
+            rows.append((step, 4 * step, kind, "logp", value))
         rows.append((step, 4 * step, "train", "loss", 0.5))
     write_metrics(folder / "metrics.csv", rows)
+    if prompts is not None:
+        with (folder / PROMPTS).open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(PROMPT_COLUMNS)
+            writer.writerows(prompt_rows)
     return folder
 
 
@@ -54,32 +66,42 @@ def test_the_official_logs_dpo_shape_holds_every_dpo_signature(tmp_path):
     assert v["sft_chosen_rises"] == "not run"  # no sft run in the folder
 
 
-def test_chosen_rising_throughout_is_a_finding_with_its_numbers(tmp_path):
+def test_chosen_rising_throughout_contradicts_the_claim_with_its_numbers(tmp_path):
     write_run(tmp_path, "dpo", "dpo", {**PAPER_DPO, "chosen": [-134.8, -120.0, -112.8]})
     runs, _ = find_runs(tmp_path)
     row = next(r for r in evaluate(runs) if r["key"] == "dpo_chosen_peak_then_below")
-    assert row["verdict"] == "finding"
+    assert row["verdict"] == "contradicted"
     assert "−134.8 → peak −112.8 (step 8) → −112.8" in row["ours"]
+    assert row["interval"] is None and "no interval" in row["ours"]
 
 
-def test_a_bystander_that_does_not_fall_is_named(tmp_path):
+def test_a_bystander_within_the_noise_floor_is_named_and_leaves_the_claim_open(tmp_path):
+    """Without prompts.csv a +0.5-nat change of a −100 curve is below the 1-nat noise floor:
+    neither a fall nor a rise."""
     write_run(tmp_path, "dpo", "dpo", {**PAPER_DPO, "chosen_gptformat": [-100.0, -99.0, -99.5]})
     runs, _ = find_runs(tmp_path)
     row = next(r for r in evaluate(runs) if r["key"] == "dpo_others_end_below")
-    assert row["verdict"] == "finding" and row["ours"].endswith("not below: chosen_gptformat")
+    assert row["verdict"] == "inconclusive"
+    assert "not clearly below: chosen_gptformat" in row["ours"]
+
+
+def test_a_bystander_that_rises_past_the_floor_contradicts(tmp_path):
+    write_run(tmp_path, "dpo", "dpo", {**PAPER_DPO, "chosen_gptformat": [-100.0, -99.0, -98.5]})
+    assert verdicts(tmp_path)["dpo_others_end_below"] == "contradicted"
 
 
 def test_rejected_falls_most_names_the_types_that_fall_more(tmp_path):
     write_run(tmp_path, "dpo", "dpo", {**PAPER_DPO, "random_permute": [-300.0, -350.0, -400.0]})
     runs, _ = find_runs(tmp_path)
     row = next(r for r in evaluate(runs) if r["key"] == "dpo_rejected_falls_most")
-    assert row["verdict"] == "finding"
+    assert row["verdict"] == "contradicted"
     assert "rank 2 of 13 (falling more: random_permute −100.0)" in row["ours"]
 
 
 def test_irr_train_rising_only_at_the_end_is_not_rising_first(tmp_path):
+    """A peak at the last evaluation has no fall after it: the claim is not shown."""
     write_run(tmp_path, "dpo", "dpo", {**PAPER_DPO, "irr_train": [-137.0, -140.0, -130.0]})
-    assert verdicts(tmp_path)["dpo_irr_train_rises_first"] == "finding"
+    assert verdicts(tmp_path)["dpo_irr_train_rises_first"] == "inconclusive"
 
 
 def test_the_extension_is_read_where_its_dpo_begins(tmp_path):
@@ -117,26 +139,26 @@ def test_extension_and_baseline_are_compared_after_as_many_dpo_steps(tmp_path):
     write_run(tmp_path, "base", "sft-dpo", base, steps=(0, 2, 4, 6, 8), sft_steps=2)
     runs, _ = find_runs(tmp_path)
     row = next(r for r in evaluate(runs) if r["key"] == "extension_chosen_ends_higher")
-    assert row["verdict"] == "finding"
-    assert row["ours"] == "y⁺ after 4 DPO steps: −98.0 (extension) vs −97.0 (baseline)"
+    assert row["verdict"] == "inconclusive"  # −1.0 nat, inside the 1.3-nat floor of a −130 curve
+    assert row["ours"].startswith("y⁺ after 4 DPO steps: −98.0 (extension) vs −97.0 (baseline).")
 
 
 def test_the_extensions_dpo_phase_is_not_read_as_its_sft_phase(tmp_path):
-    """y⁻ higher at the boundary but lower than the baseline there: a finding."""
+    """y⁻ higher at the end but lower than the baseline at the boundary: contradicted."""
     write_run(tmp_path, "ext", "extend-dpo", {"rejected": [-100.0, -99.0, -80.0]}, sft_steps=4)
     write_run(tmp_path, "base", "sft-dpo", {"rejected": [-100.0, -90.0, -120.0]}, sft_steps=4)
-    assert verdicts(tmp_path)["extension_lifts_rejected"] == "finding"
+    assert verdicts(tmp_path)["extension_lifts_rejected"] == "contradicted"
 
 
 def test_on_policy_is_compared_with_off_policy_at_their_last_common_step(tmp_path):
     """The on-policy run stops at step 4; off-policy DPO's bystanders are −1 there (−30 later), so
-    an on-policy fall of −2 by step 4 falls more: a finding, though −2 > −30."""
+    an on-policy fall of −3 by step 4 falls more: contradicted, though −3 > −30."""
     write_run(tmp_path, "off", "dpo", PAPER_DPO)
-    onpolicy = {k: [-100.0, -102.0] for k in BYSTANDERS}
+    onpolicy = {k: [-100.0, -103.0] for k in BYSTANDERS}
     write_run(tmp_path, "on", "onpolicy-dpo", onpolicy, steps=(0, 4))
     runs, _ = find_runs(tmp_path)
     row = next(r for r in evaluate(runs) if r["key"] == "onpolicy_spares_untrained")
-    assert row["verdict"] == "finding" and "by step 4" in row["ours"]
+    assert row["verdict"] == "contradicted" and "by step 4" in row["ours"]
 
 
 def test_a_type_the_run_did_not_track_is_not_run_not_a_finding(tmp_path):
@@ -148,19 +170,33 @@ def test_a_type_the_run_did_not_track_is_not_run_not_a_finding(tmp_path):
     assert row["verdict"] == "not run" and row["ours"] == "'irr_train' not tracked"
 
 
-def test_a_second_run_of_a_method_is_named_not_silently_dropped(tmp_path):
-    write_run(tmp_path, "a-dpo", "dpo", PAPER_DPO)
-    write_run(tmp_path, "b-dpo", "dpo", PAPER_DPO)
+def test_a_second_run_with_other_settings_is_named_not_silently_dropped(tmp_path):
+    write_run(tmp_path, "a-dpo", "dpo", PAPER_DPO, lr=5e-6)
+    write_run(tmp_path, "b-dpo", "dpo", PAPER_DPO, lr=1e-5)
     runs, notes = find_runs(tmp_path)
-    assert runs["dpo"].name == "a-dpo"
-    assert notes == ["b-dpo: a second dpo run; using a-dpo (first by name)"]
+    assert [r.name for r in runs["dpo"]] == ["a-dpo"]
+    assert notes[-1] == "b-dpo: a second dpo run with other settings; using a-dpo (first by name)"
+
+
+def test_runs_that_differ_only_in_their_seed_are_pooled(tmp_path):
+    rng = np.random.default_rng(0)
+    for seed in (0, 1):
+        write_run(tmp_path, f"dpo-{seed}", "dpo", PAPER_DPO, prompts=(8, 1.0, rng), seed=seed)
+    runs, _ = find_runs(tmp_path)
+    assert [r.name for r in runs["dpo"]] == ["dpo-0", "dpo-1"]
+    row = evaluate(runs)[0]
+    assert row["n"] == {"prompts": 8, "seeds": [2], "text": "8 × 2"}
+    assert row["runs"] == ["dpo-0", "dpo-1"]
 
 
 def test_the_cli_prints_the_readme_table(tmp_path, capsys):
     write_run(tmp_path, "dpo", "dpo", PAPER_DPO)
     assert main(["trends", "--runs", str(tmp_path), "--markdown"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0] == "| trend | official logs | ours (runs) | verdict |"
+    assert lines[0] == (
+        "| trend | official logs | ours (runs) | effect | 95% interval | n prompts × seeds "
+        "| verdict |"
+    )
     assert len(lines) == 2 + len(SIGNATURES)
     assert markdown([]).count("\n") == 1
 
@@ -192,33 +228,66 @@ def test_a_run_whose_config_names_no_method_needs_method(tmp_path, capsys):
     assert "unknown method 'dop'" in capsys.readouterr().err
 
 
+def _dpo_rows(tmp_path, curves, seed, sd=3.0, n=24, steps=(0, 4, 8)):
+    root = tmp_path / f"draw{seed}"
+    root.mkdir()
+    write_run(root, "dpo", "dpo", curves, steps=steps, prompts=(n, sd, np.random.default_rng(seed)))
+    runs, _ = find_runs(root)
+    return {r["key"]: r for r in evaluate(runs)}
+
+
+def test_the_paper_dpo_shape_with_prompt_noise_holds_with_intervals(tmp_path):
+    """The official logs' shape plus N(0, 3²) per prompt over 24 prompts: every DPO signature
+    holds, each with an interval that excludes zero in the claimed direction."""
+    rows = _dpo_rows(tmp_path, PAPER_DPO, seed=0)
+    for key in [s.key for s in SIGNATURES if s.methods == ("dpo",)]:
+        assert rows[key]["verdict"] == "holds", (key, rows[key]["ours"])
+        low, high = rows[key]["interval"]
+        assert low <= rows[key]["effect"] <= high
+        assert rows[key]["n"]["prompts"] == 24
+    low, high = rows["dpo_y_star_rises"]["interval"]
+    assert 0 < low < 19.0 < high  # the true change −60 → −41
+
+
+def test_no_effect_is_inconclusive_in_nearly_every_draw(tmp_path):
+    """Flat curves (every type −100 at every step) with prompt noise: over 20 draws, 'y* rises'
+    (a fixed change) and 'irr_train rises first, then falls' (a peak chosen from the data) each
+    hold or are contradicted at most twice (5 % of 20 is 1)."""
+    decided = {"dpo_y_star_rises": 0, "dpo_irr_train_rises_first": 0}
+    for seed in range(20):
+        rows = _dpo_rows(tmp_path, {}, seed=seed, steps=(0, 2, 4, 6, 8))
+        for key in decided:
+            decided[key] += rows[key]["verdict"] != "inconclusive"
+    assert all(count <= 2 for count in decided.values()), decided
+
+
+def test_a_reversed_effect_is_contradicted(tmp_path):
+    """y* falling and y⁺ rising throughout, clearly beyond the prompt noise."""
+    reversed_dpo = {**PAPER_DPO, Y_STAR: [-41.0, -50.0, -60.0], "chosen": [-150.0, -140.0, -130.0]}
+    rows = _dpo_rows(tmp_path, reversed_dpo, seed=0)
+    assert rows["dpo_y_star_rises"]["verdict"] == "contradicted"
+    assert rows["dpo_y_star_rises"]["interval"][1] < 0
+    assert rows["dpo_chosen_peak_then_below"]["verdict"] == "contradicted"
+
+
+def test_a_two_step_run_gives_no_holds(tmp_path):
+    """Two evaluations (start and end) are one step of a trajectory, not a trend: even large
+    changes decide nothing, and no verdict is 'holds'."""
+    two = {k: v[::2] for k, v in PAPER_DPO.items()}
+    rows = _dpo_rows(tmp_path, two, seed=0, steps=(0, 2))
+    assert "holds" not in {r["verdict"] for r in rows.values()}
+    assert rows["dpo_y_star_rises"]["ours"] == (
+        "2 evaluation(s) in the last phase; this claim needs 3"
+    )
+
+
 def test_a_run_still_going_is_read_through_its_last_complete_evaluation(tmp_path):
-    """No summary.json yet and a torn last evaluation (killed while appending): the verdicts
-    read the evaluations completed so far, and the run's name says it is in progress."""
-    folder = write_run(tmp_path, "dpo", "dpo", PAPER_DPO, steps=(0, 4, 8), finished=False)
-    text = (folder / "metrics.csv").read_text()
-    torn = text[: text.index("8,32,chosen_gptsemantic")] + "8,32,chosen_gptsem"
-    (folder / "metrics.csv").write_text(torn)
-    runs, _ = find_runs(tmp_path)
-    assert runs["dpo"].name == "dpo, in progress: through step 4 of 8"
-    assert runs["dpo"].curves["chosen"].steps.tolist() == [0, 4]
-    rows = {r["key"]: r for r in evaluate(runs)}
-    assert rows["dpo_chosen_peak_then_below"]["verdict"] == "finding"  # −150 → −147: no fall yet
-    assert "in progress" in markdown(list(rows.values()))
-
-
-def test_a_finished_evaluation_of_a_run_still_going_is_read(tmp_path):
-    write_run(tmp_path, "dpo", "dpo", PAPER_DPO, finished=False)
-    runs, _ = find_runs(tmp_path)
-    assert runs["dpo"].curves["chosen"].steps.tolist() == [0, 4, 8]
-    assert {r["verdict"] for r in evaluate(runs) if r["key"].startswith("dpo_")} == {"holds"}
-
-
-def test_a_two_phase_run_still_in_its_sft_phase_is_named_not_read(tmp_path):
-    write_run(tmp_path, "ext", "extend-dpo", {}, steps=(0, 4), finished=False, sft_steps=8)
+    """No summary.json and a torn last metrics line (a kill mid-write): the complete
+    evaluations are read and the run is named as in progress."""
+    folder = write_run(tmp_path, "dpo", "dpo", PAPER_DPO)
+    with (folder / "metrics.csv").open("a") as handle:
+        handle.write("12,48,chosen,lo")
     runs, notes = find_runs(tmp_path)
-    assert runs == {}
-    assert notes == [
-        "ext, in progress: through step 4 of 16: no evaluation yet after its last phase began "
-        "(step 8)"
-    ]
+    assert notes == ["dpo: no summary.json (still going?): read through step 8"]
+    assert runs["dpo"][0].curves["chosen"].steps.tolist() == [0, 4, 8]
+    assert verdicts(tmp_path)["dpo_y_star_rises"] == "holds"

@@ -46,6 +46,14 @@ def test_dpo_trainer_run_writes_every_probe_type_and_y_star_at_steps_0_k_2k(tmp_
     assert sorted(logged) == [2, 4]
     # The logged value is the very number written to metrics.csv (one scoring, two sinks).
     assert logged[4] == pytest.approx(values[4, "chosen"], rel=1e-12)
+    # prompts.csv: the 6 probe prompts' own values at each step, whose mean is that number.
+    prompts = [
+        float(r["logp"])
+        for r in read_metrics(tmp_path / "run" / "prompts.csv")
+        if r["step"] == "4" and r["probe_type"] == "chosen"
+    ]
+    assert len(prompts) == 6
+    assert sum(prompts) / 6 == pytest.approx(values[4, "chosen"], rel=1e-12)
 
 
 def test_callback_scores_the_trainers_current_model(tmp_path, examples):
