@@ -159,6 +159,29 @@ PRESETS = {
             steps=(40, "paper: ≈ 2.7 epochs of 5,000 pairs; here 10 epochs of 16"),
         ),
         _preset(
+            "cpu-squeeze",
+            "off-policy DPO on SmolLM2 to the squeeze: 256 HH pairs, lr 5e-5, 120 steps",
+            CPU,
+            method=("dpo", "paper: off-policy DPO"),
+            limit=(
+                256,
+                "paper: 5,000 pairs; more distinct pairs than probes, so that other "
+                "pairs' negative gradients outweigh each probe's own (README: 16–160 never fell)",
+            ),
+            probe_limit=(16, "paper: 500 of the training prompts; 16 (an evaluation ≈ 7 steps)"),
+            lr=(
+                5e-5,
+                "paper: 5e-7 over 3,400 steps; the reference GPU run's 5e-6 squeezes after "
+                "≈ 1,500 steps, 10× that for 120 steps",
+            ),
+            warmup_steps=(10, "paper: 150 of 3,400 steps; the same ramp, shortened"),
+            beta=(0.1, "paper: β = 0.1"),
+            max_length=(96, "paper: 512; ~2× cheaper steps than 192 on CPU"),
+            max_prompt_length=(48, "paper: 256; the prompt's last 48 tokens"),
+            steps=(120, "paper: ≈ 2.7 epochs of 5,000 pairs; here ≈ 1.9 epochs of 256"),
+            eval_every=(10, "paper: every 25 steps; 13 evaluations, irr_train's rise is early"),
+        ),
+        _preset(
             "cpu-extend-dpo",
             "extension on SmolLM2: SFT on y⁺ and y⁻, then DPO",
             CPU,
