@@ -160,26 +160,26 @@ PRESETS = {
         ),
         _preset(
             "cpu-squeeze",
-            "off-policy DPO on SmolLM2 to the squeeze: 256 HH pairs, lr 5e-5, 120 steps",
+            "off-policy DPO on SmolLM2 to the squeeze: 128 HH pairs, lr 5e-5, 100 steps",
             CPU,
             method=("dpo", "paper: off-policy DPO"),
             limit=(
-                256,
-                "paper: 5,000 pairs; more distinct pairs than probes, so that other "
-                "pairs' negative gradients outweigh each probe's own (README: 16–160 never fell)",
+                128,
+                "paper: 5,000 pairs; 8 probes among 128 trained pairs, so other pairs' negative "
+                "gradients outweigh each probe's own (README: 16 pairs never fell)",
             ),
-            probe_limit=(16, "paper: 500 of the training prompts; 16 (an evaluation ≈ 7 steps)"),
+            probe_limit=(8, "paper: 500 of the training prompts; 8: an evaluation ≈ 7 steps"),
             lr=(
                 5e-5,
                 "paper: 5e-7 over 3,400 steps; the reference GPU run's 5e-6 squeezes after "
-                "≈ 1,500 steps, 10× that for 120 steps",
+                "≈ 1,500 steps, 10× that for 100 steps",
             ),
             warmup_steps=(10, "paper: 150 of 3,400 steps; the same ramp, shortened"),
             beta=(0.1, "paper: β = 0.1"),
             max_length=(96, "paper: 512; ~2× cheaper steps than 192 on CPU"),
             max_prompt_length=(48, "paper: 256; the prompt's last 48 tokens"),
-            steps=(120, "paper: ≈ 2.7 epochs of 5,000 pairs; here ≈ 1.9 epochs of 256"),
-            eval_every=(10, "paper: every 25 steps; 13 evaluations, irr_train's rise is early"),
+            steps=(100, "paper: ≈ 2.7 epochs of 5,000 pairs; here ≈ 3.1 epochs of 128"),
+            eval_every=(10, "paper: every 25 steps; 11 evaluations, irr_train's rise is early"),
         ),
         _preset(
             "cpu-extend-dpo",
