@@ -58,7 +58,7 @@ def sources(cfg: Config) -> dict[str, Path]:
     if (cfg.reference / runs_io.METRICS).is_file():
         found["reference: one H200, lr 5e-6, 499 HH pairs, truncation 512/256"] = cfg.reference
     own = cpu_run(cfg.runs) if cfg.runs is not None else None
-    if own is not None:
+    if own is not None and own.resolve() != cfg.reference.resolve():
         c = runs_io.read_config(own)
         found[
             f"{own.name}: 2 CPU cores, lr {c.get('lr', 0):g}, {c.get('limit')} pairs, "
@@ -134,7 +134,7 @@ def plot(panels: list[Panel], cfg: Config) -> Figure:
     for ax, panel in zip(axes, panels):
         draw_panel(ax, panel, cfg.ema)
     fig.suptitle(
-        "The squeeze on a real LM: off-policy DPO on SmolLM2-135M-Instruct "
-        "(thin lines: the other 9 probe types)"
+        "The squeeze on a real LM: off-policy DPO on SmolLM2-135M-Instruct\n"
+        "(thin lines: the other 9 probe types; probes: training prompts)"
     )
     return fig
