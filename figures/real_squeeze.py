@@ -5,7 +5,7 @@ read when present) and the `cpu-squeeze` preset's run under `--runs` (else its f
 name; without a DPO run under `--runs` the figure is skipped, with that reason). Each curve is
 the change of a probe type's mean summed log π(y|x_u) since step 0, so that the start is the zero
 line: y⁺ rises to its peak (marked) and then falls, below zero where the squeeze has taken back
-more than DPO first gave it (the first evaluation below is marked); y⁻ falls most, y* rises, the
+more than DPO first gave it (the first evaluation below after the peak is marked); y⁻ falls most, y* rises, the
 other prompts' answers (irr_train) rise first and then fall. The simulator's twin is figure 6.
 """
 
@@ -74,10 +74,12 @@ def compute(cfg: Config) -> list[Panel]:
     return [Panel(t, runs_io.read_trace(f / runs_io.METRICS)) for t, f in found.items()]
 
 
-def first_below(steps: np.ndarray, values: np.ndarray) -> int | None:
-    """The first evaluation after step 0 whose value is below the start, or None."""
-    below = np.flatnonzero(values[1:] < values[0])
-    return int(steps[1 + below[0]]) if below.size else None
+def crossing(steps: np.ndarray, values: np.ndarray) -> int | None:
+    """The first evaluation after the peak whose value is below the start (the squeeze taking
+    back more than DPO first gave), or None; a dip before the peak is not a crossing."""
+    peak = int(np.argmax(values))
+    below = np.flatnonzero(values[peak + 1 :] < values[0])
+    return int(steps[peak + 1 + below[0]]) if below.size else None
 
 
 def draw_panel(ax, panel: Panel, ema: float) -> None:
@@ -103,12 +105,12 @@ def draw_panel(ax, panel: Panel, ema: float) -> None:
     ax.annotate(
         f"$y^+_u$ peak {change[peak]:+.1f}\n(step {steps[peak]})",
         (steps[peak], change[peak]),
-        xytext=(6, 8),
+        xytext=(6, 8) if peak < len(steps) - 1 else (-80, -30),
         textcoords="offset points",
         color=style.BLUE,
         fontsize=8.5,
     )
-    below = first_below(steps, style.ema(values, ema))
+    below = crossing(steps, style.ema(values, ema))
     if below is not None:
         ax.axvline(below, color=style.BLUE, ls=":", lw=1.2, label="_below")
         ax.annotate(
