@@ -1,6 +1,6 @@
 """The teaching figure set, drawn by one command: `python -m figures --out DIR [--runs DIR]`.
 
-Figures 1–9 come from the numpy simulator alone; 10–15 read llm_validation runs when given.
+Figures 1–9 come from the numpy simulator alone; 10–14 and 16 read llm_validation runs when given.
 Each figure module separates compute → plot → save (see `registry`).
 """
 
@@ -39,7 +39,7 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec(12, "kernel_drift", kernel_drift, run_file=kernel_drift.DRIFT),
     FigureSpec(13, "run_extension", run_extension, METRICS, ("sft-dpo", "extend-dpo")),
     FigureSpec(14, "run_onpolicy", run_onpolicy, METRICS, ("dpo", "onpolicy-dpo")),
-    FigureSpec(15, "real_squeeze", real_squeeze, METRICS, ("dpo",)),
+    FigureSpec(16, "real_squeeze", real_squeeze, METRICS, ("dpo",)),
 )
 
 __all__ = ["FIGURES", "FigureSpec", "draw", "save"]

@@ -48,7 +48,7 @@ class FiguresConfig:
 def _parser() -> argparse.ArgumentParser:
     p = OneLineParser(
         prog=PROG,
-        description="Draw the teaching figures: 1–9 from the simulator, 10–15 from llm_validation "
+        description="Draw the teaching figures: 1–9 from the simulator, 10–14 and 16 from llm_validation "
         "runs when --runs is given.",
     )
     add_config_args(p, FiguresConfig)

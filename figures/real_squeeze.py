@@ -1,4 +1,4 @@
-"""Figure 15 — the squeeze on a real LM: off-policy DPO on SmolLM2-135M, every probe type.
+"""Figure 16 — the squeeze on a real LM: off-policy DPO on SmolLM2-135M, every probe type.
 
 One panel per DPO run: the reference run on one GPU (`../shared/reference/h200-smollm2/dpo-5e-6`,
 read when present) and the `cpu-squeeze` preset's run under `--runs` (else its first DPO run by

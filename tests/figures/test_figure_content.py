@@ -189,7 +189,7 @@ def test_a_predict_run_is_read_at_its_configured_lr_not_the_largest(fake_runs):
 def test_the_real_squeeze_figure_draws_each_types_change_and_marks_the_peak_and_the_crossing(
     tmp_path,
 ):
-    """Figure 15 reads the cpu-squeeze run (by config.json's preset, not the first DPO run by
+    """Figure 16 reads the cpu-squeeze run (by config.json's preset, not the first DPO run by
     name), draws each type's change since step 0, and marks y⁺'s peak and its first step below."""
     import json
 
