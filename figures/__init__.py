@@ -1,7 +1,7 @@
 """The teaching figure set, drawn by one command: `python -m figures --out DIR [--runs DIR]`.
 
-Figures 1–9 come from the numpy simulator alone; 10–14 read llm_validation runs when given; 15
-puts the simulator's DPO beside the reference LM run in ../shared (skipped when it is absent).
+Figures 1–9 come from the numpy simulator alone; 10–14 and 16 read llm_validation runs when given;
+15 puts the simulator's DPO beside the reference LM run in ../shared (skipped when it is absent).
 Each figure module separates compute → plot → save (see `registry`).
 """
 
@@ -14,6 +14,7 @@ from . import (
     one_step,
     onpolicy,
     phase,
+    real_squeeze,
     run_curves,
     run_extension,
     run_onpolicy,
@@ -41,6 +42,7 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec(13, "run_extension", run_extension, METRICS, ("sft-dpo", "extend-dpo")),
     FigureSpec(14, "run_onpolicy", run_onpolicy, METRICS, ("dpo", "onpolicy-dpo")),
     FigureSpec(15, "dpo_reference", dpo_reference),
+    FigureSpec(16, "real_squeeze", real_squeeze, METRICS, ("dpo",)),
 )
 
 __all__ = ["FIGURES", "FigureSpec", "draw", "save"]

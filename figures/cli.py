@@ -52,7 +52,7 @@ class FiguresConfig:
 def _parser() -> argparse.ArgumentParser:
     p = OneLineParser(
         prog=PROG,
-        description="Draw the teaching figures: 1–9 from the simulator, 10–14 from llm_validation "
+        description="Draw the teaching figures: 1–9 from the simulator, 10–14 and 16 from llm_validation "
         "runs when --runs is given.",
         epilog=f"examples:\n  {PROG}\n  {PROG} --runs runs/ --only 10,13,14 --format png,pdf",
     )

@@ -106,6 +106,12 @@ class RunConfig(Tokenization):
     )
     limit: int | None = _f(None, "use only the first N valid training examples", type=int, low=1)
     probe_limit: int | None = _f(None, "track only the first N probe examples", type=int, low=1)
+    probe_offset: int = _f(
+        0,
+        "skip the first K probe examples: with --probe-limit N the probes are examples "
+        "K+1 … K+N (another selection of the training prompts)",
+        low=0,
+    )
     probe_types: str | None = _f(None, PROBE_TYPES_HELP, type=str)
     strict: bool = _f(False, STRICT_HELP)
     steps: int = _f(20, STEPS_HELP, low=0)

@@ -71,6 +71,30 @@ CPU = {
     "save_model": (True, "the final policy as <run>/model, for `generate` and `winrate`"),
 }
 
+GPU = {
+    **PAPER,
+    "model": ("smollm2", "paper: Pythia-410M / Qwen1.5-0.5B; here the embedded 135M model"),
+    "data": (HH, CPU["data"][1]),
+    "limit": (5000, "paper: 5,000 HH pairs; ../shared holds 499 valid ones, all used"),
+    "probe_limit": (64, "paper: 500; the reference run's 64 (../shared/reference/h200-smollm2)"),
+    "eval_every": (
+        100,
+        "paper: every 25 steps; the reference run's 100, 1 % of a 5-minute run each",
+    ),
+    "checkpoint": (
+        False,
+        "a run of ≤ 5 minutes: rerunning costs less than a 1 GB save per evaluation",
+    ),
+}
+LR_GPU = (
+    "paper: 5e-7; the reference run's 5e-6, whose DPO reaches the squeeze within 1,500 steps "
+    "(at 5e-7, 1,200 steps are still the early phase)"
+)
+CPU_REWARD = (
+    "paper: samples ranked by a reward; offline here, the sample whose words overlap the "
+    "example's y⁺ more than its y⁻ wins (no reward model is embedded)"
+)
+
 
 def _preset(name, summary, base, **specific):
     return Preset(name, summary, {**base, **specific})
@@ -134,6 +158,37 @@ PRESETS = {
             steps=(40, "paper: ≈ 2.7 epochs of 5,000 pairs; here 10 epochs of 16"),
         ),
         _preset(
+            "cpu-squeeze",
+            "off-policy DPO on SmolLM2 towards the squeeze: 499 HH pairs, lr 5e-5, 150 steps",
+            CPU,
+            method=("dpo", "paper: off-policy DPO"),
+            limit=(
+                499,
+                "paper: 5,000 pairs; all 499 valid ones of ../shared, as the reference GPU run: "
+                "with 128, y⁺ rose 25 nats in 50 steps at loss 1e-4 (README grid)",
+            ),
+            probe_limit=(
+                16,
+                "paper: 500 of the training prompts; 16 (an evaluation ≈ 8 steps), two halves "
+                "of 8 to check that the verdicts do not hang on the selection",
+            ),
+            lr=(
+                5e-5,
+                "paper: 5e-7 over 3,400 steps; the reference GPU run's 5e-6 peaks y⁺ at step "
+                "500, 10× that for a run of 150 steps",
+            ),
+            warmup_steps=(
+                20,
+                "paper: 150 of 3,400 steps; with 10, RMSprop's first steps drop every type but y* "
+                "by 4–15 nats (README grid)",
+            ),
+            beta=(0.1, "paper: β = 0.1"),
+            max_length=(96, "paper: 512; a DPO step of 4 pairs then costs 9–11 CPU-s (README)"),
+            max_prompt_length=(48, "paper: 256; the prompt's last 48 tokens"),
+            steps=(150, "paper: ≈ 2.7 epochs of 5,000 pairs; here 1.2 epochs of 499"),
+            eval_every=(15, "paper: every 25 steps; 11 evaluations"),
+        ),
+        _preset(
             "cpu-extend-dpo",
             "extension on SmolLM2: SFT on y⁺ and y⁻, then DPO",
             CPU,
@@ -162,11 +217,58 @@ PRESETS = {
             beta=(0.1, "paper: β = 0.1"),
             steps=(16, "sampling costs ~2 generations per prompt and step"),
             max_new_tokens=(32, "sampled response length"),
-            reward=(
-                "pair-overlap",
-                "paper: samples ranked by a reward; offline here, the sample whose words overlap "
-                "the example's y⁺ more than its y⁻ wins (no reward model is embedded)",
-            ),
+            reward=("pair-overlap", CPU_REWARD),
+        ),
+        _preset(
+            "gpu-dpo",
+            "the reference run (DPO on SmolLM2, 499 HH pairs, lr 5e-6) on to 3,400 steps",
+            GPU,
+            method=("dpo", "paper: off-policy DPO"),
+            lr=(5e-6, LR_GPU),
+            beta=(0.1, "paper: β = 0.1"),
+            steps=(3_400, "paper: 3,400 (≈ 2.7 epochs of 5,000); here 27 epochs of 499"),
+        ),
+        _preset(
+            "gpu-sft",
+            "SFT on SmolLM2's y⁺, 499 HH examples, 8 epochs",
+            GPU,
+            method=("sft", "paper: SFT on the chosen responses"),
+            lr=(5e-6, LR_GPU),
+            steps=(1_000, "paper: 8 epochs; here 8 epochs of 499 at batch 4"),
+            eval_every=(50, "paper: every 25 steps; 20 evaluations over the run"),
+        ),
+        _preset(
+            "gpu-sft-dpo",
+            "the extension's baseline on SmolLM2: SFT on y⁺ (500 steps), then 2,000 DPO steps",
+            GPU,
+            method=("sft-dpo", "paper: SFT on the chosen responses, then DPO"),
+            lr=(5e-6, LR_GPU),
+            beta=(0.1, "paper: β = 0.1"),
+            sft_steps=(500, "as gpu-extend-dpo: the same number of SFT steps (4 epochs of y⁺)"),
+            steps=(2_000, "paper: 3,400; 2,000 fit 5 minutes after the SFT stage"),
+        ),
+        _preset(
+            "gpu-extend-dpo",
+            "the extension on SmolLM2: SFT on y⁺ and y⁻ (500 steps), then 2,000 DPO steps",
+            GPU,
+            method=("extend-dpo", "paper: SFT on both responses, then DPO"),
+            lr=(5e-6, LR_GPU),
+            beta=(0.1, "paper: β = 0.1"),
+            sft_steps=(500, "paper: 2 epochs of both responses; here 2 epochs of 998"),
+            steps=(2_000, "paper: 3,400; 2,000 fit 5 minutes after the SFT stage"),
+        ),
+        _preset(
+            "gpu-onpolicy-dpo",
+            "on-policy DPO on SmolLM2, 499 HH prompts, 200 steps of sampled pairs",
+            GPU,
+            method=("onpolicy-dpo", "paper: on-policy DPO, Sec. 4.4"),
+            lr=(5e-6, LR_GPU),
+            beta=(0.1, "paper: β = 0.1"),
+            warmup_steps=(20, "paper: 150; a tenth of this run's 200 steps"),
+            steps=(200, "sampling 2 × 64 tokens per prompt and step: ~1 s a step on a GPU"),
+            eval_every=(20, "paper: every 25 steps; 10 evaluations over the run"),
+            max_new_tokens=(64, "sampled response length"),
+            reward=("pair-overlap", CPU_REWARD),
         ),
     )
 }

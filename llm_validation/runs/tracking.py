@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common.errors import UserError
 from common.probes import PROBE_TYPES, Y_STAR
 from common.runs import PromptRow, prompt_id
 from llm_validation.core.logprobs import (
@@ -69,6 +70,19 @@ def report_cuts(label: str, cut: CutReport) -> dict:
     for line in cut.lines():
         print(f"{label}: {line}", file=sys.stderr)
     return cut.to_json()
+
+
+def select_probes(
+    examples: Sequence[Example], offset: int = 0, limit: int | None = None
+) -> list[Example]:
+    """examples[offset : offset + limit]: the probe prompts a run tracks (`--probe-offset`,
+    `--probe-limit`); an offset that leaves no probe is a UserError, never an empty run."""
+    if offset >= len(examples):
+        raise UserError(
+            f"--probe-offset {offset} leaves no probe: the probe source has {len(examples)} "
+            "valid examples"
+        )
+    return list(examples[offset : None if limit is None else offset + limit])
 
 
 def build_probes(

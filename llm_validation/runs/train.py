@@ -69,6 +69,7 @@ from llm_validation.runs.tracking import (
     report_cuts,
     report_load,
     save_arrays,
+    select_probes,
     summarize,
     truncation_of,
 )
@@ -439,6 +440,7 @@ def open_session(cfg: RunConfig) -> Session:
             seed=cfg.seed + 1,
         )
         inputs["probes"] = report_load("probes", probe_report)
+    probe_examples = select_probes(probe_examples, cfg.probe_offset, cfg.probe_limit)
     model, tokenizer = load_model(cfg.model, seed=cfg.seed, device=device)  # inputs checked first
     if pick_compile(cfg.compile, device, cfg.track_kernel):
         compile_body(model)
@@ -447,9 +449,7 @@ def open_session(cfg: RunConfig) -> Session:
     if types is not None and Y_STAR in types:
         types = [*types, "chosen"]  # y* is read off the chosen pass
     probe_cuts, pair_cuts = CutReport(), CutReport()
-    probes = build_probes(
-        tokenizer, probe_examples[: cfg.probe_limit], truncation, types, probe_cuts
-    )
+    probes = build_probes(tokenizer, probe_examples, truncation, types, probe_cuts)
     pairs = []
     for ex in examples:
         pair = {k: ex.responses[k] for k in ("chosen", "rejected") if k in ex.responses}

@@ -328,8 +328,8 @@ def check_trl(cfg: RunConfig) -> None:
         load_reward(cfg.reward, cfg.data)  # a missing or broken reward is a one-line error now
     if cfg.resume:
         raise UserError("--resume needs --backend native (trl runs write no checkpoint.pt)")
-    if cfg.track_kernel or cfg.save_arrays:
-        raise UserError("--track-kernel and --save-arrays need --backend native")
+    if cfg.track_kernel or cfg.save_arrays or cfg.probe_offset:
+        raise UserError("--track-kernel, --save-arrays and --probe-offset need --backend native")
     if cfg.neg_weight not in (None, 1.0):
         raise UserError("--neg-weight needs --backend native (trl's DPO has no such weight)")
     _batching(cfg)

@@ -184,3 +184,34 @@ def test_a_predict_run_is_read_at_its_configured_lr_not_the_largest(fake_runs):
     (folder / "config.json").write_text('{"lr": 0.0005, "method": "dpo", "optimizer": "sgd"}')
     p = runs_io.read_predictions(folder / runs_io.PREDICTIONS)
     assert p.lr == 0.0005 and np.allclose(p.predicted, 0.0005 * (np.arange(4) - 1.5))
+
+
+def test_the_real_squeeze_figure_draws_each_types_change_and_marks_the_peak_and_the_crossing(
+    tmp_path,
+):
+    """Figure 16 reads the cpu-squeeze run (by config.json's preset, not the first DPO run by
+    name), draws each type's change since step 0, and marks y⁺'s peak and its first step below."""
+    import json
+
+    from figures import real_squeeze
+
+    chosen = {0: -100.0, 10: -95.0, 20: -98.0, 30: -103.0}
+    for name, preset in (("a-dpo", "cpu-dpo"), ("b", "cpu-squeeze")):
+        run = tmp_path / name
+        run.mkdir()
+        (run / "config.json").write_text(json.dumps({"method": "dpo", "preset": preset}))
+        lines = ["step,examples_seen,probe_type,metric,value"]
+        for step, value in chosen.items():
+            lines += [f"{step},{4 * step},chosen,logp,{value}"]
+            lines += [f"{step},{4 * step},rejected,logp,{-80.0 - step}"]
+        (run / "metrics.csv").write_text("\n".join(lines) + "\n")
+    cfg = real_squeeze.Config(runs=tmp_path, reference=tmp_path / "absent")
+    panels = real_squeeze.compute(cfg)
+    assert len(panels) == 1 and panels[0].title.startswith("b:")
+    with style.context():
+        ax = real_squeeze.plot(panels, cfg).axes[0]
+    line = next(ln for ln in ax.lines if ln.get_label() == style.probe_style("chosen").label)
+    assert line.get_ydata().tolist() == [0.0, 5.0, 2.0, -3.0]
+    texts = [t.get_text() for t in ax.texts]
+    assert any("peak +5.0\n(step 10)" in t for t in texts)
+    assert any("below its start\nfrom step 30" in t for t in texts)

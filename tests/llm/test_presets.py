@@ -49,6 +49,12 @@ def test_every_preset_sets_real_fields_and_quotes_the_paper_for_each():
         "cpu-extend-dpo",
         "cpu-sft-dpo",
         "cpu-onpolicy-dpo",
+        "cpu-squeeze",
+        "gpu-dpo",
+        "gpu-sft",
+        "gpu-sft-dpo",
+        "gpu-extend-dpo",
+        "gpu-onpolicy-dpo",
     }
 
 
@@ -92,3 +98,28 @@ def test_a_preset_run_goes_to_runs_slash_its_name_and_its_switches_can_be_turned
     config = json.loads((tmp_path / "runs" / "cpu-sft" / "config.json").read_text())
     assert config["preset"] == "cpu-sft" and config["save_model"] is False
     assert not (tmp_path / "runs" / "cpu-sft" / "model").exists()
+
+
+def test_the_gpu_presets_script_runs_every_gpu_preset_and_writes_the_trend_table(tmp_path):
+    """scripts/gpu_presets.sh with the tiny overrides: one run folder per gpu-* preset, each made
+    with its preset, and trends.md with a row per signature, none left `not run`."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "gpu_presets.sh"
+    runs = tmp_path / "gpu"
+    done = subprocess.run(
+        ["bash", str(script), str(runs), *SMALL],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"},
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    gpu = sorted(n for n in PRESETS if n.startswith("gpu-"))
+    assert sorted(p.name for p in runs.iterdir() if p.is_dir()) == gpu
+    for name in gpu:
+        assert json.loads((runs / name / "config.json").read_text())["preset"] == name
+    table = (runs / "trends.md").read_text()
+    assert table.startswith("| trend |") and "not run" not in table

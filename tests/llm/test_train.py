@@ -198,3 +198,32 @@ def test_warmup_scales_the_first_sgd_steps(tmp_path):
         rows = read_metrics(main(cfg) / "metrics.csv")
         moves[warmup] = _logp(rows, 1, "chosen") - _logp(rows, 0, "chosen")
     assert moves[2] == pytest.approx(moves[0] / 3, rel=0.02)  # first order in η: 2 % slack
+
+
+def test_probe_offset_tracks_another_selection_of_the_training_prompts(tmp_path):
+    """--probe-offset 2 --probe-limit 2: prompts.csv holds examples 3 and 4, not the first two."""
+    from common.runs import PROMPTS, prompt_id
+    from llm_validation.sources.data import load_examples
+
+    examples, _ = load_examples("synthetic", limit=8, seed=0)
+    ids = {}
+    for offset in (0, 2):
+        cfg = RunConfig(
+            method="sft",
+            steps=1,
+            eval_every=1,
+            out=str(tmp_path / f"o{offset}"),
+            **{**TINY, "probe_offset": offset, "probe_limit": 2},
+        )
+        ids[offset] = {r["prompt"] for r in read_metrics(main(cfg) / PROMPTS)}
+    assert ids[0] == {prompt_id(ex.prompt) for ex in examples[:2]}
+    assert ids[2] == {prompt_id(ex.prompt) for ex in examples[2:4]}
+
+
+@pytest.mark.parametrize("offset", [-1, 8])
+def test_a_probe_offset_that_leaves_no_probe_is_one_line_before_the_model_loads(tmp_path, offset):
+    from common.errors import UserError
+
+    cfg = RunConfig(method="sft", steps=1, out=str(tmp_path), **{**TINY, "probe_offset": offset})
+    with pytest.raises(UserError, match="--probe-offset"):
+        main(cfg)

@@ -42,19 +42,28 @@ def test_a_shortened_preset_shows_its_early_signatures(preset, hh_probes, tmp_pa
         assert rows[key]["verdict"] == "holds", rows[key]
 
 
+# cpu-squeeze evaluates (and checkpoints) every 15 steps and trains on 499 pairs: here every 4
+# steps, on 16 pairs, so that the kill falls two steps after a checkpoint at the same cost.
+RESUMED = {"cpu-dpo": (), "cpu-squeeze": ("--eval-every", "4", "--limit", "16")}
+
+
 @pytest.mark.slow
-def test_a_preset_killed_mid_step_resumes_to_the_uninterrupted_metrics(hh_probes, tmp_path):
-    """cpu-dpo (one forward a step, no micro-batches) killed inside step 6, after its forward
-    and before its backward, two steps after the step-4 checkpoint; `--resume` finishes it."""
+@pytest.mark.parametrize("preset", sorted(RESUMED))
+def test_a_preset_killed_mid_step_resumes_to_the_uninterrupted_metrics(preset, hh_probes, tmp_path):
+    """A DPO preset (one forward a step, no micro-batches) killed inside step 6, after its
+    forward and before its backward, two steps after the step-4 checkpoint; `--resume` finishes
+    it with the uninterrupted run's metrics, byte for byte."""
     whole, parted = tmp_path / "whole", tmp_path / "parted"
-    assert main(run_preset("cpu-dpo", hh_probes, whole)) == 0
+    extra = RESUMED[preset]
+    assert main(run_preset(preset, hh_probes, whole, *extra)) == 0
     child = subprocess.run(
-        [sys.executable, "-c", KILLED_MID_STEP, *run_preset("cpu-dpo", hh_probes, parted)],
+        [sys.executable, "-c", KILLED_MID_STEP, *run_preset(preset, hh_probes, parted, *extra)],
         capture_output=True,
         text=True,
         timeout=1800,
         env={**os.environ, "KILL_AT": "6", "KILL_FORWARD": "1"},
     )
     assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
-    assert main([*run_preset("cpu-dpo", hh_probes, parted), "--resume"]) == 0
-    assert (parted / "metrics.csv").read_text() == (whole / "metrics.csv").read_text()
+    assert main([*run_preset(preset, hh_probes, parted, *extra), "--resume"]) == 0
+    for name in ("metrics.csv", "prompts.csv"):
+        assert (parted / name).read_text() == (whole / name).read_text(), name
