@@ -409,6 +409,7 @@ def check_config(cfg: RunConfig) -> None:
     bad = set((cfg.probe_types or "").split(",")) - set(PROBE_TYPES) - {Y_STAR, ""}
     if bad:
         raise UserError(f"unknown probe types: {', '.join(sorted(bad))}")
+    pick_device(cfg.device)  # an unknown or absent device fails before the run folder is taken
 
 
 def run_config(cfg: RunConfig) -> dict:
