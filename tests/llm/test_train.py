@@ -224,6 +224,7 @@ def test_probe_offset_tracks_another_selection_of_the_training_prompts(tmp_path)
 def test_a_probe_offset_that_leaves_no_probe_is_one_line_before_the_model_loads(tmp_path, offset):
     from common.errors import UserError
 
-    cfg = RunConfig(method="sft", steps=1, out=str(tmp_path), **{**TINY, "probe_offset": offset})
-    with pytest.raises(UserError, match="--probe-offset"):
-        main(cfg)
+    with pytest.raises(UserError, match="--probe-offset"):  # -1: where the config is built
+        main(
+            RunConfig(method="sft", steps=1, out=str(tmp_path), **{**TINY, "probe_offset": offset})
+        )

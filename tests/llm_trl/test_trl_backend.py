@@ -62,7 +62,10 @@ def test_trl_methods_cover_every_native_method():
     [
         (["--method", "onpolicy-dpo", "--reward", "no_such_module:f"], "cannot load reward"),
         (["--resume"], "--resume needs --backend native"),
-        (["--track-kernel", "2"], "--track-kernel and --save-arrays need --backend native"),
+        (
+            ["--track-kernel", "2"],
+            "--track-kernel, --save-arrays and --probe-offset need --backend native",
+        ),
         # trl splits a step into equal micro-batches; native allows a short last one
         (["--batch-size", "4", "--micro-batch-size", "3"], "does not split into 1 processes"),
     ],
