@@ -15,12 +15,12 @@ file of ../shared/data (the preset's data); skipped, saying which, without them.
 """
 
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
+from common.errors import UserError  # noqa: E402
 from llm_validation.core.logprobs import two_buckets  # noqa: E402
 from llm_validation.runs.config import RunConfig  # noqa: E402
 from llm_validation.runs.methods import plan  # noqa: E402
@@ -33,6 +33,7 @@ from llm_validation.runs.train import (  # noqa: E402
     step_batch,
     train_step,
 )
+from llm_validation.sources.hh import resolve  # noqa: E402
 
 from .timing import paired_ratio, peak_rss, record, require_model  # noqa: E402
 
@@ -44,12 +45,13 @@ MATMUL_N = 2048
 def cpu_dpo_step(quick, tmp_path_factory):
     """(step callable, its batch) of the cpu-dpo preset on the embedded SmolLM2."""
     require_model("smollm2", quick)
-    root = Path(__file__).resolve().parents[1]
-    if not (root / HH).is_file():
-        pytest.skip(f"the cpu-dpo preset's data {HH} is not here")
+    try:
+        data = resolve(HH)  # the cache of `data hh-probes`, else ../shared's copy
+    except UserError as err:
+        pytest.skip(f"the cpu-dpo preset's data: {err}")
     out = tmp_path_factory.mktemp("run")
     cfg = RunConfig(**PRESETS["cpu-dpo"].values())
-    cfg = replace(cfg, data=str(root / HH), out=str(out), checkpoint=False, save_model=False)
+    cfg = replace(cfg, data=data, out=str(out), checkpoint=False, save_model=False)
     check_config(cfg)
     session = open_session(cfg)
     (_, phase), *_ = plan(cfg)
