@@ -291,3 +291,36 @@ def test_a_run_still_going_is_read_through_its_last_complete_evaluation(tmp_path
     assert notes == ["dpo: no summary.json (still going?): read through step 8"]
     assert runs["dpo"][0].curves["chosen"].steps.tolist() == [0, 4, 8]
     assert verdicts(tmp_path)["dpo_y_star_rises"] == "holds"
+
+
+def test_a_phase_that_starts_between_evaluations_is_read_from_the_last_one_before_it(tmp_path):
+    """sft_steps 3 with evaluations at 0, 2, 4, 6: DPO starts from the step-2 evaluation (the
+    last at or before step 3), never from step 4's, which DPO already moved."""
+    steps = (0, 2, 4, 6)
+    ext = {"rejected": [-100.0, -80.0, -70.0, -120.0]}
+    base = {"rejected": [-100.0, -95.0, -60.0, -100.0]}
+    write_run(tmp_path, "ext", "extend-dpo", ext, steps=steps, sft_steps=3)
+    write_run(tmp_path, "base", "sft-dpo", base, steps=steps, sft_steps=3)
+    runs, _ = find_runs(tmp_path)
+    row = next(r for r in evaluate(runs) if r["key"] == "extension_lifts_rejected")
+    assert row["ours"].startswith(
+        "y⁻ as DPO starts: −80.0 after SFT on y⁺ and y⁻ (step 3) vs −95.0"
+    )
+    assert row["verdict"] == "holds"
+
+
+def test_a_claim_about_every_type_reads_each_at_the_bonferroni_level(tmp_path):
+    """'Every other type ends below its start' is m claims at once: each part's interval is the
+    bootstrap percentile interval at 1 − 0.05/m, from the same resamples as the verdict."""
+    from llm_validation.core.intervals import percentile
+    from llm_validation.runs.trends import gather
+
+    write_run(tmp_path, "dpo", "dpo", PAPER_DPO, prompts=(24, 3.0, np.random.default_rng(0)))
+    runs, _ = find_runs(tmp_path)
+    row = next(r for r in evaluate(runs, seed=0) if r["key"] == "dpo_others_end_below")
+    boot = gather([runs["dpo"]], np.random.default_rng(0)).boot()
+    level = 1 - 0.05 / len(row["parts"])
+    for part in row["parts"]:
+        change = boot[f"0:{part['name']}"][:, -1] - boot[f"0:{part['name']}"][:, 0]
+        assert part["interval"] == pytest.approx(list(percentile(change, level)))
+    assert len(row["parts"]) == 11
