@@ -16,7 +16,8 @@ from threadpoolctl import threadpool_limits
 from common.cliargs import add_config_args, config_from_args, option
 from common.errors import OneLineParser, UserError, run_cli
 
-from . import FIGURES, draw, runs_io
+from . import FIGURES, draw
+from .runs import io
 from .style import PAPER_EMA_ALPHA
 
 FORMATS = ("png", "pdf", "svg")
@@ -72,9 +73,9 @@ def _formats(text: str) -> tuple[str, ...]:
 
 def _missing(spec, runs: Path) -> str | None:
     """Why `runs` cannot feed the figure (no run file, or no run of a method it compares)."""
-    if not runs_io.find(runs, spec.run_file):
+    if not io.find(runs, spec.run_file):
         return f"no {spec.run_file} in {runs} or its subfolders"
-    absent = [m for m in spec.run_methods if runs_io.find_method(runs, m) is None]
+    absent = [m for m in spec.run_methods if io.find_method(runs, m) is None]
     if absent:
         return f"no {' or '.join(absent)} run in {runs} (config.json's method)"
     return None
@@ -100,7 +101,7 @@ def _selected(only: str | None, runs: Path | None) -> list:
     if only is None:
         if runs is not None and not any(_has_runs(s, runs) for s in FIGURES if s.needs_runs):
             raise UserError(
-                f"--runs: no {runs_io.METRICS} or {runs_io.PREDICTIONS} in {runs} or its subfolders"
+                f"--runs: no {io.METRICS} or {io.PREDICTIONS} in {runs} or its subfolders"
             )
         return [s for s in FIGURES if not s.needs_runs or (runs is not None and _has_runs(s, runs))]
     chosen = _named(only)
@@ -144,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             with threadpool_limits(limits=1):  # small matrices: extra BLAS threads only contend
                 _draw_all(specs, args, formats)
-        except runs_io.RunFileError as err:
+        except io.RunFileError as err:
             raise UserError(str(err)) from err
 
     return run_cli(PROG, body)

@@ -2,8 +2,9 @@
 
 A figure module exposes `Config` (a frozen dataclass with the default settings), `TINY` (the
 smoke-test settings), `compute(cfg) -> data` and `plot(data, cfg) -> Figure`, or a
-`{name: Figure}` for a figure drawn once per run (`stem_name`). `draw` runs the three and writes one
-file per figure and format.
+`{name: Figure}` for a figure drawn once per run (`stem_name`). An object with the same names
+stands in for a module where one module draws two figures (`paper.curves.SFT` and `.DPO`). `draw`
+runs the three and writes one file per figure and format.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
+from typing import Any
 
 from matplotlib.figure import Figure
 
@@ -25,7 +26,7 @@ class FigureSpec:
 
     number: int
     name: str
-    module: ModuleType
+    module: Any  # a figure module, or an object with its names (`paper.curves.SFT`)
     run_file: str | None = None
     run_methods: tuple[str, ...] = ()
 

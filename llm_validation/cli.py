@@ -3,7 +3,7 @@
 Each command is a frozen config in `runs.config` (its fields make the flags, `common.cliargs`),
 the `main(cfg)` of a `runs` module, and a report printed here. Bad input raises `UserError`,
 reported once by `common.errors.run_cli`: one line on stderr, exit status 2, no traceback.
-Commands write data only; the plots of a run folder are drawn here by `figures.run_plots` when
+Commands write data only; the plots of a run folder are drawn here by `figures.runs.plots` when
 matplotlib is installed.
 """
 
@@ -43,7 +43,7 @@ def draw(folder: Path) -> None:
     if importlib.util.find_spec("matplotlib") is None:
         print(f"{PROG}: matplotlib not installed: no plots in {folder}", file=sys.stderr)
         return
-    from figures.run_plots import draw_run
+    from figures.runs.plots import draw_run
 
     for path in draw_run(folder):
         print(f"drew {path}", file=sys.stderr)

@@ -1,9 +1,11 @@
-"""A small network on scikit-learn's bundled handwritten digits, with its explicit Jacobian and eNTK.
+"""A small network on handwritten digits, with its explicit Jacobian and eNTK.
 
 The network is the simulator's one-hidden-layer ReLU `MLP` (NTK parametrisation); here it is
 trained, by plain full-batch gradient descent on the mean cross-entropy. Everything is numpy and
 the network is small (64 → H → 10), so the Jacobian J(x) = ∂z(x)/∂θ is formed explicitly and the
 eNTK is K(x_o, x_u) = J(x_o) J(x_u)ᵀ (Sec. 3.1; the paper's Figure 1 uses the same idea on MNIST).
+The digits themselves (scikit-learn's bundled 8×8 images) are loaded by the figure that draws them,
+`figures.paper.digits_influence.load`: this module takes arrays.
 """
 
 from __future__ import annotations
@@ -11,10 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.datasets import load_digits
 
-from simulator import MLP, apply_a, log_softmax, softmax
-from simulator.kernels import relu
+from .kernels import MLP, relu
+from .softmax import apply_a, log_softmax, softmax
 
 N_CLASSES = 10
 
@@ -25,13 +26,6 @@ class Digits:
 
     x: np.ndarray
     y: np.ndarray
-
-
-def load(rng: np.random.Generator) -> Digits:
-    """All 1797 bundled 8×8 digits (offline, shipped with scikit-learn), shuffled by `rng`."""
-    data = load_digits()
-    order = rng.permutation(data.target.size)
-    return Digits(data.data[order] / 16.0, data.target[order])
 
 
 def split(d: Digits, n_train: int, n_probe: int) -> tuple[Digits, Digits]:

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.figure import Figure
+from sklearn.datasets import load_digits
 
 from simulator import MLP, apply_a, relative_error
+from simulator import digits as net
 
-from . import digits_net as net
-from . import style
+from .. import style
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,13 @@ class Config:
 
 
 TINY = Config(n_train=60, n_probe=40, width=8, train_steps=20)
+
+
+def load(rng: np.random.Generator) -> net.Digits:
+    """All 1797 bundled 8×8 digits (offline, shipped with scikit-learn), shuffled by `rng`."""
+    data = load_digits()
+    order = rng.permutation(data.target.size)
+    return net.Digits(data.data[order] / 16.0, data.target[order])
 
 
 @dataclass(frozen=True)
@@ -82,7 +90,7 @@ def _class_influence(
 
 def compute(cfg: Config) -> DigitsInfluence:
     rng = np.random.default_rng(cfg.seed)
-    data = net.load(rng)
+    data = load(rng)
     train, probe = net.split(data, cfg.n_train, cfg.n_probe)
     mlp = net.train(
         MLP.init(rng, data.x.shape[1], cfg.width, net.N_CLASSES),

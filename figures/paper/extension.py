@@ -14,15 +14,16 @@ from matplotlib.figure import Figure
 
 from simulator.metrics import Trace
 
-from . import sim_runs, style
-from .sim_runs import Method
-from .sim_runs import RunConfig as Config
+from .. import style
+from . import probe_world
+from .probe_world import Method
+from .probe_world import RunConfig as Config
 
-TINY = sim_runs.TINY
+TINY = probe_world.TINY
 
 METHODS = (
-    Method("sft-dpo", r"baseline: SFT on $y^+_u$ → DPO", sim_runs.BASELINE_KW),
-    Method("extend-dpo", r"extension: SFT on $y^+_u, y^-_u$ → DPO", sim_runs.VARIANT_KW),
+    Method("sft-dpo", r"baseline: SFT on $y^+_u$ → DPO", probe_world.BASELINE_KW),
+    Method("extend-dpo", r"extension: SFT on $y^+_u, y^-_u$ → DPO", probe_world.VARIANT_KW),
 )
 PROBES = ("chosen", "rejected", "y_star")
 
@@ -33,14 +34,14 @@ class Runs:
 
 
 def compute(cfg: Config) -> Runs:
-    return Runs({m.name: sim_runs.run(m.name, cfg) for m in METHODS})
+    return Runs({m.name: probe_world.run(m.name, cfg) for m in METHODS})
 
 
 def plot(d: Runs, cfg: Config) -> Figure:
     fig = style.new_figure(19, 4.6)
-    sim_runs.compare(fig.subplots(1, len(PROBES) + 1), d.traces, METHODS, PROBES, cfg.ema)
+    probe_world.compare(fig.subplots(1, len(PROBES) + 1), d.traces, METHODS, PROBES, cfg.ema)
     fig.suptitle(
         r"Baseline vs extension: DPO after SFT on $y^+_u$ only, or on $y^+_u$ and $y^-_u$"
-        + sim_runs.ema_note(cfg.ema)
+        + probe_world.ema_note(cfg.ema)
     )
     return fig

@@ -15,7 +15,7 @@ from matplotlib.patches import Rectangle
 
 from simulator import StepResult, random_problem, take_step
 
-from . import style
+from .. import style
 
 U = 0  # random_problem updates on input 0
 

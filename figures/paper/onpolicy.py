@@ -12,16 +12,17 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
-from . import sim_runs, style
+from .. import style
+from . import probe_world
 from .extension import Runs
-from .sim_runs import Method
-from .sim_runs import RunConfig as Config
+from .probe_world import Method
+from .probe_world import RunConfig as Config
 
-TINY = sim_runs.TINY
+TINY = probe_world.TINY
 
 METHODS = (
-    Method("dpo-sgd", "off-policy DPO (SGD, as the on-policy runs)", sim_runs.BASELINE_KW),
-    Method("onpolicy-dpo", "on-policy DPO", sim_runs.VARIANT_KW),
+    Method("dpo-sgd", "off-policy DPO (SGD, as the on-policy runs)", probe_world.BASELINE_KW),
+    Method("onpolicy-dpo", "on-policy DPO", probe_world.VARIANT_KW),
     Method("onpolicy-chosen-dpo", r"on-policy $y^+$, fixed $y^-$", {"lw": 1.6, "marker": "^"}),
     Method("onpolicy-rejected-dpo", r"fixed $y^+$, on-policy $y^-$", {"lw": 1.6, "marker": "v"}),
 )
@@ -29,14 +30,14 @@ PROBES = ("chosen", "rejected", "irr_test", "y_star")
 
 
 def compute(cfg: Config) -> Runs:
-    return Runs({m.name: sim_runs.run(m.name, cfg) for m in METHODS})
+    return Runs({m.name: probe_world.run(m.name, cfg) for m in METHODS})
 
 
 def plot(d: Runs, cfg: Config) -> Figure:
     fig = style.new_figure(20, 4.6)
-    sim_runs.compare(fig.subplots(1, len(PROBES) + 1), d.traces, METHODS, PROBES, cfg.ema)
+    probe_world.compare(fig.subplots(1, len(PROBES) + 1), d.traces, METHODS, PROBES, cfg.ema)
     fig.suptitle(
         r"On-policy vs off-policy DPO from $\pi_0$: fixed pairs, pairs sampled from the policy, "
-        r"or one side sampled" + sim_runs.ema_note(cfg.ema)
+        r"or one side sampled" + probe_world.ema_note(cfg.ema)
     )
     return fig

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from simulator import negative_step, with_probability, zipf_logits
 
-from . import style
+from .. import style
 
 
 @dataclass(frozen=True)

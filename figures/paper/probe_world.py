@@ -2,6 +2,7 @@
 
 Every figure of this group runs on the same seeded probe world and the same pretrained π₀
 (`simulator.experiments`); `start` caches the pair so that one `python -m figures` pretrains once.
+The run-folder figures (`figures.runs`) draw real runs in the same probe-curve panels.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from simulator.metrics import Trace
 from simulator.sequences import Readout, pretrain
 from simulator.world import World, WorldConfig, build_world
 
-from . import style
+from .. import style
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from simulator import (
     zipf_logits,
 )
 
-from . import style
+from .. import style
 
 
 @dataclass(frozen=True)

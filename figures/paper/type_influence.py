@@ -17,15 +17,16 @@ from simulator.experiments import probe_batches, seed_streams
 from simulator.metrics import PROBE_TYPES, evaluate
 from simulator.sequences import Batch, Readout, gradient, residual_of
 
-from . import sim_runs, style
+from .. import style
+from . import probe_world
 
 
 @dataclass(frozen=True)
-class Config(sim_runs.RunConfig):
+class Config(probe_world.RunConfig):
     lr: float = 0.5  # η of the single step (the experiments' default)
 
 
-TINY = Config(world=sim_runs.TINY_WORLD)
+TINY = Config(world=probe_world.TINY_WORLD)
 SIGNS = (
     ("sft", "positive gradient (SFT) on the row type"),
     ("negative", "negative gradient on the row type"),
@@ -55,7 +56,7 @@ def one_step_change(
 
 
 def compute(cfg: Config) -> Influence:
-    world, pi0 = sim_runs.start(cfg.seed, cfg.world)
+    world, pi0 = probe_world.start(cfg.seed, cfg.world)
     probes = probe_batches(world, pi0, seed_streams(np.random.default_rng(cfg.seed))[1])
     trained = tuple(probes)
     observed = tuple(t for t in PROBE_TYPES if t in trained or t == "y_star")

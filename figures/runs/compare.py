@@ -15,8 +15,10 @@ import numpy as np
 from common.probes import BYSTANDERS
 from simulator.metrics import Trace
 
-from . import run_curves, runs_io, sim_runs, style
-from .sim_runs import Method
+from .. import style
+from ..paper import probe_world
+from ..paper.probe_world import Method
+from . import curves, io
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ TINY = Config()
 class Compared:
     """{method: RunTrace} and {method: run folder name}."""
 
-    runs: dict[str, run_curves.RunTrace]
+    runs: dict[str, curves.RunTrace]
     names: dict[str, str]
 
     @property
@@ -43,10 +45,10 @@ class Compared:
 def compute(cfg: Config, methods: tuple[Method, ...]) -> Compared:
     runs, names = {}, {}
     for m in methods:
-        folder = runs_io.find_method(Path(cfg.runs), m.name)
+        folder = io.find_method(Path(cfg.runs), m.name)
         if folder is None:
             raise FileNotFoundError(f"no {m.name} run in {cfg.runs} (config.json's method)")
-        runs[m.name], names[m.name] = run_curves.read(folder), folder.name
+        runs[m.name], names[m.name] = curves.read(folder), folder.name
     return Compared(runs, names)
 
 
@@ -75,9 +77,9 @@ def comparison_figure(d: Compared, methods: tuple[Method, ...], probes, ema: flo
     `title` is followed by which run stands for which method."""
     fig = style.new_figure(24, 4.6)
     axes = fig.subplots(1, len(probes) + 2)
-    sim_runs.compare(axes[:-1], d.traces, methods, probes, ema)
+    probe_world.compare(axes[:-1], d.traces, methods, probes, ema)
     untrained_panel(axes[-1], d, methods, ema)
-    fig.suptitle(f"{title} ({legend_names(d, methods)})" + sim_runs.ema_note(ema))
+    fig.suptitle(f"{title} ({legend_names(d, methods)})" + probe_world.ema_note(ema))
     return fig, axes
 
 

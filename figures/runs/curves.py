@@ -16,7 +16,9 @@ from matplotlib.figure import Figure
 from common.runs import last_phase_start
 from simulator.metrics import Trace
 
-from . import runs_io, sim_runs, style
+from .. import style
+from ..paper import probe_world as sim_runs
+from . import io as runs_io
 
 
 @dataclass(frozen=True)

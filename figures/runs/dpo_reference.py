@@ -21,18 +21,20 @@ from common import probes
 from common.runs import LOGP, LOGP_TOKEN, METRICS
 from simulator.metrics import Trace
 
-from . import runs_io, sim_runs, style
+from .. import style
+from ..paper import probe_world
+from . import io
 
 REFERENCE = "../shared/reference/h200-smollm2/dpo-5e-6"
 
 
 @dataclass(frozen=True)
-class Config(sim_runs.RunConfig):
+class Config(probe_world.RunConfig):
     steps: int = 300  # the CLI's `run dpo`
     reference: str = REFERENCE  # the reference run's folder (metrics.csv)
 
 
-TINY = Config(steps=4, eval_every=2, world=sim_runs.TINY_WORLD)
+TINY = Config(steps=4, eval_every=2, world=probe_world.TINY_WORLD)
 
 
 def unavailable(cfg: Config) -> str | None:
@@ -75,9 +77,9 @@ def reference_curves(trace: Trace) -> Curves:
 
 
 def compute(cfg: Config) -> dict[str, Curves]:
-    world, _ = sim_runs.start(cfg.seed, cfg.world)
-    sim = simulator_curves(sim_runs.run("dpo", cfg), world.cfg.length)
-    ref = reference_curves(runs_io.read_trace(Path(cfg.reference) / METRICS))
+    world, _ = probe_world.start(cfg.seed, cfg.world)
+    sim = simulator_curves(probe_world.run("dpo", cfg), world.cfg.length)
+    ref = reference_curves(io.read_trace(Path(cfg.reference) / METRICS))
     return {f"simulator (probe world, seed {cfg.seed})": sim, "SmolLM2-135M reference": ref}
 
 
@@ -100,6 +102,6 @@ def plot(data: dict[str, Curves], cfg: Config) -> Figure:
         ax.legend(loc="best")
     fig.suptitle(
         "Long off-policy DPO with RMSprop: the simulator's squeeze footprint beside the "
-        "reference LM's" + sim_runs.ema_note(cfg.ema)
+        "reference LM's" + probe_world.ema_note(cfg.ema)
     )
     return fig

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
-from . import run_compare, run_curves, sim_runs
-from .run_compare import Compared, Config
-from .sim_runs import Method
+from ..paper import probe_world as sim_runs
+from ..paper.probe_world import Method
+from . import compare as run_compare
+from . import curves as run_curves
+from .compare import Compared, Config
 
 TINY = run_compare.TINY
 

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from common.runs import DRIFT
 
-from . import run_plots, runs_io
+from . import io, plots
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ TINY = Config()
 
 
 def compute(cfg: Config) -> tuple[Path, dict]:
-    paths = runs_io.find(Path(cfg.runs), DRIFT)
+    paths = io.find(Path(cfg.runs), DRIFT)
     if not paths:
         raise FileNotFoundError(f"no {DRIFT} in {cfg.runs} or its subfolders")
     return paths[0].parent, json.loads(paths[0].read_text())
@@ -36,4 +36,4 @@ def compute(cfg: Config) -> tuple[Path, dict]:
 
 def plot(data: tuple[Path, dict], cfg: Config) -> Figure:
     folder, drift = data
-    return run_plots.kernel_drift(folder, drift)
+    return plots.kernel_drift(folder, drift)

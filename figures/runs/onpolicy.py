@@ -10,23 +10,24 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
-from . import run_compare, sim_runs
-from .run_compare import Compared, Config
-from .sim_runs import Method
+from ..paper import probe_world
+from ..paper.probe_world import Method
+from . import compare
+from .compare import Compared, Config
 
-TINY = run_compare.TINY
+TINY = compare.TINY
 
 METHODS = (
-    Method("dpo", "off-policy DPO", sim_runs.BASELINE_KW),
-    Method("onpolicy-dpo", "on-policy DPO", sim_runs.VARIANT_KW),
+    Method("dpo", "off-policy DPO", probe_world.BASELINE_KW),
+    Method("onpolicy-dpo", "on-policy DPO", probe_world.VARIANT_KW),
 )
 PROBES = ("chosen", "rejected", "irr_train", "y_star")
 
 
 def compute(cfg: Config) -> Compared:
-    return run_compare.compute(cfg, METHODS)
+    return compare.compute(cfg, METHODS)
 
 
 def plot(d: Compared, cfg: Config) -> Figure:
     title = "Real LM, on-policy vs off-policy DPO"
-    return run_compare.comparison_figure(d, METHODS, PROBES, cfg.ema, title)[0]
+    return compare.comparison_figure(d, METHODS, PROBES, cfg.ema, title)[0]

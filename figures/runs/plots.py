@@ -23,7 +23,9 @@ import numpy as np
 
 from common import runs
 
-from . import run_curves, runs_io, style
+from .. import style
+from . import io
+from .curves import read, run_figure
 
 
 def _json(path: Path) -> dict:
@@ -32,13 +34,13 @@ def _json(path: Path) -> dict:
 
 def curves(folder: Path, ema: float = 0.0):
     """Figure 10's panels of one run: the probe families and the token diagnostics along y⁺."""
-    return run_curves.run_figure(folder.name, run_curves.read(folder), ema)
+    return run_figure(folder.name, read(folder), ema)
 
 
 def scatter(folder: Path):
     """Predicted vs actual Δ log π at η (one colour per probe type, the line y = x), and with a
     sweep the relative error against η beside a slope-1 guide."""
-    pred = runs_io.read_predictions(folder / runs_io.PREDICTIONS)
+    pred = io.read_predictions(folder / io.PREDICTIONS)
     summary = _json(folder / runs.SUMMARY)
     sweep = "lr_sweep" in summary
     fig = style.new_figure(10 if sweep else 5.5, 4.5)
@@ -155,7 +157,7 @@ def kernel_drift(folder: Path, data: dict | None = None):
 
 PLOTS = (  # (input file, output file, drawing function)
     (runs.METRICS, "curves.png", curves),
-    (runs_io.PREDICTIONS, "scatter.png", scatter),
+    (io.PREDICTIONS, "scatter.png", scatter),
     (runs.INFLUENCE, "influence.png", influence),
     (runs.DRIFT, "drift.png", kernel_drift),
 )

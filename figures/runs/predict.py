@@ -15,7 +15,8 @@ from matplotlib.figure import Figure
 
 from simulator import relative_error
 
-from . import runs_io, style
+from .. import style
+from . import io
 
 
 @dataclass(frozen=True)
@@ -27,14 +28,14 @@ class Config:
 TINY = Config()
 
 
-def compute(cfg: Config) -> list[runs_io.Predictions]:
-    paths = runs_io.find(Path(cfg.runs), runs_io.PREDICTIONS)[: cfg.max_runs]
+def compute(cfg: Config) -> list[io.Predictions]:
+    paths = io.find(Path(cfg.runs), io.PREDICTIONS)[: cfg.max_runs]
     if not paths:
-        raise FileNotFoundError(f"no {runs_io.PREDICTIONS} in {cfg.runs} or its subfolders")
-    return [runs_io.read_predictions(p) for p in paths]
+        raise FileNotFoundError(f"no {io.PREDICTIONS} in {cfg.runs} or its subfolders")
+    return [io.read_predictions(p) for p in paths]
 
 
-def _panel(ax, p: runs_io.Predictions) -> None:
+def _panel(ax, p: io.Predictions) -> None:
     for kind in dict.fromkeys(p.probe_type.tolist()):
         s = style.probe_style(kind)
         keep = p.probe_type == kind
@@ -61,7 +62,7 @@ def _panel(ax, p: runs_io.Predictions) -> None:
     ax.legend(loc="upper left", fontsize=7.5, ncols=2)
 
 
-def plot(runs: list[runs_io.Predictions], cfg: Config) -> Figure:
+def plot(runs: list[io.Predictions], cfg: Config) -> Figure:
     fig = style.new_figure(0.5 + 5.5 * len(runs), 5.8)
     for ax, p in zip(np.atleast_1d(fig.subplots(1, len(runs))), runs):
         _panel(ax, p)

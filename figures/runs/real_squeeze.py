@@ -20,7 +20,8 @@ from matplotlib.figure import Figure
 from common.probes import Y_STAR
 from simulator.metrics import Trace
 
-from . import runs_io, style
+from .. import style
+from . import io
 
 REFERENCE = Path("../shared/reference/h200-smollm2/dpo-5e-6")
 PRESET = "cpu-squeeze"
@@ -46,20 +47,20 @@ class Panel:
 def cpu_run(runs: Path) -> Path | None:
     """The run under `runs` made with the cpu-squeeze preset (config.json's `preset`), else the
     first DPO run by name; None if there is neither."""
-    for path in runs_io.find(runs, runs_io.METRICS):
-        if runs_io.read_config(path.parent).get("preset") == PRESET:
+    for path in io.find(runs, io.METRICS):
+        if io.read_config(path.parent).get("preset") == PRESET:
             return path.parent
-    return runs_io.find_method(runs, "dpo")
+    return io.find_method(runs, "dpo")
 
 
 def sources(cfg: Config) -> dict[str, Path]:
     """{panel title: run folder} of the runs present, the reference first."""
     found = {}
-    if (cfg.reference / runs_io.METRICS).is_file():
+    if (cfg.reference / io.METRICS).is_file():
         found["reference: one H200, lr 5e-6, 499 HH pairs, truncation 512/256"] = cfg.reference
     own = cpu_run(cfg.runs) if cfg.runs is not None else None
     if own is not None and own.resolve() != cfg.reference.resolve():
-        c = runs_io.read_config(own)
+        c = io.read_config(own)
         found[
             f"{own.name}: 2 CPU cores, lr {c.get('lr', 0):g}, {c.get('limit')} pairs, "
             f"truncation {c.get('max_length')}/{c.get('max_prompt_length')}"
@@ -71,7 +72,7 @@ def compute(cfg: Config) -> list[Panel]:
     found = sources(cfg)
     if not found:
         raise FileNotFoundError(f"no DPO run in {cfg.runs} and no reference run in {cfg.reference}")
-    return [Panel(t, runs_io.read_trace(f / runs_io.METRICS)) for t, f in found.items()]
+    return [Panel(t, io.read_trace(f / io.METRICS)) for t, f in found.items()]
 
 
 def crossing(steps: np.ndarray, values: np.ndarray) -> int | None:

@@ -27,12 +27,12 @@ from common.cliargs import (
 from common.errors import OneLineParser, UserError, run_cli
 from common.runs import METRICS, SUMMARY, MetricsLog, claim_run_dir, run_dir, write_json
 
-from .experiments import EXPERIMENTS, run_experiment, with_overrides
-from .losses import LOSSES
-from .metrics import final_values, trend_spread, trends
-from .problems import random_problem
-from .squeeze import TARGETS, negative_step, target_label, with_probability, zipf_logits
-from .step import take_step
+from ..losses import LOSSES
+from ..metrics import final_values, trend_spread, trends
+from ..problems import random_problem
+from ..squeeze import TARGETS, negative_step, target_label, with_probability, zipf_logits
+from ..step import take_step
+from .runs import EXPERIMENTS, run_experiment, with_overrides
 
 PROG = "python -m simulator"
 JSON_HELP = "print one JSON object"

@@ -47,9 +47,9 @@ from dataclasses import dataclass, field, fields, replace
 import numpy as np
 from scipy import sparse
 
-from .losses import get_loss
-from .metrics import Trace, evaluate, final_values, squeeze_start, world_measures
-from .sequences import (
+from ..losses import get_loss
+from ..metrics import Trace, evaluate, final_values, squeeze_start, world_measures
+from ..sequences import (
     Batch,
     Optimizer,
     Readout,
@@ -60,7 +60,7 @@ from .sequences import (
     sample,
     train,
 )
-from .world import World, WorldConfig, build_world
+from ..world import World, WorldConfig, build_world
 
 
 def _help(text: str, default=None, factory=None):

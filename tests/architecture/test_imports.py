@@ -105,6 +105,7 @@ LAYERS = {  # a module under the key may import nothing under the values
     ),
     "llm_validation.runs": ("llm_validation.cli", "figures", "benchmarks"),
     "figures": ("llm_validation", "benchmarks"),
+    "figures.paper": ("figures.runs",),  # run-folder plots borrow the paper's panels, not back
 }
 
 

@@ -20,13 +20,13 @@ def clis():
     import importlib
 
     found = []
-    for name, build in [
-        ("simulator", lambda m: m.build_parser()),
-        ("figures", lambda m: m._parser()),
-        ("llm_validation", lambda m: m.build_parser()[0]),
+    for name, path, build in [
+        ("simulator", "simulator.experiments.cli", lambda m: m.build_parser()),
+        ("figures", "figures.cli", lambda m: m._parser()),
+        ("llm_validation", "llm_validation.cli", lambda m: m.build_parser()[0]),
     ]:
         try:
-            module = importlib.import_module(f"{name}.cli")
+            module = importlib.import_module(path)
         except ImportError:  # its extra (figures: matplotlib) is absent
             continue
         found.append((name, module.main, build(module)))

@@ -6,7 +6,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from figures import FIGURES, cli, dpo_reference, style
+from figures import FIGURES, cli, style
+from figures.paper import curves
+from figures.runs import dpo_reference
 from simulator import EXPERIMENTS
 from simulator.metrics import Trace
 
@@ -62,9 +64,7 @@ def test_without_the_reference_the_figure_is_skipped_with_its_reason(tmp_path, m
     assert cli.main(["--out", str(tmp_path / "out"), "--only", "15"]) == 2
 
 
-@pytest.mark.parametrize("module", ["dpo_curves", "dpo_reference"])
+@pytest.mark.parametrize("module", [curves.DPO, dpo_reference], ids=["dpo_curves", "dpo_reference"])
 def test_the_dpo_figures_draw_the_clis_run_length(module):
     """Figures 6 and 15 draw `run dpo` as the CLI runs it: its 300 steps."""
-    import figures
-
-    assert getattr(figures, module).Config().steps == EXPERIMENTS["dpo"].steps
+    assert module.Config().steps == EXPERIMENTS["dpo"].steps

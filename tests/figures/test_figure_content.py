@@ -8,17 +8,14 @@ import numpy as np
 import pytest
 from matplotlib.colors import to_rgb, to_rgba
 
-from figures import (
-    FIGURES,
-    one_step,
-    run_curves,
-    run_onpolicy,
-    run_plots,
-    run_predict,
-    runs_io,
-    sim_runs,
-    style,
-)
+from figures import FIGURES, style
+from figures.paper import one_step
+from figures.paper import probe_world as sim_runs
+from figures.runs import curves as run_curves
+from figures.runs import io as runs_io
+from figures.runs import onpolicy as run_onpolicy
+from figures.runs import plots as run_plots
+from figures.runs import predict as run_predict
 
 
 def _hue(color) -> float:
@@ -193,7 +190,7 @@ def test_the_real_squeeze_figure_draws_each_types_change_and_marks_the_peak_and_
     name), draws each type's change since step 0, and marks y⁺'s peak and its first step below."""
     import json
 
-    from figures import real_squeeze
+    from figures.runs import real_squeeze
 
     chosen = {0: -100.0, 10: -95.0, 20: -98.0, 30: -103.0}
     for name, preset in (("a-dpo", "cpu-dpo"), ("b", "cpu-squeeze")):

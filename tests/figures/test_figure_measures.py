@@ -1,7 +1,7 @@
 """The small pure measures behind the squeezing figures."""
 
-from figures.phase import squeeze_measures
-from figures.squeezing import positive_step
+from figures.paper.phase import squeeze_measures
+from figures.paper.squeezing import positive_step
 from simulator import negative_step, softmax, with_probability, zipf_logits
 
 

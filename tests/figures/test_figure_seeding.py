@@ -3,8 +3,8 @@ same streams, so the gallery's curves are the CLI's numbers."""
 
 import json
 
-from figures import sim_runs
-from simulator.cli import main as simulator_main
+from figures.paper import probe_world as sim_runs
+from simulator.experiments.cli import main as simulator_main
 
 
 def test_figure_5_starts_where_simulator_run_sft_starts(capsys, tmp_path):

@@ -60,7 +60,7 @@ def run_figure_near(value: float):
     under the shared style."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    from figures.run_curves import RunTrace, run_figure
+    from figures.runs.curves import RunTrace, run_figure
     from simulator.metrics import Trace
 
     rows = [

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from figures import runs_io
+from figures.runs import io as runs_io
 
 
 def test_find_accepts_one_run_or_a_folder_of_runs(fake_runs):

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from simulator.cli import main
+from simulator.experiments.cli import main
 
 PROPOSITION_1_LOSSES = ["sft", "dpo", "ipo", "slic", "simpo", "rpo", "pg"]
 
@@ -72,7 +72,7 @@ def test_bad_arguments_give_one_line_and_exit_2(argv):
     ],
 )
 def test_a_non_finite_or_out_of_range_number_is_one_line_naming_the_flag(argv, message, capsys):
-    from simulator.cli import main
+    from simulator.experiments.cli import main
 
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -1,14 +1,19 @@
 """The digits network's explicit Jacobian, its eNTK and one step against Proposition 1."""
 
 import numpy as np
+import pytest
 
-from figures import digits_net as net
-from simulator import MLP, apply_a, mlp_entk, relative_error
+pytest.importorskip("matplotlib")  # the loader lives in the digits figure (figures extra)
+pytest.importorskip("sklearn")  # the real digits: scikit-learn's bundled copy
+
+from figures.paper.digits_influence import load  # noqa: E402  (after the skip)
+from simulator import MLP, apply_a, mlp_entk, relative_error  # noqa: E402
+from simulator import digits as net  # noqa: E402
 
 
 def _small(seed=0, n=12, width=8):
     rng = np.random.default_rng(seed)
-    data = net.load(rng)
+    data = load(rng)
     mlp = MLP.init(rng, data.x.shape[1], width, net.N_CLASSES)
     return mlp, net.Digits(data.x[:n], data.y[:n])
 
@@ -68,7 +73,7 @@ def test_one_sgd_step_follows_proposition_1_to_first_order():
 
 def test_training_fits_the_digits():
     rng = np.random.default_rng(0)
-    train, _ = net.split(net.load(rng), 100, 0)
+    train, _ = net.split(load(rng), 100, 0)
     mlp = net.train(MLP.init(rng, 64, 16, net.N_CLASSES), train, lr=1.0, steps=100)
     assert net.accuracy(mlp, train) > 0.9
 

@@ -8,7 +8,7 @@ import pytest
 
 from common.runs import COLUMNS
 from simulator import EXPERIMENTS, PROBE_TYPES
-from simulator.cli import main, seed_list
+from simulator.experiments.cli import main, seed_list
 from simulator.metrics import SQUEEZE_METRICS, WORLD_METRICS
 
 
