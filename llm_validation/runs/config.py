@@ -320,6 +320,29 @@ class TrendsConfig:
 
 
 @dataclass(frozen=True)
+class ResultsConfig(Checked):
+    """`results`: the paper's claims at a glance: the simulator, LM runs, tests (`runs.results`)."""
+
+    runs: list | None = _f(
+        None,
+        "SmolLM2 CPU runs: run folders or folders of runs (several: --runs A B or --runs A --runs B)",
+        type=str,
+        nargs="+",
+        action="extend",
+    )
+    reference: str | None = _f(
+        None, "the GPU reference runs: a run folder or a folder of runs", type=str
+    )
+    seeds: int = _f(4, "run the simulator at seeds 0 … N−1 (the tests use 0–3)", low=1)
+    write: str | None = _f(
+        None,
+        "replace the table between the results markers of this Markdown file (README.md) "
+        "instead of printing it",
+        type=str,
+    )
+
+
+@dataclass(frozen=True)
 class PresetsConfig:
     """`presets`: the named run settings, one line each (or every value with --verbose)."""
 
