@@ -28,14 +28,23 @@ def replace_block(text: str, name: str, body: str) -> str:
     return f"{head}{begin}\n{body.rstrip(chr(10))}\n{end}{tail}"
 
 
-def write_block(path: Path, name: str, body: str) -> None:
-    """Replace block `name` of the Markdown file `path` (see `replace_block`)."""
+def _updated(path: Path, name: str, body: str) -> str:
+    """The text of `path` with block `name` replaced; UserError naming the file otherwise."""
     try:
         text = path.read_text()
     except OSError as err:
         raise UserError(f"cannot read {path}: {err.strerror or err}") from None
     try:
-        updated = replace_block(text, name, body)
+        return replace_block(text, name, body)
     except UserError as err:
         raise UserError(f"{path} {err}") from None
-    path.write_text(updated)
+
+
+def check_block(path: Path, name: str) -> None:
+    """UserError unless `path` is readable and holds block `name` (nothing is written)."""
+    _updated(path, name, "")
+
+
+def write_block(path: Path, name: str, body: str) -> None:
+    """Replace block `name` of the Markdown file `path` (see `replace_block`)."""
+    path.write_text(_updated(path, name, body))

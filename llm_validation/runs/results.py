@@ -22,8 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.errors import UserError
-from common.markdown import write_block
+from common.markdown import check_block, write_block
 from common.progress import say
 from simulator import EXPERIMENTS, run_experiment, trends
 from simulator.metrics import BYSTANDERS, dpo_picture, final_values
@@ -322,9 +321,11 @@ def table(
 
 
 def main(cfg) -> str:
-    """The table for `cfg` (a `ResultsConfig`), written between README's markers when asked."""
-    if cfg.write is not None and not Path(cfg.write).is_file():
-        raise UserError(f"--write: no such file {cfg.write}")
+    """The table for `cfg` (a `ResultsConfig`), written between the markers of `cfg.write` when
+    given. Every input (the file and its markers, the run folders) is checked before the
+    simulator runs."""
+    if cfg.write is not None:
+        check_block(Path(cfg.write), BLOCK)
     cpu = gather_runs(cfg.runs or ())
     reference = gather_runs([cfg.reference] if cfg.reference else ())
     names = tuple(dict.fromkeys(name for c in CLAIMS for name in c.experiments))
