@@ -316,7 +316,9 @@ class TrendsConfig:
         None, "the method of a run whose config.json names none (sft, dpo, …)", type=str
     )
     json: bool = _f(False, "print one JSON list, a row per signature")
-    markdown: bool = _f(False, "print the rows as a Markdown table (the README's trend table)")
+    markdown: bool = _f(
+        False, "print the rows as a Markdown table (the trend table of docs/findings.md)"
+    )
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 runs them, and decided on every seed 0–3 (`python -m simulator run NAME --seeds 0-3`).
 
 Each test names the claim; where the claim fails in this world under the paper's assumptions it is
-kept as a strict xfail whose reason is the counterexample (README, "Simulator experiments", has
+kept as a strict xfail whose reason is the counterexample (docs/simulator.md, "Simulator experiments", has
 every seed's numbers and the ranges tried).
 """
 
@@ -132,7 +132,7 @@ def test_on_policy_dpo_squeezes_the_bystanders_less(outcome):
 
 
 def test_the_on_policy_negative_spares_the_bystanders(outcome):
-    """The on-policy ablation (`ONPOLICY_ABLATION`), seed 0 (README has seeds 0–3): with the fixed
+    """The on-policy ablation (`ONPOLICY_ABLATION`), seed 0 (docs/simulator.md has seeds 0–3): with the fixed
     y⁺, an on-policy y⁻ (never in a valley) leaves the bystanders *higher* than at the start,
     while the fixed valley y⁻ with an on-policy y⁺ lowers them most and lifts y* off y⁺'s
     argmax positions: the negative's valley, not the positive's source, sets the squeeze."""
