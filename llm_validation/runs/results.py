@@ -50,10 +50,11 @@ class Claim:
     test: str
 
 
-def _num(x: float) -> str:
-    """A signed number with a typographic minus, as the README writes them; two decimals below
-    1 in size (the simulator's y* moves by tenths of a nat)."""
-    return (f"{x:+.2f}" if abs(x) < 1 else f"{x:+.1f}").replace("-", "−")
+def _num(x: float, scale: float | None = None) -> str:
+    """A signed number with a typographic minus, as the README writes them; two decimals when
+    `scale` (default |x|) is below 1 (the simulator's y* moves by tenths of a nat)."""
+    size = abs(x) if scale is None else scale
+    return (f"{x:+.2f}" if size < 1 else f"{x:+.1f}").replace("-", "−")
 
 
 def _path(t: dict) -> str:
@@ -274,7 +275,8 @@ def lm_cell(row: dict | None) -> str:
     if row["interval"] is None:
         return f"{_num(row['effect'])} (no interval) {verdict}"
     low, high = row["interval"]
-    return f"{_num(row['effect'])} [{_num(low)}, {_num(high)}] {verdict}"
+    scale = max(abs(row["effect"]), abs(low), abs(high))  # one precision for the three
+    return f"{_num(row['effect'], scale)} [{_num(low, scale)}, {_num(high, scale)}] {verdict}"
 
 
 def gather_runs(folders: Sequence[str]) -> dict[str, list[Run]]:

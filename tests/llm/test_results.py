@@ -111,6 +111,9 @@ def test_the_cpu_column_follows_the_runs_verdict(tmp_path):
 def test_a_run_with_prompts_gets_its_interval():
     row = {"effect": 19.04, "interval": [11.1, 27.0], "verdict": "contradicted"}
     assert lm_cell(row) == "+19.0 [+11.1, +27.0] **contradicted**"
+    small = {"effect": 2.8, "interval": [0.6, 5.3], "verdict": "holds"}
+    assert lm_cell(small) == "+2.8 [+0.6, +5.3] holds"  # one precision for the three
+    assert lm_cell({**small, "effect": 0.4, "interval": [0.1, 0.7]}) == "+0.40 [+0.10, +0.70] holds"
     assert lm_cell({"effect": -0.84, "interval": None, "verdict": "inconclusive"}) == (
         "−0.84 (no interval) **inconclusive**"
     )
