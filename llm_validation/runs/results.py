@@ -24,10 +24,9 @@ import numpy as np
 
 from common.markdown import check_block, write_block
 from common.progress import say
+from llm_validation.runs.trends import Run, evaluate, find_runs
 from simulator import EXPERIMENTS, run_experiment, trends
 from simulator.metrics import BYSTANDERS, dpo_picture, final_values
-
-from .trends import Run, evaluate, find_runs
 
 BLOCK = "results"  # README.md's <!-- results:begin --> … <!-- results:end -->
 PAPER_TRENDS = "tests/simulator_experiments/test_paper_trends.py::"
