@@ -327,7 +327,8 @@ class ResultsConfig(Checked):
 
     runs: list | None = _f(
         None,
-        "SmolLM2 CPU runs: run folders or folders of runs (several: --runs A B or --runs A --runs B)",
+        "SmolLM2 CPU runs: run folders or folders of runs, read in order; a method's first run "
+        "found is used (several: --runs A B or --runs A --runs B)",
         type=str,
         nargs="+",
         action="extend",
