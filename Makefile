@@ -27,7 +27,7 @@ demo: install
 	$(PY) -m figures --out figures/out --runs runs/validate-demo
 
 # A short DPO run of the embedded SmolLM2 (4-bit GGUF de-quantised to fp32) on the built-in
-# synthetic task, tracking probe log-likelihoods (README "llm_validation"); under 2 min on 2 cores.
+# synthetic task, tracking probe log-likelihoods (docs/llm_validation.md); under 2 min on 2 cores.
 validate-demo: install
 	$(PY) -m llm_validation run --method dpo --model smollm2 --data synthetic --limit 16 \
 		--probe-limit 8 --steps 4 --eval-every 2 --batch-size 4 --lr 1e-6 --no-checkpoint \

@@ -1,9 +1,9 @@
-"""`python -m benchmarks [--quick] [--readme]`: run every speed and memory target.
+"""`python -m benchmarks [--quick] [--docs]`: run every speed and memory target.
 
 Writes benchmarks/results/benchmarks.json (pytest-benchmark's JSON, each row's target in
 `extra_info`) and benchmarks/results/benchmarks.md (figure, target, measured, pass), prints the
-table, and exits non-zero when a target is missed. `--readme` also replaces the performance
-table in README.md between its `perf-table` markers.
+table, and exits non-zero when a target is missed. `--docs` also replaces the performance
+table in docs/performance.md between its `perf-table` markers.
 """
 
 from __future__ import annotations
@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.cliargs import add_config_args, config_from_args, option
-from common.errors import OneLineParser, UserError, error_line, run_cli
+from common.errors import OneLineParser, error_line, run_cli
+from common.markdown import write_block
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-BEGIN, END = "<!-- perf-table:begin -->", "<!-- perf-table:end -->"
+DOCS = ROOT / "docs" / "performance.md"
+BLOCK = "perf-table"  # docs/performance.md's <!-- perf-table:begin --> … <!-- perf-table:end -->
 
 
 def machine() -> str:
@@ -58,16 +60,6 @@ def table(report: dict, quick: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_readme(md: str) -> None:
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    if BEGIN not in text or END not in text:
-        raise UserError(f"README.md has no {BEGIN} … {END} markers")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    readme.write_text(f"{head}{BEGIN}\n{md}{END}{tail}")
-
-
 PROG = "python -m benchmarks"
 
 
@@ -79,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 @dataclass(frozen=True)
 class BenchConfig:
     quick: bool = option(False, "reduced sizes, under 2 minutes")
-    readme: bool = option(False, "update README.md's performance table")
+    docs: bool = option(False, "update the performance table of docs/performance.md")
     k: str | None = option(
         None, "only benchmarks matching this pytest expression", type=str, flag="-k"
     )
@@ -113,8 +105,8 @@ def run(argv: list[str] | None) -> int:
     md = table(json.loads(out.read_text()), args.quick)
     (RESULTS / "benchmarks.md").write_text(md)
     print("\n" + md)
-    if args.readme:
-        write_readme(md)
+    if args.docs:
+        write_block(DOCS, BLOCK, md)
     return code
 
 

@@ -17,7 +17,7 @@ from llm_validation.sources.models import load_model  # noqa: E402
 from .timing import paired_ratio, record  # noqa: E402
 
 # A tiny-neox decoding step is almost all per-call overhead (python, generate's bookkeeping),
-# which a batch shares; the issue asks only that batching pays. 4× is the logprob target's bar.
+# which a batch shares; the target asks only that batching pays. 4× is the logprob target's bar.
 SPEEDUP_TARGET = 4.0
 
 

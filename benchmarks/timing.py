@@ -40,7 +40,7 @@ def paired_ratio(
 
 
 def record(benchmark, figure: str, target: str, measured: float, unit: str, passed: bool) -> None:
-    """Store one README table row in the benchmark's JSON (`extra_info`)."""
+    """Store one row of the performance table (docs/performance.md) in the benchmark's JSON (`extra_info`)."""
     benchmark.extra_info.update(
         {"figure": figure, "target": target, "measured": measured, "unit": unit, "passed": passed}
     )

@@ -4,7 +4,8 @@ A config field declared with `option(default, help, …)` becomes the flag `--fi
 (`eval_every` → `--eval-every`): a boolean gets `--field-name` and `--no-field-name` (a preset may
 have set either), everything else parses with `type` (default: the default's type; `positive(float)`
 and `at_least(n)` check a range) and `choices`. `positional=True` makes it an argument, `flag=`
-renames it. `config_from_args` builds the config back from the parsed namespace.
+renames it, `nargs=`/`action=` pass through to argparse (`nargs="+", action="extend"`: a list
+that `--x A B --x C` extends). `config_from_args` builds the config back from the parsed namespace.
 
 Values are checked where a config is built (`Checked.__post_init__`, so flags, presets and the
 Python API all take the same path): every float must be finite (a check written `x <= 0` lets NaN
@@ -123,6 +124,7 @@ def add_config_args(
                 choices=meta.get("choices"),
                 required=meta.get("required", False),
                 help=meta["help"],
+                **{k: meta[k] for k in ("nargs", "action") if k in meta},
             )
 
 

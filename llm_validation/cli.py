@@ -29,6 +29,7 @@ from llm_validation.runs.config import (
     InfluenceConfig,
     PredictConfig,
     PresetsConfig,
+    ResultsConfig,
     RunConfig,
     ScoreConfig,
     TrendsConfig,
@@ -196,6 +197,13 @@ def trends(cfg: TrendsConfig) -> None:
             print(f"             official: {r['official']}")
 
 
+def results(cfg: ResultsConfig) -> None:
+    from llm_validation.runs.results import main as results_main
+
+    md = results_main(cfg)
+    print(f"wrote the results table into {cfg.write}" if cfg.write else md)
+
+
 def presets(cfg: PresetsConfig) -> None:
     from llm_validation.runs.presets import PRESETS
 
@@ -322,6 +330,15 @@ COMMANDS = {
         trends,
         "the paper's multi-epoch signatures, checked on finished runs",
         ("trends --runs runs/", "trends --runs runs/my-dpo --method dpo --markdown"),
+    ),
+    "results": Command(
+        ResultsConfig,
+        results,
+        "the paper's claims at a glance: simulator, SmolLM2 runs, reference runs, tests",
+        (
+            "results --runs runs/cpu-sft runs/cpu-squeeze --reference ../shared/reference/h200-smollm2",
+            "results --runs runs/ --reference ref/ --write README.md",
+        ),
     ),
     "generate": Command(
         GenerateConfig,

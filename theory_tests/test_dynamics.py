@@ -43,7 +43,7 @@ SMALL_WORLD = {
     "pretrain_steps": 300,
     "pretrain_lr": 1.0,
     # Pairs that share no opening: the world C16–C18 were stated and checked on (the default
-    # world's shared opening is what `dpo`'s RMSprop picture needs: README, "Simulator experiments").
+    # world's shared opening is what `dpo`'s RMSprop picture needs: docs/simulator.md, "Simulator experiments").
     "shared_opening": 0.0,
 }
 SEEDS = range(8)  # worlds per claim: each comparison below holds in mean over all of them

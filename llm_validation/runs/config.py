@@ -316,7 +316,33 @@ class TrendsConfig:
         None, "the method of a run whose config.json names none (sft, dpo, …)", type=str
     )
     json: bool = _f(False, "print one JSON list, a row per signature")
-    markdown: bool = _f(False, "print the rows as a Markdown table (the README's trend table)")
+    markdown: bool = _f(
+        False, "print the rows as a Markdown table (the trend table of docs/findings.md)"
+    )
+
+
+@dataclass(frozen=True)
+class ResultsConfig(Checked):
+    """`results`: the paper's claims at a glance: the simulator, LM runs, tests (`runs.results`)."""
+
+    runs: list | None = _f(
+        None,
+        "SmolLM2 CPU runs: run folders or folders of runs, read in order; a method's first run "
+        "found is used (several: --runs A B or --runs A --runs B)",
+        type=str,
+        nargs="+",
+        action="extend",
+    )
+    reference: str | None = _f(
+        None, "the GPU reference runs: a run folder or a folder of runs", type=str
+    )
+    seeds: int = _f(4, "run the simulator at seeds 0 … N−1 (the tests use 0–3)", low=1)
+    write: str | None = _f(
+        None,
+        "replace the table between the results markers of this Markdown file (README.md) "
+        "instead of printing it",
+        type=str,
+    )
 
 
 @dataclass(frozen=True)

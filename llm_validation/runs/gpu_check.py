@@ -4,7 +4,7 @@ Builds a ~25M-parameter Llama from its config on the card (nothing is downloaded
 briefly with SFT on the synthetic task, then runs DPO from the SFT weights, both with probe
 tracking, and prints the card's name, scoring and training throughput (tokens/s), step times,
 and the batched-vs-naive log-prob gap on the card. Last, `predict` (first-order Δ log π against
-real SGD steps) on tiny-neox at the issue's η = 1e-3 and on the SFT'd scaled model, on the card.
+real SGD steps) on tiny-neox at η = 1e-3 and on the SFT'd scaled model, on the card.
 The project never needs a GPU: this is the one place that asks for one
 (tests/llm/test_gpu_check.py is marked `gpu`).
 """

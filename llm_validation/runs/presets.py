@@ -165,7 +165,7 @@ PRESETS = {
             limit=(
                 499,
                 "paper: 5,000 pairs; all 499 valid ones of ../shared, as the reference GPU run: "
-                "with 128, y⁺ rose 25 nats in 50 steps at loss 1e-4 (README grid)",
+                "with 128, y⁺ rose 25 nats in 50 steps at loss 1e-4 (docs/findings.md grid)",
             ),
             probe_limit=(
                 16,
@@ -180,10 +180,13 @@ PRESETS = {
             warmup_steps=(
                 20,
                 "paper: 150 of 3,400 steps; with 10, RMSprop's first steps drop every type but y* "
-                "by 4–15 nats (README grid)",
+                "by 4–15 nats (docs/findings.md grid)",
             ),
             beta=(0.1, "paper: β = 0.1"),
-            max_length=(96, "paper: 512; a DPO step of 4 pairs then costs 9–11 CPU-s (README)"),
+            max_length=(
+                96,
+                "paper: 512; a DPO step of 4 pairs then costs 9–11 CPU-s (docs/findings.md)",
+            ),
             max_prompt_length=(48, "paper: 256; the prompt's last 48 tokens"),
             steps=(150, "paper: ≈ 2.7 epochs of 5,000 pairs; here 1.2 epochs of 499"),
             eval_every=(15, "paper: every 25 steps; 11 evaluations"),

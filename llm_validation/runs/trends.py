@@ -701,7 +701,7 @@ def _interval_text(row: dict) -> str:
 
 
 def markdown(rows: list[dict]) -> str:
-    """The rows as a Markdown table (the README's trend table)."""
+    """The rows as a Markdown table (the trend table of docs/findings.md)."""
     lines = [
         "| trend | official logs | ours (runs) | effect | 95% interval | n prompts × seeds | verdict |",
         "|---|---|---|---|---|---|---|",

@@ -36,7 +36,7 @@ traced steps (an on-policy run samples every step and must stay < 10 s).
 IPO's residual is unscaled by β, and one IPO step maps h − 1/(2β) to (1 − 4ηc)(h − 1/(2β))
 under K = c·I (C14), with c here the kernel summed over L = 16 positions: at η = 0.05 the margin
 overshoots and diverges, so IPO runs at η = 0.01. Which trends hold over which ranges of these
-settings is measured, seed by seed, in README ("Simulator experiments").
+settings is measured, seed by seed, in docs/simulator.md ("Simulator experiments").
 """
 
 from __future__ import annotations

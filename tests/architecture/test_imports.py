@@ -131,7 +131,7 @@ def test_every_module_imports(name):
 
 def test_one_definition_of_each_shared_concept():
     """One UserError, one relative error, one run-folder rule, one probe vocabulary and one set
-    of metric columns in the whole tree (the issue's grep, as a test)."""
+    of metric columns in the whole tree (a grep, as a test)."""
     sources = {n: p.read_text() for n, p in MODULES.items()}
     count = lambda needle: sorted(n for n, s in sources.items() if needle in s)
     assert count("class UserError") == ["common.errors"]

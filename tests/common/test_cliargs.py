@@ -1,4 +1,4 @@
-"""Flags from config fields, checked where the config is built (issue 29): every float finite
+"""Flags from config fields, checked where the config is built: every float finite
 first (NaN passes `x <= 0`), bounds inclusive or strict as declared, the flag named."""
 
 import argparse

@@ -1,5 +1,5 @@
 """Every `--help` of every subcommand of the three CLIs runs, shows each option's default and
-ends with examples (issue 28: a `%` in a help text crashed `--help` with a traceback)."""
+ends with examples (a `%` in a help text must not crash `--help` with a traceback)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The run-folder contract (issue 29): a folder holding a run is never clobbered, two writers
+"""The run-folder contract: a folder holding a run is never clobbered, two writers
 never share one, and the one reader of metrics.csv drops a torn line but refuses what it cannot
 trust. Pure stdlib: no model is loaded."""
 
@@ -96,8 +96,8 @@ def test_resume_extends_a_run_with_more_steps_from_a_moved_folder(tmp_path):
 
 @pytest.mark.parametrize("damage", ["missing", "torn"])
 def test_resume_without_a_readable_config_is_refused(tmp_path, damage):
-    """Issue 29: --resume on a folder whose config.json is missing took any flags over the old
-    checkpoint and rewrote the config."""
+    """--resume on a folder whose config.json is missing is refused: it must not take any flags
+    over the old checkpoint and rewrite the config."""
     folder = finished_run(tmp_path)
     if damage == "missing":
         (folder / CONFIG).unlink()
@@ -160,7 +160,7 @@ def test_a_lock_left_by_a_dead_process_is_taken_over(tmp_path):
 
 
 def test_a_writer_that_fails_before_writing_leaves_a_new_folder_as_it_found_it(tmp_path):
-    """Issue 29: `--lr -1` left a folder holding only config.json, which refused the next run."""
+    """`--lr -1` leaves no folder holding only config.json (which would refuse the next run)."""
     folder = tmp_path / "r"
     with pytest.raises(UserError), claim_run_dir(folder, CONFIG_A):
         raise UserError("bad data")
@@ -190,7 +190,7 @@ HEADER = "step,examples_seen,probe_type,metric,value\n"
 
 
 def test_the_torn_last_line_of_a_killed_writer_is_dropped(tmp_path):
-    """Issue 29: figures died with a TypeError on a metrics.csv whose last line a kill tore."""
+    """A metrics.csv whose last line a kill tore is read without it (no TypeError downstream)."""
     path = tmp_path / "metrics.csv"
     path.write_text(HEADER + "0,0,chosen,logp,-3.0\n2,8,chosen,logp,-2.5\n1")
     assert load_metrics(path) == [(0, 0, "chosen", "logp", -3.0), (2, 8, "chosen", "logp", -2.5)]

@@ -1,5 +1,5 @@
 """Every script in examples/ runs as written, from a fresh folder, in the default suite; the
-README's trl snippet is examples/dpo_with_callback.py itself."""
+trl snippet of README and docs/trl.md is examples/dpo_with_callback.py itself."""
 
 from __future__ import annotations
 
@@ -50,18 +50,31 @@ def test_example_runs_as_written_in_a_fresh_folder(script, tmp_path):
         assert "steps [0, 2, 4, 6]: log π(y⁺|x)" in done.stdout
 
 
-def readme_trl_snippet() -> str:
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("### Your own trl run", 1)[1]
-    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def trl_snippets() -> dict[str, str]:
+    """{file: the first Python block of its "Your own trl run" section} of README and docs."""
+    out = {}
+    for path in DOCS:
+        parts = re.split(r"^#+ Your own trl run", path.read_text(), maxsplit=1, flags=re.M)
+        if len(parts) == 2:
+            out[path.name] = re.search(r"```python\n(.*?)```", parts[1], re.S).group(1)
+    return out
 
 
 def test_readme_trl_snippet_is_the_dpo_example_verbatim():
-    assert readme_trl_snippet() == (ROOT / "examples" / "dpo_with_callback.py").read_text()
+    snippets = trl_snippets()
+    assert {"README.md", "trl.md"} <= set(snippets)  # the first page and the trl page
+    example = (ROOT / "examples" / "dpo_with_callback.py").read_text()
+    assert all(snippet == example for snippet in snippets.values())
 
 
 def test_no_readme_command_needs_the_projects_shared_folder():
-    """A fresh clone has no ../shared: README commands name data by `hh-train`, `hub:…`."""
-    blocks = re.findall(r"```(?:bash|python)\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
-    inline = re.findall(r"`((?:python -m|run|logprobs) [^`]*)`", (ROOT / "README.md").read_text())
+    """A fresh clone has no ../shared: README and docs commands name data by `hh-train`, `hub:…`."""
+    texts = [path.read_text() for path in DOCS]
+    blocks = [b for text in texts for b in re.findall(r"```(?:bash|python)\n(.*?)```", text, re.S)]
+    inline = [
+        i for text in texts for i in re.findall(r"`((?:python -m|run|logprobs) [^`]*)`", text)
+    ]
     assert not [b for b in [*blocks, *inline] if "../shared" in b]

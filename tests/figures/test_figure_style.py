@@ -56,7 +56,7 @@ def test_unknown_probe_types_are_drawn_grey_with_their_name():
 
 
 def run_figure_near(value: float):
-    """Figure 10 of a run whose curves sit near `value` (the issue's −572.6), drawn and laid out
+    """Figure 10 of a run whose curves sit near `value` (−572.6 below), drawn and laid out
     under the shared style."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -76,7 +76,7 @@ def run_figure_near(value: float):
 
 
 def test_tick_labels_are_plain_numbers_without_an_offset():
-    """Issue 28: the y* axis read `−5.726e2` plus tiny ticks; every axis now shows plain values."""
+    """Every axis shows plain values, never an offset like `−5.726e2` plus tiny ticks."""
     fig, _ = run_figure_near(-572.6)
     for ax in fig.axes:
         assert ax.yaxis.get_major_formatter().get_offset() == ""

@@ -87,8 +87,8 @@ def test_a_comparison_figure_needs_a_run_of_each_method(tiny_configs, fake_runs,
 def test_only_draws_what_it_can_and_names_what_it_skipped(
     tiny_configs, fake_runs, tmp_path, capsys
 ):
-    """`--only 10,13,14` (the README's) without an onpolicy-dpo run: 10 and 13 are drawn, 14 is
-    named with its reason, as the full run does (it used to draw nothing)."""
+    """`--only 10,13,14` (docs/findings.md's) without an onpolicy-dpo run: 10 and 13 are drawn, 14 is
+    named with its reason, as the full run does."""
     (fake_runs / "tiny-onpolicy" / "config.json").write_text('{"method": "dpo"}')
     out = tmp_path / "out"
     assert cli.main(["--out", str(out), "--runs", str(fake_runs), "--only", "10,13,14"]) == 0

@@ -44,7 +44,7 @@ def test_a_malformed_run_file_is_one_line_and_exit_2(fake_runs, tmp_path, capsys
 
 
 def test_a_metrics_csv_torn_by_a_kill_draws_from_its_complete_rows(fake_runs):
-    """Issue 29: figures died with a TypeError on a metrics.csv whose last line a kill tore."""
+    """A metrics.csv whose last line a kill tore draws from its complete rows (no TypeError)."""
     path = fake_runs / "tiny-dpo" / "metrics.csv"
     whole = runs_io.read_trace(path)
     with path.open("a") as handle:

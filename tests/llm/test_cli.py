@@ -92,7 +92,7 @@ def test_logprobs_json_maps_every_probe_type_and_y_star_to_a_mean(tmp_path, caps
 
 
 def test_run_dpo_writes_chosen_rejected_and_y_star_rows_and_config(tmp_path, capsys):
-    """The issue's acceptance command on tiny-neox, shortened to 4 steps."""
+    """The acceptance command on tiny-neox, shortened to 4 steps."""
     out = tmp_path / "run"
     argv = [
         "run",

@@ -22,7 +22,7 @@ def _error(capsys, argv) -> tuple[int, str]:
         (["--micro-batch-size", "0"], "--micro-batch-size: must be an integer ≥ 1, got 0"),
         (["--probe-types", "chosen,bogus"], "unknown probe types: bogus"),
         (["--eval-every", "0"], "--eval-every: must be an integer ≥ 1, got 0"),
-        # issue 29: each of these ended in a traceback or ran silently on nonsense
+        # each of these must not end in a traceback or run silently on nonsense
         (["--lr", "-1"], "--lr: must be a finite number ≥ 0, got -1.0"),
         (["--lr", "nan"], "--lr: must be a finite number ≥ 0, got nan"),
         (["--lr", "inf"], "--lr: must be a finite number ≥ 0, got inf"),

@@ -68,7 +68,7 @@ def test_synthetic_task_is_deterministic_given_the_seed():
     assert generate(5, seed=2) != generate(5, seed=3)
 
 
-# Issue 29: when nothing is usable, the error names the lines and the reasons, not just a count.
+# When nothing is usable, the error names the lines and the reasons, not just a count.
 
 
 def test_when_no_line_is_usable_the_error_lists_the_first_problems_and_a_count_by_reason(tmp_path):

@@ -16,7 +16,7 @@ from llm_validation.core.logprobs import (
     tokenize_example,
 )
 
-# fp32 round-off of a log-softmax over V ≤ 49,152 summed over ≤ 40 tokens is ~1e-5; the issue's bar
+# fp32 round-off of a log-softmax over V ≤ 49,152 summed over ≤ 40 tokens is ~1e-5; the bar
 TOL = 1e-4
 
 
@@ -98,7 +98,7 @@ def test_scoring_statistics_are_unchanged_by_the_gathered_head(tiny, synthetic_e
 
 
 def test_gathered_head_equals_full_logits_on_a_smollm2_shaped_model(monkeypatch):
-    """The issue's bar on SmolLM2's shape (d = 576, V = 49,152, tied head; 2 random layers):
+    """The bar on SmolLM2's shape (d = 576, V = 49,152, tied head; 2 random layers):
     max |Δ log π(y|x)| ≤ 1e-4 in fp32 for training (one chunk, and many checkpointed chunks,
     with the gradient of the head) and for scoring."""
     model = smollm2_shaped()

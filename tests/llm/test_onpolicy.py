@@ -118,7 +118,7 @@ def test_on_policy_dpo_without_a_reward_fails_before_any_model_loads(tmp_path, c
 
 
 def test_a_reward_tie_keeps_the_sampling_order(session, monkeypatch):
-    """Issue 29 (on-policy tie order): equal rewards make the first sample y⁺, the second y⁻;
+    """On-policy tie order: equal rewards make the first sample y⁺, the second y⁻;
     a reward that prefers the second sample swaps them."""
     examples = generate(4, seed=2)
     tied = _ranked_texts(monkeypatch, session, lambda p, r: 0.0, examples)

@@ -1,4 +1,4 @@
-"""Boundaries, defaults and hand-computed values that issue 29 found unpinned: each test fails
+"""Boundaries, defaults and hand-computed values, pinned: each test fails
 when the named behaviour changes (a strict inequality made loose, a default moved, a tie read as
 a win, an interval at another level)."""
 

@@ -1,5 +1,5 @@
 """A run redirected to a file (a batch job's log) writes plain lines: no \\r, no cursor escapes
-(issue 28: 64 \\r and 30 cursor-up escapes from nested tqdm bars; 44 with TQDM_DISABLE=1)."""
+(nested tqdm bars would write 64 \\r and 30 cursor-up escapes; 44 with TQDM_DISABLE=1)."""
 
 import os
 import subprocess

@@ -1,4 +1,4 @@
-"""Issue 29 on real (tiny) runs: a finished run's folder is never clobbered by a rerun or by a
+"""On real (tiny) runs: a finished run's folder is never clobbered by a rerun or by a
 second process, --overwrite leaves nothing of the old run behind (its π_ref included), and a
 non-finite loss names the learning rate unless the data is at fault."""
 
@@ -51,7 +51,8 @@ def finished(tmp_path, capsys):
 
 
 def test_a_rerun_without_resume_is_refused_and_the_run_is_byte_identical(finished, capsys):
-    """Issue 29: the rerun exited 0, truncated metrics.csv and trained against the old π_ref."""
+    """A rerun without --resume must not exit 0, truncate metrics.csv and train against the old
+    π_ref: it is refused and the folder stays byte-identical."""
     before = snapshot(finished)
     code, err = _run(capsys, finished, "--seed", "1")
     assert code == 2 and len(err) == 1 and "already holds a run" in err[0]
@@ -102,7 +103,8 @@ def test_a_cached_reference_from_other_inputs_is_recomputed_not_reused(tmp_path,
 
 
 def test_a_non_finite_loss_from_a_huge_lr_names_the_lr_not_the_data(tmp_path, capsys):
-    """Issue 29: `--lr inf`-like steps blamed two innocent data lines."""
+    """A non-finite loss from `--lr inf`-like steps names the learning rate, not innocent data
+    lines."""
     code = main(
         [
             *RUN[:2],

@@ -71,7 +71,7 @@ def test_entropy_is_that_of_the_sampling_distribution(tmp_path, capsys):
 
 @pytest.mark.parametrize("resume", [False, True])
 def test_other_settings_in_the_same_folder_are_one_line_and_exit_2(tmp_path, capsys, resume):
-    """Issue 29: a rerun into a generate folder is refused without --resume, and --resume with
+    """A rerun into a generate folder is refused without --resume, and --resume with
     other settings names them; the folder is left byte-identical."""
     _generate(tmp_path, "g")
     before = {p.name: p.read_bytes() for p in (tmp_path / "g").iterdir()}
@@ -113,7 +113,7 @@ def test_prompts_from_a_preference_file_and_a_text_file(tmp_path, capsys):
 
 
 def test_a_response_counts_its_tokens_through_its_first_eos_only():
-    """Issue 29 (EOS accounting): EOS = 0; the EOS is counted, what follows it is padding."""
+    """EOS accounting: EOS = 0; the EOS is counted, what follows it is padding."""
     import torch
 
     from llm_validation.runs.generate import response_lengths

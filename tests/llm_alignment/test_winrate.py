@@ -106,7 +106,7 @@ def _winrate(capsys, a, b, judge, out, *extra):
 def test_openai_judge_survives_500_timeout_and_garbage_and_a_rerun_asks_nothing(
     tmp_path, capsys, good_and_bad
 ):
-    """The issue's Done-when: a stub endpoint answers A/B, once garbage, once HTTP 500 and once
+    """A stub endpoint answers A/B, once garbage, once HTTP 500 and once
     too late; the run finishes with 2 retries and 1 invalid judgment, and a rerun is all cache."""
     a, b = good_and_bad
     # Judgment k (1-based) is prompt ⌈k/2⌉, A first when k is odd. Request 2 (prompt 0, B first)
@@ -150,7 +150,7 @@ def test_a_request_failing_every_retry_is_reported_not_cached_and_asked_again(
     tmp_path, capsys, good_and_bad
 ):
     """Never a lost judgment: a pair the endpoint never answered is `failed` (and invalid); a
-    run that judged nothing is one line and exit 2, not a 0.500 win rate (issue 29), and the next
+    run that judged nothing is one line and exit 2, not a 0.500 win rate, and the next
     run (--resume) asks for it again."""
     a, b = good_and_bad
     server = StubServer({k: "500" for k in range(1, 100)})

@@ -82,7 +82,7 @@ def test_first_position_rate_counts_decided_judgments_only():
     assert first_position_rate(["tie", "invalid"]) is None
 
 
-# Issue 29: boundaries pinned (a tie read as a win, an interval at another level, …)
+# Boundaries pinned (a tie read as a win, an interval at another level, …)
 
 
 @pytest.mark.parametrize(

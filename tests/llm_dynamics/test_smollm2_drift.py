@@ -1,6 +1,6 @@
 """The stable-kernel assumption on the real pretrained SmolLM2-135M (`-m slow`): shortened
 SFT and DPO runs on HH probe examples with `--track-kernel 1`, reporting the relative-influence
-drift and the trajectory predictions for S = 1, 4, 16, 64 (README, "Kernel drift").
+drift and the trajectory predictions for S = 1, 4, 16, 64 (docs/entk.md, "Kernel drift").
 
 Shortened from the paper's settings to fit 2 CPU cores: 8 HH examples (the training prompts are
 the probe prompts, as in the paper; five probe types tracked), truncation 128 / 48 (paper 512 / 256), batch 2, 64 RMSprop

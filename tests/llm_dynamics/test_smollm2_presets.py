@@ -2,10 +2,10 @@
 signatures that already appear within them, and SIGKILL mid-step then `--resume` on a preset.
 
 At 8 steps (two evaluations after the start, every 4 steps as the presets do) the full runs
-(README, "Real-LM curves") already show: under SFT, y⁺ and y* rising and other prompts' answers
+(docs/findings.md, "Real-LM curves") already show: under SFT, y⁺ and y* rising and other prompts' answers
 (irr_train) rising, the early window of SFT's hallucination signature; under off-policy DPO, y⁻
 falling most and y* rising. The later signatures (DPO's y⁺ peak and fall, SFT's random strings
-falling) need the whole run, and are in the README's trend table, not asserted here.
+falling) need the whole run, and are in the trend table of docs/findings.md, not asserted here.
 """
 
 import os

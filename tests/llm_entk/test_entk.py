@@ -5,7 +5,7 @@ import torch
 
 from llm_validation.core import entk
 
-# The issue's bar: 1e-5 relative. The models are float64, but transformers' eager attention takes
+# The bar: 1e-5 relative. The models are float64, but transformers' eager attention takes
 # its softmax in fp32 whatever the model's dtype, so paths that differ in order (reverse vs forward
 # mode) differ by fp32 round-off inside attention: up to ~1e-8 of the kernel's largest entry, and
 # more than 1e-5 relative on entries near zero. Each entry is therefore compared within 1e-5 of

@@ -1,4 +1,4 @@
-"""Issue bar: one SGD step at η = 1e-3 on `tiny-neox` is in the first-order regime, for SFT and DPO:
+"""The bar: one SGD step at η = 1e-3 on `tiny-neox` is in the first-order regime, for SFT and DPO:
 the prediction tracks the real step (r ≥ 0.99, signs ≥ 95 %) and its error is O(η²), so the
 relative error falls linearly with η."""
 

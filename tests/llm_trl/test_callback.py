@@ -28,7 +28,7 @@ def _values(csv_path, metric="logp"):
 
 
 def test_dpo_trainer_run_writes_every_probe_type_and_y_star_at_steps_0_k_2k(tmp_path, examples):
-    """The issue's Done-when: DPOTrainer + callback for 4 steps with k = 2 → metrics.csv holds
+    """The callback's contract: DPOTrainer + callback for 4 steps with k = 2 → metrics.csv holds
     every probe type of the data and y* at steps 0, 2, 4; the trainer's log history holds
     ld/chosen/logp at the evaluated steps, the step-0 baseline included."""
     callback = LearningDynamicsCallback(
@@ -188,7 +188,7 @@ def test_unknown_probe_type_is_a_user_error(examples):
 
 
 def test_the_callbacks_out_folder_is_never_clobbered(tmp_path, examples):
-    """Issue 29: a second training run whose callback writes into a finished run's folder is
+    """A second training run whose callback writes into a finished run's folder is
     refused before its first step (the folder byte-identical); overwrite=True replaces it."""
     out = tmp_path / "run"
     first = LearningDynamicsCallback(examples[:4], eval_every=2, out=out, progress=False)

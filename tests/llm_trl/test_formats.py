@@ -250,7 +250,7 @@ def test_implicit_prompt_strings_load_with_the_prompt_split_off(tmp_path):
 
 def test_a_tokenizer_without_a_chat_template_is_named_as_such(tmp_path):
     """The callback was given a tokenizer: the error says it has no chat template, not
-    "pass tokenizer=" (issue 28)."""
+    "pass tokenizer="."""
     from llm_validation.runs.callback import LearningDynamicsCallback
 
     path = write("jsonl", tmp_path, messages_rows(records(2)))
@@ -261,7 +261,8 @@ def test_a_tokenizer_without_a_chat_template_is_named_as_such(tmp_path):
 
 @pytest.mark.parametrize("kind", ["parquet", "datasets-folder"])
 def test_a_table_without_the_needed_columns_names_the_columns_it_has_and_needs(tmp_path, kind):
-    """Issue 29: a parquet file with other columns stopped with `no usable examples` alone."""
+    """A parquet file with other columns names the columns it has and needs, not just `no usable
+    examples`."""
     path = write(kind, tmp_path, [{"question": "q", "answer": "a"}] * 3)
     with pytest.raises(UserError, match=r"records have question, answer; needed: prompt, chosen"):
         load_examples(str(path))

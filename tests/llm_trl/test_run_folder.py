@@ -1,4 +1,4 @@
-"""One run folder whoever trains (issue 28): the native trainer, `--backend trl` and the callback
+"""One run folder whoever trains: the native trainer, `--backend trl` and the callback
 in a user's own trainer write the same files and the same summary.json keys (common.runs), report
 truncation, print no per-step dicts on stdout, and config.json says what was written."""
 

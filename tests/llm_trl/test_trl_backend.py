@@ -122,7 +122,7 @@ def test_trl_and_native_backends_give_the_same_probe_curves(tmp_path):
 
 @pytest.mark.skipif(not Path(TORCHRUN).exists(), reason="torchrun is not installed")
 def test_torchrun_two_processes_writes_the_single_process_metrics(tmp_path):
-    """The issue's command, `torchrun --nproc_per_node 2 -m llm_validation run --backend trl
+    """The command `torchrun --nproc_per_node 2 -m llm_validation run --backend trl
     --method dpo --model tiny-neox --data synthetic --steps 4 --eval-every 2 --out DIR`, against
     the same command in one process: same rows, values within 1e-5 (see assert_same_metrics)."""
     command = [
@@ -149,7 +149,7 @@ def test_torchrun_two_processes_writes_the_single_process_metrics(tmp_path):
     assert {"config.json", "summary.json"} <= {p.name for p in (tmp_path / "two").iterdir()}
 
 
-# Issue 29: each method's mapping onto trl's trainers, pinned without training.
+# Each method's mapping onto trl's trainers, pinned without training.
 
 
 def _phases(method, **flags):

@@ -1,4 +1,4 @@
-"""The simulator CLI: the issue's acceptance checks, and one-line errors for bad input."""
+"""The simulator CLI: its acceptance checks, and one-line errors for bad input."""
 
 import json
 import subprocess
@@ -58,7 +58,7 @@ def test_bad_arguments_give_one_line_and_exit_2(argv):
 
 @pytest.mark.parametrize(
     "argv, message",
-    [  # issue 29: each printed a table of NaN with a trend labelled "down"
+    [  # each must not print a table of NaN with a trend labelled "down"
         (["squeeze", "--peakiness", "inf"], "--peakiness: must be a finite number ≥ 0, got inf"),
         (["squeeze", "--peakiness", "nan"], "--peakiness: must be a finite number ≥ 0, got nan"),
         (["squeeze", "--peakiness", "-1"], "--peakiness: must be a finite number ≥ 0, got -1.0"),

@@ -112,7 +112,7 @@ def _snapshot(folder):
 
 
 def test_a_rerun_into_a_finished_run_is_refused_and_leaves_it_byte_identical(tmp_path, capsys):
-    """Issue 29: nothing a run measured is lost to a mistyped command; --overwrite replaces it."""
+    """Nothing a run measured is lost to a mistyped command; --overwrite replaces it."""
     out = tmp_path / "dpo"
     assert main(["run", "dpo", "--steps", "2", "--out", str(out)]) == 0
     capsys.readouterr()
@@ -127,8 +127,8 @@ def test_a_rerun_into_a_finished_run_is_refused_and_leaves_it_byte_identical(tmp
 
 
 def test_a_killed_run_keeps_every_evaluation_it_measured(tmp_path, monkeypatch, capsys):
-    """Issue 29: `simulator run --steps 100000000` killed after 20 s left an empty folder; the
-    rows are now appended as each evaluation is measured (killed here at the third)."""
+    """A killed `simulator run --steps 100000000` keeps what it measured: the rows are appended
+    as each evaluation is measured (killed here at the third), never left as an empty folder."""
     from common.runs import MetricsLog
 
     original, calls = MetricsLog.append, []

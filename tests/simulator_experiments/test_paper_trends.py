@@ -2,7 +2,7 @@
 runs them, and decided on every seed 0–3 (`python -m simulator run NAME --seeds 0-3`).
 
 Each test names the claim; where the claim fails in this world under the paper's assumptions it is
-kept as a strict xfail whose reason is the counterexample (README, "Simulator experiments", has
+kept as a strict xfail whose reason is the counterexample (docs/simulator.md, "Simulator experiments", has
 every seed's numbers and the ranges tried).
 """
 
@@ -49,6 +49,13 @@ def test_sft_lowers_the_shuffled_chosen(outcome):
     """Sec. 4.1: y⁺ with its tokens permuted is not human-like, so SFT pushes it down."""
     for seed, t in zip(SEEDS, _at_every_seed(outcome, "sft")):
         assert _gain(t, "random_permute") < 0, seed
+
+
+def test_sft_raises_y_star(outcome):
+    """Sec. 4.1: SFT sharpens π along y⁺, so the greedy response y* gains too (seeds 0–3: +2.15,
+    +2.63, +3.71, +3.67; Pythia-410M's official log: +17.1)."""
+    for seed, t in zip(SEEDS, _at_every_seed(outcome, "sft")):
+        assert _gain(t, "y_star") > 0, seed
 
 
 def test_off_policy_dpo_lowers_the_rejected_and_squeezes_the_bystanders(outcome):
@@ -125,7 +132,7 @@ def test_on_policy_dpo_squeezes_the_bystanders_less(outcome):
 
 
 def test_the_on_policy_negative_spares_the_bystanders(outcome):
-    """The on-policy ablation (`ONPOLICY_ABLATION`), seed 0 (README has seeds 0–3): with the fixed
+    """The on-policy ablation (`ONPOLICY_ABLATION`), seed 0 (docs/simulator.md has seeds 0–3): with the fixed
     y⁺, an on-policy y⁻ (never in a valley) leaves the bystanders *higher* than at the start,
     while the fixed valley y⁻ with an on-policy y⁺ lowers them most and lifts y* off y⁺'s
     argmax positions: the negative's valley, not the positive's source, sets the squeeze."""
@@ -137,6 +144,16 @@ def test_the_on_policy_negative_spares_the_bystanders(outcome):
     assert arm["onpolicy-rejected-dpo"]["bystander_change"] > 0 > off["bystander_change"]
     assert off["bystander_change"] > arm["onpolicy-chosen-dpo"]["bystander_change"]
     assert arm["onpolicy-chosen-dpo"]["y_star_gain_off_argmax"] > 0
+
+
+def test_extension_lifts_rejected_before_dpo(outcome):
+    """Sec. 4.3: SFT on y⁺ and y⁻ leaves y⁻ likelier when DPO starts than SFT on y⁺ alone, out of
+    the valley where the squeeze is strongest (y⁻ at DPO's start, seeds 0–3: −32.79 vs −34.90,
+    −34.36 vs −36.40, −30.46 vs −32.58, −30.12 vs −31.95; y⁻ shares y⁺'s opening, so SFT on y⁺
+    lifts it as well)."""
+    pairs = zip(_at_every_seed(outcome, "extend-dpo"), _at_every_seed(outcome, "sft-dpo"))
+    for seed, (extended, base) in zip(SEEDS, pairs):
+        assert extended["rejected"]["start"] > base["rejected"]["start"], seed
 
 
 def test_extension_keeps_chosen_higher_than_sft_then_dpo(outcome):

@@ -84,7 +84,7 @@ def test_onpolicy_ablation_reports_the_squeeze_of_every_arm(world, start):
 
 
 def test_token_metrics_by_hand_on_two_contexts():
-    """Issue 29 (the residual norm was unpinned). π = (0.5, 0.25, 0.25) with y = 1 and
+    """The residual norm, pinned by hand. π = (0.5, 0.25, 0.25) with y = 1 and
     π = (0.1, 0.9, 0) with y = 1:
     residual ‖π − e_y‖ = √(0.25 + 0.5625 + 0.0625) = √0.875 and √(0.01 + 0.01) = √0.02;
     1 − π_y = 0.75 and 0.1; mass outside the argmax 0.5 and 0.1;
