@@ -8,7 +8,7 @@ import torch
 
 from llm_validation.core.directions import OPTIMISERS, make_optimizer
 from llm_validation.core.logprobs import collate, sequence_logps, tokenize_example
-from llm_validation.runs.runtime import compile_body, pick_compile
+from llm_validation.training.runtime import compile_body, pick_compile
 
 
 def _loss(model, tokenizer, examples):

@@ -18,8 +18,8 @@ import torch
 
 from common.runs import MetricsLog, read_metrics
 from llm_validation import cli
-from llm_validation.runs import checkpoint, train
-from llm_validation.runs.config import RunConfig
+from llm_validation.config import RunConfig
+from llm_validation.training import checkpoint, train
 from tests.faults import KILLED_MID_STEP
 
 FLAGS = dict(

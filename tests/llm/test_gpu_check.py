@@ -12,7 +12,7 @@ def numbers(pattern: str, text: str) -> list[float]:
 
 @pytest.mark.gpu
 def test_gpu_check_runs_sft_and_dpo_on_the_card(capsys):
-    from llm_validation.runs.gpu_check import main
+    from benchmarks.tools.gpu_check import main
 
     assert main(["--steps", "6", "--batch-size", "8"]) == 0
     out = capsys.readouterr().out

@@ -106,7 +106,7 @@ def test_hh_train_falls_back_to_shared_from_the_repository_root(cache, monkeypat
 
 
 def test_every_preset_names_data_by_name_not_by_a_shared_path():
-    from llm_validation.runs.presets import PRESETS
+    from llm_validation.presets import PRESETS
 
     for preset in PRESETS.values():
         assert "shared" not in str(preset.values().get("data", ""))

@@ -3,12 +3,12 @@
 import pytest
 
 from llm_validation.cli import main
+from llm_validation.config import RunConfig
 from llm_validation.core.logprobs import Truncation, encode
-from llm_validation.runs import onpolicy, train
-from llm_validation.runs.config import RunConfig
-from llm_validation.runs.methods import plan
 from llm_validation.sources.examples import Example
 from llm_validation.sources.synthetic import generate
+from llm_validation.training import onpolicy, train
+from llm_validation.training.methods import plan
 
 TOKENS = 6  # sampled tokens per response: enough to differ between draws, cheap on CPU
 

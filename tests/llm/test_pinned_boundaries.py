@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from common.runs import last_phase_start
-from llm_validation.runs.dynamics import SQUEEZE_MARGIN, squeezing
-from llm_validation.runs.presets import PRESETS
-from llm_validation.runs.winrate import pair_up
+from llm_validation.alignment.winrate import pair_up
+from llm_validation.presets import PRESETS
+from llm_validation.training.dynamics import SQUEEZE_MARGIN, squeezing
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ from dataclasses import fields
 import pytest
 
 from llm_validation.cli import main
-from llm_validation.runs.config import RunConfig
-from llm_validation.runs.presets import PRESETS
+from llm_validation.config import RunConfig
+from llm_validation.presets import PRESETS
 
 SMALL = [
     "--model",

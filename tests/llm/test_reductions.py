@@ -13,9 +13,9 @@ import torch
 
 from llm_validation.core.logprobs import naive_sequence_logp, tokenize_example
 from llm_validation.core.losses import LOSSES, PAIR, evaluate_loss
-from llm_validation.runs.train import group_logps
 from llm_validation.sources.models import load_model
 from llm_validation.sources.synthetic import generate
+from llm_validation.training.train import group_logps
 
 HP = {"beta": 0.2, "gamma": 0.3, "delta": 1.5, "lam": 0.4, "alpha": 0.7}
 log_sigmoid = lambda x: -math.log1p(math.exp(-x))

@@ -10,7 +10,7 @@ import torch
 
 from common.runs import LOCK
 from llm_validation.cli import main
-from llm_validation.runs import train
+from llm_validation.training import train
 
 RUN = [
     "run",

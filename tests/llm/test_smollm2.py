@@ -45,8 +45,8 @@ def test_cached_plain_model_reproduces_the_gguf_model(smollm2):
 def test_chosen_scores_far_above_its_shuffled_words_on_hh(smollm2, hh_probes):
     """The same words in a random order (random_permute) are far less likely than the fluent
     chosen response: the probe file and the log-prob code see real language."""
-    from llm_validation.runs.tracking import build_probes, evaluate
     from llm_validation.sources.data import load_examples
+    from llm_validation.training.tracking import build_probes, evaluate
 
     model, tokenizer = smollm2
     examples, _ = load_examples(str(hh_probes), required=(), limit=4)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from common.probes import Y_STAR
-from llm_validation.runs.tracking import build_probes, evaluate, summarize
+from llm_validation.training.tracking import build_probes, evaluate, summarize
 
 # Tolerance: batched, padded fp32 forwards against one unpadded forward per sequence; round-off
 # of ~1e-6 relative on log-probs of tens of nats.

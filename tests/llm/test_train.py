@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from common.runs import read_metrics
-from llm_validation.runs.checkpoint import CHECKPOINT
-from llm_validation.runs.config import RunConfig
-from llm_validation.runs.methods import METHODS
-from llm_validation.runs.train import batch_indices, main
+from llm_validation.config import RunConfig
 from llm_validation.sources.models import load_model
+from llm_validation.training.checkpoint import CHECKPOINT
+from llm_validation.training.methods import METHODS
+from llm_validation.training.train import batch_indices, main
 
 TINY = dict(
     model="tiny-neox",
@@ -176,7 +176,7 @@ def test_bf16_autocast_trains_close_to_fp32_but_not_identically(tmp_path):
 
 
 def test_warmup_is_the_dpo_repos_linear_ramp_per_phase():
-    from llm_validation.runs.train import warmup_factor
+    from llm_validation.training.train import warmup_factor
 
     assert [warmup_factor(s, 3) for s in range(5)] == [0.25, 0.5, 0.75, 1.0, 1.0]
     assert warmup_factor(0, 0) == 1.0

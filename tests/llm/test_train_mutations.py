@@ -13,11 +13,11 @@ import pytest
 import torch
 
 from common.runs import read_metrics
+from llm_validation.config import RunConfig
 from llm_validation.core.logprobs import collate, sequence_logps
 from llm_validation.core.losses import PAIR
-from llm_validation.runs import train
-from llm_validation.runs.config import RunConfig
-from llm_validation.runs.methods import plan
+from llm_validation.training import train
+from llm_validation.training.methods import plan
 
 BASE = dict(
     model="tiny-neox",

@@ -1,4 +1,4 @@
-"""The paper's multi-epoch signatures (`runs.trends`), decided on run folders written by hand."""
+"""The paper's multi-epoch signatures (`measure.trends`), decided on run folders written by hand."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from common.probes import BYSTANDERS, PROBE_TYPES, Y_STAR
 from common.runs import PROMPT_COLUMNS, PROMPTS, write_metrics
 from llm_validation.cli import main
-from llm_validation.runs.trends import SIGNATURES, evaluate, find_runs, markdown
+from llm_validation.measure.trends import SIGNATURES, evaluate, find_runs, markdown
 
 
 def write_run(root, name, method, curves, steps=(0, 4, 8), prompts=None, **config):
@@ -313,7 +313,7 @@ def test_a_claim_about_every_type_reads_each_at_the_bonferroni_level(tmp_path):
     """'Every other type ends below its start' is m claims at once: each part's interval is the
     bootstrap percentile interval at 1 − 0.05/m, from the same resamples as the verdict."""
     from llm_validation.core.intervals import percentile
-    from llm_validation.runs.trends import gather
+    from llm_validation.measure.trends import gather
 
     write_run(tmp_path, "dpo", "dpo", PAPER_DPO, prompts=(24, 3.0, np.random.default_rng(0)))
     runs, _ = find_runs(tmp_path)

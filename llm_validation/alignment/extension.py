@@ -34,9 +34,9 @@ import numpy as np
 
 from common.errors import UserError
 from common.runs import VOLATILE, claim_run_dir, write_json
+from llm_validation.alignment import generate, winrate
+from llm_validation.config import AlignConfig, GenerateConfig, RunConfig, WinrateConfig
 from llm_validation.core.winrate_stats import tally
-from llm_validation.runs import generate, winrate
-from llm_validation.runs.config import AlignConfig, GenerateConfig, RunConfig, WinrateConfig
 
 ARMS = {"baseline": "sft-dpo", "extension": "extend-dpo"}
 
@@ -62,7 +62,7 @@ def check(cfg: AlignConfig) -> None:
 
 def _train(cfg: AlignConfig, method: str, w: float, seed: int, out: Path) -> Path:
     """One finetuning run with --save-model (skipped when its model folder exists)."""
-    from llm_validation.runs.train import main as train
+    from llm_validation.training.train import main as train
 
     if not (out / "model" / "config.json").is_file():
         sft_only = method == "sft"

@@ -17,8 +17,8 @@ import numpy as np
 
 from common.errors import UserError
 from common.runs import DRIFT, KERNEL, METRICS, TRAJECTORY, claim_run_dir, load_metrics, write_json
+from llm_validation.config import DriftConfig
 from llm_validation.core.agreement import summarize
-from llm_validation.runs.config import DriftConfig
 
 PREDICTION_KINDS = {
     "fixed_kernel": "stable kernel (gradients at the interval's start)",

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from common.probes import PAIR_TYPES
-from llm_validation.runs.config import RunConfig
+from llm_validation.config import RunConfig
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""`python -m llm_validation.runs.gpu_check`: a scaled run of the finetuning pipeline on one CUDA card.
+"""`python -m benchmarks.tools.gpu_check`: a scaled run of the finetuning pipeline on one CUDA card.
 
 Builds a ~25M-parameter Llama from its config on the card (nothing is downloaded), trains it
 briefly with SFT on the synthetic task, then runs DPO from the SFT weights, both with probe
@@ -22,14 +22,14 @@ import torch
 from common.cliargs import add_config_args, config_from_args, option
 from common.errors import OneLineParser, UserError, run_cli
 from common.runs import METRICS, read_metrics
+from llm_validation.config import PredictConfig, RunConfig
 from llm_validation.core.logprobs import collate, naive_sequence_logp, score, sequence_logps
-from llm_validation.runs.config import PredictConfig, RunConfig
-from llm_validation.runs.predict import main as predict
-from llm_validation.runs.tracking import build_probes
-from llm_validation.runs.train import main as train
+from llm_validation.measure.predict import main as predict
 from llm_validation.sources.models import load_model
 from llm_validation.sources.synthetic import generate
 from llm_validation.sources.tiny import build_tokenizer
+from llm_validation.training.tracking import build_probes
+from llm_validation.training.train import main as train
 
 SCALED = dict(
     hidden_size=512,
@@ -202,7 +202,7 @@ def report_prediction(model: str, method: str, lr: float, device: str, out: Path
     )
 
 
-PROG = "python -m llm_validation.runs.gpu_check"
+PROG = "python -m benchmarks.tools.gpu_check"
 
 if __name__ == "__main__":
     raise SystemExit(main())

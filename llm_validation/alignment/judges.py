@@ -184,7 +184,7 @@ def _synthetic(argument: str, settings: ChatSettings):
 
 
 def _user_reward(argument: str, settings: ChatSettings):
-    from llm_validation.runs.onpolicy import load_reward
+    from llm_validation.training.onpolicy import load_reward
 
     if ":" not in argument:
         raise UserError("--judge reward: needs module:function, e.g. reward:mypkg.rm:score")

@@ -25,8 +25,8 @@ from pathlib import Path
 from common.errors import UserError
 from common.progress import progress
 from common.runs import claim_run_dir, write_json
+from llm_validation.config import GenerateConfig
 from llm_validation.core.diversity import diversity
-from llm_validation.runs.config import GenerateConfig
 
 
 def read_prompts(cfg: GenerateConfig) -> list[str]:
@@ -166,8 +166,8 @@ def main(cfg: GenerateConfig) -> dict:
 
 
 def _generate(cfg: GenerateConfig, prompts: list[str], out: Path) -> dict:
-    from llm_validation.runs.runtime import pick_device
     from llm_validation.sources.models import load_model
+    from llm_validation.training.runtime import pick_device
 
     path, settings = out / "generations.jsonl", cfg.settings()
     records = resume_point(path, settings)

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from llm_validation.config import ScoreConfig
 from llm_validation.core.logprobs import CutReport
-from llm_validation.runs.config import ScoreConfig
-from llm_validation.runs.runtime import pick_device
-from llm_validation.runs.tracking import (
+from llm_validation.sources.data import load_examples
+from llm_validation.sources.models import chat_template, load_model
+from llm_validation.training.runtime import pick_device
+from llm_validation.training.tracking import (
     build_probes,
     evaluate,
     report_cuts,
     report_load,
     truncation_of,
 )
-from llm_validation.sources.data import load_examples
-from llm_validation.sources.models import chat_template, load_model
 
 
 def main(cfg: ScoreConfig) -> dict[str, dict[str, np.ndarray]]:

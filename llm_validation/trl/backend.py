@@ -62,19 +62,19 @@ from transformers import TrainerCallback
 from common.errors import UserError
 from common.progress import Off, progress
 from common.runs import SUMMARY, claim_run_dir, write_json
+from llm_validation.config import RunConfig
 from llm_validation.core.directions import OPTIMISERS
 from llm_validation.core.logprobs import CutReport, encode
 from llm_validation.core.losses import LOSSES, hyper_parameters
-from llm_validation.runs.callback import LearningDynamicsCallback
-from llm_validation.runs.config import RunConfig
-from llm_validation.runs.distributed import barrier, is_main, world
-from llm_validation.runs.methods import required_fields
-from llm_validation.runs.onpolicy import load_reward
-from llm_validation.runs.runtime import batch_indices, pick_device, pick_dtype
-from llm_validation.runs.tracking import report_cuts, report_load, truncation_of
 from llm_validation.sources.data import load_examples
 from llm_validation.sources.examples import Example
 from llm_validation.sources.models import chat_template, load_model
+from llm_validation.training.distributed import barrier, is_main, world
+from llm_validation.training.methods import required_fields
+from llm_validation.training.onpolicy import load_reward
+from llm_validation.training.runtime import batch_indices, pick_device, pick_dtype
+from llm_validation.training.tracking import report_cuts, report_load, truncation_of
+from llm_validation.trl.callback import LearningDynamicsCallback
 
 
 def loss_params(name: str, cfg: RunConfig) -> dict:

@@ -19,13 +19,13 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
+from llm_validation.config import RunConfig
 from llm_validation.core.directions import make_optimizer
 from llm_validation.core.logprobs import Tokenized
-from llm_validation.runs.config import RunConfig
-from llm_validation.runs.methods import Phase
-from llm_validation.runs.presets import PRESETS
-from llm_validation.runs.runtime import compile_body, pick_compile
-from llm_validation.runs.train import Session, train_step
+from llm_validation.presets import PRESETS
+from llm_validation.training.methods import Phase
+from llm_validation.training.runtime import compile_body, pick_compile
+from llm_validation.training.train import Session, train_step
 
 DPO = Phase("dpo", 1, "pairs")
 

@@ -51,7 +51,7 @@ class ProbeSet:
 
 
 def truncation_of(cfg) -> Truncation:
-    """The `Truncation` a command's config (a `runs.config.Tokenization`) asks for."""
+    """The `Truncation` a command's config (a `config.Tokenization`) asks for."""
     return Truncation(
         cfg.max_length, cfg.max_prompt_length, cfg.truncation_mode, cfg.boundary, cfg.share_budget
     )

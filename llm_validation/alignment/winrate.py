@@ -25,9 +25,16 @@ import numpy as np
 from common.errors import UserError
 from common.progress import progress
 from common.runs import claim_run_dir, write_json
+from llm_validation.alignment.judges import (
+    FIRST,
+    SECOND,
+    ChatSettings,
+    Verdict,
+    judge_kind,
+    load_judge,
+)
+from llm_validation.config import WinrateConfig
 from llm_validation.core.winrate_stats import INVALID, TIE, prompt_verdict, tally
-from llm_validation.runs.config import WinrateConfig
-from llm_validation.runs.judges import FIRST, SECOND, ChatSettings, Verdict, judge_kind, load_judge
 
 
 def chat_settings(cfg: WinrateConfig) -> ChatSettings:

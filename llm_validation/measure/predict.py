@@ -16,6 +16,7 @@ import torch
 from common.errors import UserError
 from common.probes import PROBE_TYPES
 from common.runs import PREDICTIONS, SUMMARY, claim_run_dir, write_json
+from llm_validation.config import PredictConfig
 from llm_validation.core import entk
 from llm_validation.core.agreement import error_slope, summarize
 from llm_validation.core.directions import OPTIMISERS
@@ -30,11 +31,10 @@ from llm_validation.core.first_order import (
 )
 from llm_validation.core.logprobs import CutReport, Tokenized, tokenize_example
 from llm_validation.core.losses import LOSSES
-from llm_validation.runs.config import PredictConfig
-from llm_validation.runs.runtime import pick_device, seed_everything
-from llm_validation.runs.tracking import report_cuts, report_load, truncation_of
 from llm_validation.sources.data import load_examples
 from llm_validation.sources.models import chat_template, load_model
+from llm_validation.training.runtime import pick_device, seed_everything
+from llm_validation.training.tracking import report_cuts, report_load, truncation_of
 from simulator import relative_error
 
 ADAMW_NOTE = (

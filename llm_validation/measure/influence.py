@@ -27,14 +27,14 @@ import torch
 from common.errors import UserError
 from common.probes import PROBE_TYPES
 from common.runs import INFLUENCE, claim_run_dir
+from llm_validation.config import InfluenceConfig
 from llm_validation.core.first_order import logp_and_grad, logps, loss_coefficients
 from llm_validation.core.logprobs import CutReport, tokenize_example
 from llm_validation.core.losses import LOSSES, get_loss
-from llm_validation.runs.config import InfluenceConfig
-from llm_validation.runs.runtime import pick_device, seed_everything
-from llm_validation.runs.tracking import report_cuts, report_load, truncation_of
 from llm_validation.sources.data import load_examples
 from llm_validation.sources.models import chat_template, load_model
+from llm_validation.training.runtime import pick_device, seed_everything
+from llm_validation.training.tracking import report_cuts, report_load, truncation_of
 
 
 def row_terms(loss: str, train_types: tuple[str, ...]) -> tuple[str, ...]:

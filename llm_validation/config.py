@@ -304,7 +304,7 @@ class DriftConfig:
 
 @dataclass(frozen=True)
 class TrendsConfig:
-    """`trends`: the paper's multi-epoch signatures checked on finished runs (`runs.trends`)."""
+    """`trends`: the paper's multi-epoch signatures checked on finished runs (`measure.trends`)."""
 
     runs: str = _f(
         None,

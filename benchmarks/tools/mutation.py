@@ -1,7 +1,7 @@
 """`make mutate`: mutation testing (cosmic-ray) of a few core modules, each against the tests
 that cover it, as a habit: a surviving mutant is a missing test or dead code.
 
-    python -m benchmarks.mutation [--only common/runs.py …] [--sample N] [--cosmic-ray PATH]
+    python -m benchmarks.tools.mutation [--only common/runs.py …] [--sample N] [--cosmic-ray PATH]
 
 Each module of `TARGETS` is mutated in a scratch copy of the tracked tree (the working tree is
 never touched): `cosmic-ray init`, the operator filter below, `cosmic-ray exec`, then the score
@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # module → the test selection that covers it (what a developer runs after editing the module)
 TARGETS = {
@@ -129,7 +129,9 @@ def mutate(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.mutation", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.tools.mutation", description=__doc__
+    )
     parser.add_argument("--only", nargs="*", default=list(TARGETS), help="modules of TARGETS")
     parser.add_argument("--cosmic-ray", default=shutil.which("cosmic-ray") or "cosmic-ray")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per mutant")

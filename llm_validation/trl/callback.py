@@ -49,7 +49,9 @@ from llm_validation.core.logprobs import (
     Truncation,
     score,
 )
-from llm_validation.runs.distributed import (
+from llm_validation.sources.data import load_examples, parse_lines
+from llm_validation.sources.examples import Example
+from llm_validation.training.distributed import (
     all_sum,
     gather_rows,
     is_fsdp,
@@ -58,8 +60,8 @@ from llm_validation.runs.distributed import (
     unwrap,
     world,
 )
-from llm_validation.runs.dynamics import Dynamics, PositionMass
-from llm_validation.runs.tracking import (
+from llm_validation.training.dynamics import Dynamics, PositionMass
+from llm_validation.training.tracking import (
     ProbeSet,
     build_probes,
     per_example,
@@ -68,8 +70,6 @@ from llm_validation.runs.tracking import (
     report_load,
     summarize,
 )
-from llm_validation.sources.data import load_examples, parse_lines
-from llm_validation.sources.examples import Example
 
 PREFIX = "ld"
 

@@ -32,6 +32,7 @@ from common.errors import UserError
 from common.probes import PROBE_TYPES, Y_STAR
 from common.progress import progress, say
 from common.runs import MASS, METRICS, SUMMARY, TRAIN, RunLogs, claim_run_dir, write_json
+from llm_validation.config import RunConfig
 from llm_validation.core.directions import OPTIMISERS, make_optimizer
 from llm_validation.core.logprobs import (
     CutReport,
@@ -45,14 +46,16 @@ from llm_validation.core.logprobs import (
     two_buckets,
 )
 from llm_validation.core.losses import LOSSES, PAIR, evaluate_loss, hyper_parameters
-from llm_validation.runs.checkpoint import atomic_save, load_checkpoint, save_checkpoint
-from llm_validation.runs.config import RunConfig
-from llm_validation.runs.drift_report import write_drift
-from llm_validation.runs.dynamics import Dynamics, PositionMass
-from llm_validation.runs.kernel_tracking import KernelTracker
-from llm_validation.runs.methods import METHODS, Phase, plan, required_fields
-from llm_validation.runs.onpolicy import load_reward, sample_pairs
-from llm_validation.runs.runtime import (
+from llm_validation.sources.data import load_examples
+from llm_validation.sources.examples import Example
+from llm_validation.sources.models import chat_template, load_model
+from llm_validation.training.checkpoint import atomic_save, load_checkpoint, save_checkpoint
+from llm_validation.training.drift import write_drift
+from llm_validation.training.dynamics import Dynamics, PositionMass
+from llm_validation.training.kernel_tracking import KernelTracker
+from llm_validation.training.methods import METHODS, Phase, plan, required_fields
+from llm_validation.training.onpolicy import load_reward, sample_pairs
+from llm_validation.training.runtime import (
     batch_indices,
     compile_body,
     mixed_seed,
@@ -61,7 +64,7 @@ from llm_validation.runs.runtime import (
     pick_dtype,
     seed_everything,
 )
-from llm_validation.runs.tracking import (
+from llm_validation.training.tracking import (
     ProbeSet,
     build_probes,
     per_example,
@@ -73,9 +76,6 @@ from llm_validation.runs.tracking import (
     summarize,
     truncation_of,
 )
-from llm_validation.sources.data import load_examples
-from llm_validation.sources.examples import Example
-from llm_validation.sources.models import chat_template, load_model
 
 Pair = tuple[Tokenized, Tokenized | None]
 
@@ -524,7 +524,7 @@ def main(cfg: RunConfig, on_eval: Callable[[int], None] | None = None) -> Path:
     and checkpointed (a notebook hook; raising KeyboardInterrupt there interrupts the run)."""
     check_config(cfg)
     if cfg.backend == "trl":
-        from llm_validation.runs.trl_backend import run_trl
+        from llm_validation.trl.backend import run_trl
 
         return run_trl(cfg)
     with claim_run_dir(cfg.run_dir(), run_config(cfg), cfg.resume, cfg.overwrite):
