@@ -25,7 +25,7 @@ _EXPORTS = {
     "naive_sequence_logp": "core.logprobs",
     "LOSSES": "core.losses",
     "RunConfig": "config",
-    "main": "training.train",
+    "main": "backends",
     "UserError": "common.errors",
     "LearningDynamicsCallback": "trl.callback",
 }

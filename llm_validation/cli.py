@@ -62,8 +62,8 @@ def movement(csv_path: Path) -> str:
 
 
 def run(cfg: RunConfig) -> None:
+    from llm_validation.backends import main
     from llm_validation.training.distributed import close, is_main
-    from llm_validation.training.train import main
 
     started = time.perf_counter()
     try:

@@ -520,13 +520,10 @@ def evaluation(session: Session, logs: RunLogs, writes: Writes, step: int, losse
 
 
 def main(cfg: RunConfig, on_eval: Callable[[int], None] | None = None) -> Path:
-    """Run `cfg` → its run folder. `on_eval(step)` is called after each evaluation is written
-    and checkpointed (a notebook hook; raising KeyboardInterrupt there interrupts the run)."""
+    """Run `cfg` with the native trainer → its run folder (`backends.main` picks the backend).
+    `on_eval(step)` is called after each evaluation is written and checkpointed (a notebook hook;
+    raising KeyboardInterrupt there interrupts the run)."""
     check_config(cfg)
-    if cfg.backend == "trl":
-        from llm_validation.trl.backend import run_trl
-
-        return run_trl(cfg)
     with claim_run_dir(cfg.run_dir(), run_config(cfg), cfg.resume, cfg.overwrite):
         return train(cfg, on_eval)
 
