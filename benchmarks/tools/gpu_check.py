@@ -6,7 +6,7 @@ tracking, and prints the card's name, scoring and training throughput (tokens/s)
 and the batched-vs-naive log-prob gap on the card. Last, `predict` (first-order Δ log π against
 real SGD steps) on tiny-neox at the issue's η = 1e-3 and on the SFT'd scaled model, on the card.
 The project never needs a GPU: this is the one place that asks for one
-(tests/llm/test_gpu_check.py is marked `gpu`).
+(tests/llm/training/test_gpu_check.py is marked `gpu`).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ simulator = pytest.importorskip("simulator")
 from llm_validation.config import RunConfig  # noqa: E402
 from llm_validation.core.losses import evaluate_loss  # noqa: E402
 from llm_validation.training.methods import plan  # noqa: E402
-from tests.llm.test_losses import _responses, _torch_logp  # noqa: E402
+from tests.llm.core.test_losses import _responses, _torch_logp  # noqa: E402
 
 
 def test_baseline_and_extension_see_the_same_examples_in_each_stage():

@@ -23,7 +23,7 @@ from llm_validation.cli import main
 from llm_validation.sources import hh
 from llm_validation.sources.data import load_examples
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SHARED_TRAIN = ROOT.parent / "shared" / "data" / "hh_probe_train.jsonl"
 needs_shared = pytest.mark.skipif(not SHARED_TRAIN.is_file(), reason="../shared is absent")
 

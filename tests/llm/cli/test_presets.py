@@ -107,7 +107,7 @@ def test_the_gpu_presets_script_runs_every_gpu_preset_and_writes_the_trend_table
     import sys
     from pathlib import Path
 
-    script = Path(__file__).resolve().parents[2] / "scripts" / "gpu_presets.sh"
+    script = Path(__file__).resolve().parents[3] / "scripts" / "gpu_presets.sh"
     runs = tmp_path / "gpu"
     done = subprocess.run(
         ["bash", str(script), str(runs), *SMALL],
