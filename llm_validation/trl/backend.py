@@ -160,7 +160,7 @@ TRL_METHODS: dict[str, Callable[[RunConfig], list[TrlPhase]]] = {
     "sft-dpo": _sft_then_dpo("pairs"),
     "onpolicy-dpo": _onpolicy_dpo,
 }
-OPTIMIZERS = {"sgd": "sgd", "adamw": "adamw_torch", "rmsprop": "rmsprop"}
+TRL_OPTIM_NAMES = {"sgd": "sgd", "adamw": "adamw_torch", "rmsprop": "rmsprop"}  # → `optim=`
 
 
 def _rows(examples: list[Example], phase: TrlPhase, cfg: RunConfig, seed: int) -> list[dict]:
@@ -214,7 +214,7 @@ def _args(cls, cfg: RunConfig, phase: TrlPhase, out: Path, index: int, **extra):
         # transformers' warmup ramps η·s/N (its first step at 0), native η·(s+1)/(N+1) (DPO repo)
         lr_scheduler_type="constant_with_warmup" if cfg.warmup_steps else "constant",
         warmup_steps=cfg.warmup_steps,
-        optim=OPTIMIZERS[cfg.optimizer],
+        optim=TRL_OPTIM_NAMES[cfg.optimizer],
         weight_decay=OPTIMISERS[cfg.optimizer].defaults.get("weight_decay", 0.0),
         max_grad_norm=cfg.max_grad_norm,
         logging_steps=1,
