@@ -19,7 +19,7 @@ from . import sim_runs, style
 
 
 @dataclass(frozen=True)
-class Config(sim_runs.RunConfig):
+class Config(sim_runs.CurveConfig):
     steps: int = 300  # the CLI's `run dpo`: long enough for y⁺ to fall below its start
 
 

@@ -15,8 +15,8 @@ from matplotlib.figure import Figure
 from simulator.metrics import Trace
 
 from . import sim_runs, style
+from .sim_runs import CurveConfig as Config
 from .sim_runs import Method
-from .sim_runs import RunConfig as Config
 
 TINY = sim_runs.TINY
 

@@ -14,8 +14,8 @@ from matplotlib.figure import Figure
 
 from . import sim_runs, style
 from .extension import Runs
+from .sim_runs import CurveConfig as Config
 from .sim_runs import Method
-from .sim_runs import RunConfig as Config
 
 TINY = sim_runs.TINY
 

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from simulator.metrics import Trace
 
 from . import sim_runs, style
-from .sim_runs import RunConfig as Config
+from .sim_runs import CurveConfig as Config
 
 TINY = sim_runs.TINY
 

@@ -21,7 +21,7 @@ from . import sim_runs, style
 
 
 @dataclass(frozen=True)
-class Config(sim_runs.RunConfig):
+class Config(sim_runs.CurveConfig):
     lr: float = 0.5  # η of the single step (the experiments' default)
 
 
