@@ -74,7 +74,7 @@ from llm_validation.training.tracking import (
 PREFIX = "ld"
 
 
-def chat_template(tokenizer):
+def tokenizer_chat_template(tokenizer):
     """The tokenizer's `apply_chat_template`; None without a tokenizer; for a tokenizer without
     a chat template, a template that says so (conversational records then name the cause)."""
     if tokenizer is None:
@@ -165,7 +165,9 @@ class LearningDynamicsCallback(TrainerCallback):
         unknown = set(probe_types or ()) - set(PROBE_TYPES) - {Y_STAR}
         if unknown:
             raise UserError(f"unknown probe types: {', '.join(sorted(unknown))}")
-        self.examples, loaded = probe_examples(probes, probe_limit, chat_template(tokenizer))
+        self.examples, loaded = probe_examples(
+            probes, probe_limit, tokenizer_chat_template(tokenizer)
+        )
         self.inputs: dict = {"probes": loaded} if loaded else {}  # → summary.json, as native
         self.eval_every, self.truncation, self.batch_tokens = eval_every, truncation, batch_tokens
         self.probe_types = list(probe_types) if probe_types else None
