@@ -44,7 +44,7 @@ bench: install
 	$(PY) -m benchmarks
 
 # Mutation testing (cosmic-ray, in its own venv so that its dependencies never meet the
-# project's): each module of benchmarks/mutation.py's TARGETS against its tests, in a scratch
+# project's): each module of benchmarks/tools/mutation.py's TARGETS against its tests, in a scratch
 # copy of the tree, at the lowest CPU priority. Minutes per module; not part of `make test`.
 MUTATE_VENV ?= .venv-mutate
 # mutants tested per module (a seeded sample): about 10 minutes a module on 2 shared cores
@@ -56,5 +56,5 @@ $(MUTATE_VENV)/.installed:
 	touch $@
 
 mutate: install $(MUTATE_VENV)/.installed
-	nice -n 19 $(PY) -m benchmarks.mutation --cosmic-ray $(MUTATE_VENV)/bin/cosmic-ray \
+	nice -n 19 $(PY) -m benchmarks.tools.mutation --cosmic-ray $(MUTATE_VENV)/bin/cosmic-ray \
 		--sample $(MUTATE_SAMPLE)

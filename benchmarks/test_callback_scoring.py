@@ -12,11 +12,11 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from llm_validation.core.logprobs import score  # noqa: E402
-from llm_validation.runs.callback import LearningDynamicsCallback  # noqa: E402
 from llm_validation.sources.data import load_examples  # noqa: E402
 from llm_validation.sources.models import load_model  # noqa: E402
+from llm_validation.trl.callback import LearningDynamicsCallback  # noqa: E402
 
-from .timing import paired_ratio, record, require_model  # noqa: E402
+from .tools.timing import paired_ratio, record, require_model  # noqa: E402
 
 TARGET = 0.9
 MODELS = ["tiny-neox", pytest.param("smollm2", marks=pytest.mark.smollm2)]

@@ -1,6 +1,6 @@
 """Target: `generate` samples in left-padded batches; generated tokens/s against batch size 1.
 
-Both sides run `runs.generate.sample_batch` (the code `python -m llm_validation generate` runs) on
+Both sides run `alignment.generate.sample_batch` (the code `python -m llm_validation generate` runs) on
 the same 32 held-out synthetic prompts (8 with --quick), T = 1, p = 1, 24 new tokens at most (12);
 only the batch size differs: 16 (8) against 1. Each side's tokens are counted (EOS may stop a
 response early), so the ratio is of generated tokens per second.
@@ -10,11 +10,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from llm_validation.runs.config import GenerateConfig  # noqa: E402
-from llm_validation.runs.generate import read_prompts, sample_batch  # noqa: E402
+from llm_validation.alignment.generate import read_prompts, sample_batch  # noqa: E402
+from llm_validation.config import GenerateConfig  # noqa: E402
 from llm_validation.sources.models import load_model  # noqa: E402
 
-from .timing import paired_ratio, record  # noqa: E402
+from .tools.timing import paired_ratio, record  # noqa: E402
 
 # A tiny-neox decoding step is almost all per-call overhead (python, generate's bookkeeping),
 # which a batch shares; the target asks only that batching pays. 4× is the logprob target's bar.

@@ -10,8 +10,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from . import dpo_step  # noqa: E402
-from .timing import paired_ratio, record  # noqa: E402
+from .tools import dpo_step  # noqa: E402
+from .tools.timing import paired_ratio, record  # noqa: E402
 
 GPU_TARGETS = {4: 0.30, 32: 0.50}  # pairs → MFU target
 CARD_MATMUL = 8192  # n of the bf16 matmul: large enough to run at the card's peak

@@ -12,11 +12,11 @@ torch = pytest.importorskip("torch")
 
 from llm_validation.core.first_order import forward_backward_seconds  # noqa: E402
 from llm_validation.core.logprobs import PAPER_TRUNCATION  # noqa: E402
-from llm_validation.runs.kernel_tracking import KernelTracker  # noqa: E402
 from llm_validation.sources.data import load_examples  # noqa: E402
 from llm_validation.sources.models import load_model  # noqa: E402
+from llm_validation.training.kernel_tracking import KernelTracker  # noqa: E402
 
-from .timing import paired_ratio, record  # noqa: E402
+from .tools.timing import paired_ratio, record  # noqa: E402
 
 TRACKING_COST_TARGET = 3.0
 

@@ -22,7 +22,7 @@ from llm_validation.core.logprobs import (  # noqa: E402
 from llm_validation.sources.data import load_examples  # noqa: E402
 from llm_validation.sources.models import load_model  # noqa: E402
 
-from .timing import paired_ratio, record, require_model  # noqa: E402
+from .tools.timing import paired_ratio, record, require_model  # noqa: E402
 
 PLAIN_FORWARD_TARGET = 0.8
 # Batching cannot remove FLOPs, only per-call overhead and small-GEMM inefficiency. On tiny-neox

@@ -22,7 +22,7 @@ from llm_validation.core.logprobs import tokenize_example  # noqa: E402
 from llm_validation.sources.data import load_examples  # noqa: E402
 from llm_validation.sources.models import load_model  # noqa: E402
 
-from .timing import paired_ratio, record  # noqa: E402
+from .tools.timing import paired_ratio, record  # noqa: E402
 
 PREDICTION_COST_TARGET = 3.0
 ENTK_PEAK_TARGET_BYTES = 4e9

@@ -8,7 +8,7 @@ import pytest
 from simulator import Responses, UpdateBatch, linear_kernel, take_step
 from simulator.experiments import EXPERIMENTS, run_experiment
 
-from .timing import paired_ratio, record
+from .tools.timing import paired_ratio, record
 
 FULL_SIZES = [(64, 1024), (512, 8192), (2048, 32768)]
 # Quick sizes keep N = 2048 at the top: the ratio is set by the arithmetic intensity, 2N flops

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .timing import record
+from .tools.timing import record
 
 ROOT = Path(__file__).resolve().parent.parent
 THEORY_SUITE_TARGET_S = 300.0

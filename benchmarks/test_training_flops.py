@@ -21,11 +21,12 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from common.errors import UserError  # noqa: E402
+from llm_validation.config import RunConfig  # noqa: E402
 from llm_validation.core.logprobs import two_buckets  # noqa: E402
-from llm_validation.runs.config import RunConfig  # noqa: E402
-from llm_validation.runs.methods import plan  # noqa: E402
-from llm_validation.runs.presets import HH, PRESETS  # noqa: E402
-from llm_validation.runs.train import (  # noqa: E402
+from llm_validation.presets import HH, PRESETS  # noqa: E402
+from llm_validation.sources.hh import resolve  # noqa: E402
+from llm_validation.training.methods import plan  # noqa: E402
+from llm_validation.training.train import (  # noqa: E402
     check_config,
     open_session,
     phase_data,
@@ -33,9 +34,8 @@ from llm_validation.runs.train import (  # noqa: E402
     step_batch,
     train_step,
 )
-from llm_validation.sources.hh import resolve  # noqa: E402
 
-from .timing import paired_ratio, peak_rss, record, require_model  # noqa: E402
+from .tools.timing import paired_ratio, peak_rss, record, require_model  # noqa: E402
 
 TARGET = 0.5
 MATMUL_N = 2048

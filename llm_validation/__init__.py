@@ -24,10 +24,10 @@ _EXPORTS = {
     "score": "core.logprobs",
     "naive_sequence_logp": "core.logprobs",
     "LOSSES": "core.losses",
-    "RunConfig": "runs.config",
-    "main": "runs.train",
+    "RunConfig": "config",
+    "main": "backends",
     "UserError": "common.errors",
-    "LearningDynamicsCallback": "runs.callback",
+    "LearningDynamicsCallback": "trl.callback",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,10 +1,10 @@
 """`python -m llm_validation <command>`: the CLI on top of the layers.
 
-Each command is a frozen config in `runs.config` (its fields make the flags, `common.cliargs`),
-the `main(cfg)` of a `runs` module, and a report printed here. Bad input raises `UserError`,
-reported once by `common.errors.run_cli`: one line on stderr, exit status 2, no traceback.
-Commands write data only; the plots of a run folder are drawn here by `figures.runs.plots` when
-matplotlib is installed.
+Each command is a frozen config in `config` (its fields make the flags, `common.cliargs`), the
+`main(cfg)` of a module in a room (`training`, `measure`, `alignment`, `trl`), and a report
+printed here. Bad input raises `UserError`, reported once by `common.errors.run_cli`: one line
+on stderr, exit status 2, no traceback. Commands write data only; the plots of a run folder are
+drawn here by `figures.runs.plots` when matplotlib is installed.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from common.cliargs import add_config_args, config_from_args
 from common.errors import OneLineParser, UserError, run_cli
 from common.progress import set_mode
 from common.runs import METRICS, SUMMARY, load_metrics
-from llm_validation.runs.config import (
+from llm_validation.config import (
     AlignConfig,
     DataConfig,
     DriftConfig,
@@ -63,8 +63,8 @@ def movement(csv_path: Path) -> str:
 
 
 def run(cfg: RunConfig) -> None:
-    from llm_validation.runs.distributed import close, is_main
-    from llm_validation.runs.train import main
+    from llm_validation.backends import main
+    from llm_validation.training.distributed import close, is_main
 
     started = time.perf_counter()
     try:
@@ -85,7 +85,7 @@ def run(cfg: RunConfig) -> None:
 def logprobs(cfg: ScoreConfig) -> None:
     import numpy as np
 
-    from llm_validation.runs.score import main
+    from llm_validation.measure.score import main
 
     arrays = main(cfg)
     means = {kind: float(np.mean(stats["logp"])) for kind, stats in arrays.items()}
@@ -101,7 +101,7 @@ def logprobs(cfg: ScoreConfig) -> None:
 
 
 def predict(cfg: PredictConfig) -> None:
-    from llm_validation.runs.predict import ADAMW_NOTE, main
+    from llm_validation.measure.predict import ADAMW_NOTE, main
 
     summary = main(cfg)
     draw(cfg.run_dir())
@@ -136,7 +136,7 @@ def predict(cfg: PredictConfig) -> None:
 
 
 def influence(cfg: InfluenceConfig) -> None:
-    from llm_validation.runs.influence import main
+    from llm_validation.measure.influence import main
 
     result = main(cfg)
     draw(cfg.run_dir())
@@ -150,7 +150,7 @@ def influence(cfg: InfluenceConfig) -> None:
 
 
 def drift(cfg: DriftConfig) -> None:
-    from llm_validation.runs.drift_report import PREDICTION_KINDS, main
+    from llm_validation.training.drift import PREDICTION_KINDS, main
 
     summary = main(cfg)
     draw(Path(cfg.run))
@@ -174,8 +174,8 @@ def drift(cfg: DriftConfig) -> None:
 
 
 def trends(cfg: TrendsConfig) -> None:
-    from llm_validation.runs.methods import METHODS
-    from llm_validation.runs.trends import evaluate, find_runs, markdown
+    from llm_validation.measure.trends import evaluate, find_runs, markdown
+    from llm_validation.training.methods import METHODS
 
     if cfg.method is not None and cfg.method not in METHODS:
         raise UserError(
@@ -198,14 +198,14 @@ def trends(cfg: TrendsConfig) -> None:
 
 
 def results(cfg: ResultsConfig) -> None:
-    from llm_validation.runs.results import main as results_main
+    from llm_validation.measure.results import main as results_main
 
     md = results_main(cfg)
     print(f"wrote the results table into {cfg.write}" if cfg.write else md)
 
 
 def presets(cfg: PresetsConfig) -> None:
-    from llm_validation.runs.presets import PRESETS
+    from llm_validation.presets import PRESETS
 
     width = max(map(len, PRESETS))
     for name, preset in PRESETS.items():
@@ -217,7 +217,7 @@ def presets(cfg: PresetsConfig) -> None:
 
 def preset_defaults(name: str) -> dict:
     """The settings of preset `name`, or a UserError naming the known ones."""
-    from llm_validation.runs.presets import PRESETS
+    from llm_validation.presets import PRESETS
 
     if name not in PRESETS:
         raise UserError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
@@ -225,7 +225,7 @@ def preset_defaults(name: str) -> dict:
 
 
 def generate(cfg: GenerateConfig) -> None:
-    from llm_validation.runs.generate import main
+    from llm_validation.alignment.generate import main
 
     s = main(cfg)
     if cfg.json:
@@ -240,7 +240,7 @@ def generate(cfg: GenerateConfig) -> None:
 
 
 def winrate(cfg: WinrateConfig) -> None:
-    from llm_validation.runs.winrate import main
+    from llm_validation.alignment.winrate import main
 
     s = main(cfg)
     if cfg.json:
@@ -258,7 +258,7 @@ def winrate(cfg: WinrateConfig) -> None:
 
 
 def align(cfg: AlignConfig) -> None:
-    from llm_validation.runs.alignment import main, tables
+    from llm_validation.alignment.extension import main, tables
 
     summary = main(cfg)
     print(json.dumps(summary) if cfg.json else tables(summary))
@@ -389,8 +389,8 @@ def epilog(name: str, command: Command) -> str:
     """The end of a command's --help: its examples (and for `run`, the methods and presets)."""
     lines = []
     if name == "run":
-        from llm_validation.runs.methods import METHODS
-        from llm_validation.runs.presets import PRESETS
+        from llm_validation.presets import PRESETS
+        from llm_validation.training.methods import METHODS
 
         lines += [f"methods: {', '.join(METHODS)}", f"presets: {', '.join(PRESETS)}", ""]
     lines += ["examples:", *(f"  {PROG} {example}" for example in command.examples)]

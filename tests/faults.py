@@ -9,7 +9,7 @@ accumulated; 1: before any backward of the step). The optimiser has not stepped.
 KILLED_MID_STEP = """
 import os, signal, sys
 from llm_validation import cli
-from llm_validation.runs import train
+from llm_validation.training import train
 
 kill_at, now = int(os.environ["KILL_AT"]), {"step": 0, "forwards": 0}
 kill_forward = int(os.environ.get("KILL_FORWARD", "2"))

@@ -26,7 +26,7 @@ from . import probe_world
 
 
 @dataclass(frozen=True)
-class DpoConfig(probe_world.RunConfig):
+class DpoConfig(probe_world.CurveConfig):
     steps: int = 300  # the CLI's `run dpo`: long enough for y⁺ to fall below its start
 
 
@@ -37,18 +37,18 @@ class FamilyCurves:
 
     experiment: str  # the `simulator.experiments.EXPERIMENTS` name it runs
     title: str  # the suptitle, before the EMA note
-    Config: type = probe_world.RunConfig  # the default settings (a `RunConfig`)
+    Config: type = probe_world.CurveConfig  # the default settings (a `CurveConfig`)
 
     @property
-    def TINY(self) -> probe_world.RunConfig:  # the smoke-test settings, named as in a module
+    def TINY(self) -> probe_world.CurveConfig:  # the smoke-test settings, named as in a module
         return self.Config(
             **{f.name: getattr(probe_world.TINY, f.name) for f in fields(self.Config)}
         )
 
-    def compute(self, cfg: probe_world.RunConfig) -> Trace:
+    def compute(self, cfg: probe_world.CurveConfig) -> Trace:
         return probe_world.run(self.experiment, cfg)
 
-    def plot(self, trace: Trace, cfg: probe_world.RunConfig) -> Figure:
+    def plot(self, trace: Trace, cfg: probe_world.CurveConfig) -> Figure:
         fig = style.new_figure(18, 4.4)
         probe_world.family_panels(fig.subplots(1, len(probe_world.FAMILY_PANELS)), trace, cfg.ema)
         fig.suptitle(self.title + probe_world.ema_note(cfg.ema))

@@ -16,8 +16,8 @@ from simulator.metrics import Trace
 
 from .. import style
 from . import probe_world
+from .probe_world import CurveConfig as Config
 from .probe_world import Method
-from .probe_world import RunConfig as Config
 
 TINY = probe_world.TINY
 

@@ -15,8 +15,8 @@ from matplotlib.figure import Figure
 from .. import style
 from . import probe_world
 from .extension import Runs
+from .probe_world import CurveConfig as Config
 from .probe_world import Method
-from .probe_world import RunConfig as Config
 
 TINY = probe_world.TINY
 

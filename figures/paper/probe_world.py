@@ -22,7 +22,7 @@ from .. import style
 
 
 @dataclass(frozen=True)
-class RunConfig:
+class CurveConfig:
     seed: int = 0  # seed of the world, π₀ and the samples
     steps: int = 200  # full-batch steps of the traced stage
     eval_every: int = 5  # steps between probe evaluations
@@ -42,7 +42,7 @@ TINY_WORLD = (
     ("corpus_human", 4),
     ("pretrain_steps", 5),
 )
-TINY = RunConfig(steps=4, eval_every=2, world=TINY_WORLD)
+TINY = CurveConfig(steps=4, eval_every=2, world=TINY_WORLD)
 
 
 @lru_cache(maxsize=2)
@@ -54,7 +54,7 @@ def start(seed: int, world: tuple) -> tuple[World, Readout]:
     return w, pretrain(w)
 
 
-def run(name: str, cfg: RunConfig) -> Trace:
+def run(name: str, cfg: CurveConfig) -> Trace:
     """The named experiment (`simulator.experiments.EXPERIMENTS`) on the shared world and π₀,
     seeded exactly as `python -m simulator run NAME --seed S` (`run_experiment`)."""
     return _run(name, cfg.seed, cfg.steps, cfg.eval_every, cfg.world)

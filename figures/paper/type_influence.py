@@ -22,7 +22,7 @@ from . import probe_world
 
 
 @dataclass(frozen=True)
-class Config(probe_world.RunConfig):
+class Config(probe_world.CurveConfig):
     lr: float = 0.5  # η of the single step (the experiments' default)
 
 

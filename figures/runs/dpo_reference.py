@@ -29,7 +29,7 @@ REFERENCE = "../shared/reference/h200-smollm2/dpo-5e-6"
 
 
 @dataclass(frozen=True)
-class Config(probe_world.RunConfig):
+class Config(probe_world.CurveConfig):
     steps: int = 300  # the CLI's `run dpo`
     reference: str = REFERENCE  # the reference run's folder (metrics.csv)
 

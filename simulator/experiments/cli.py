@@ -92,7 +92,7 @@ def seed_list(text: str) -> tuple[int, ...]:
 
 
 @dataclass(frozen=True)
-class RunConfig(Checked):
+class SimulatorRunConfig(Checked):
     """`run`: one named experiment; settings left unset keep the experiment's own."""
 
     experiment: str = option(
@@ -318,7 +318,7 @@ COMMANDS = {  # name: (config, compute, show, help)
     ),
     "list": (ListConfig, _list, _print_list, "the finetuning experiments, one line each"),
     "run": (
-        RunConfig,
+        SimulatorRunConfig,
         _run,
         _print_run,
         "run an experiment: trend table, runs/simulator-<name>/metrics.csv",

@@ -1,6 +1,11 @@
 """The architecture as a test: every module imports, no import cycle (lazy or not), and imports
-point down the layers: common ← simulator ← llm_validation (core ← sources ← runs ← cli) and
-figures; benchmarks and the tests sit on top."""
+point down the layers: common ← simulator ← llm_validation and figures; benchmarks and the tests
+sit on top. Inside llm_validation the rooms point one way too:
+
+    core ← sources ← config, presets ← training ← measure, trl, alignment ← backends ← cli
+
+(`measure`, `trl` and `alignment` import none of each other.) No folder of source holds more than
+14 modules or 2,500 lines, and every package of llm_validation says in its docstring what it holds."""
 
 import ast
 import importlib
@@ -87,26 +92,39 @@ def test_no_module_of_any_package_is_in_an_import_cycle():
     assert cycles(GRAPH) == []
 
 
+ROOMS = (  # llm_validation's rooms, bottom up; a room imports only rooms of the levels below
+    ("core",),
+    ("sources",),
+    ("config", "presets"),
+    ("training",),
+    ("measure", "trl", "alignment"),
+    ("backends",),
+    ("cli",),
+)
+LLM = [f"llm_validation.{room}" for level in ROOMS for room in level]
+
+
+def not_below(level: int, room: str) -> tuple[str, ...]:
+    """What a module of `room` (in `ROOMS[level]`) may not import: the rooms of its own level and
+    of every level above, and what sits above llm_validation (figures draws, the CLI calls it)."""
+    rooms = [f"llm_validation.{r}" for lvl in ROOMS[level:] for r in lvl if r != room]
+    return (*rooms, *(() if room == "cli" else ("figures",)), "benchmarks")
+
+
 LAYERS = {  # a module under the key may import nothing under the values
     "common": ("simulator", "llm_validation", "figures", "benchmarks"),
     "simulator": ("llm_validation", "figures", "benchmarks"),
-    "llm_validation.core": (
-        "llm_validation.sources",
-        "llm_validation.runs",
-        "llm_validation.cli",
-        "figures",
-        "benchmarks",
-    ),
-    "llm_validation.sources": (
-        "llm_validation.runs",
-        "llm_validation.cli",
-        "figures",
-        "benchmarks",
-    ),
-    "llm_validation.runs": ("llm_validation.cli", "figures", "benchmarks"),
+    **{f"llm_validation.{r}": not_below(i, r) for i, level in enumerate(ROOMS) for r in level},
     "figures": ("llm_validation", "benchmarks"),
     "figures.paper": ("figures.runs",),  # run-folder plots borrow the paper's panels, not back
 }
+
+
+def test_the_rooms_cover_llm_validation():
+    """Every module of llm_validation but its own __init__ and __main__ lies in one room."""
+    rooms = [m for m in MODULES if m.startswith("llm_validation.")]
+    homeless = [m for m in rooms if not any(m == r or m.startswith(r + ".") for r in LLM)]
+    assert homeless == ["llm_validation.__main__"]
 
 
 @pytest.mark.parametrize("layer", sorted(LAYERS))
@@ -143,3 +161,42 @@ def test_one_definition_of_each_shared_concept():
     for name in ("metrics.csv", "predictions.csv", "influence.csv", "drift.json", "kernel.csv"):
         assert count(f'"{name}"') == ["common.runs"], name  # run files named once
     assert count('("step", "examples_seen", "probe_type", "metric", "value")') == ["common.runs"]
+
+
+SOURCE_ROOTS = (*PACKAGES, "tests", "theory_tests", "examples")
+FOLDERS = sorted(
+    {
+        p.parent
+        for root in SOURCE_ROOTS
+        for p in (ROOT / root).rglob("*.py")
+        if not any(part.startswith(".") for part in p.relative_to(ROOT).parts)
+    }
+)
+
+
+@pytest.mark.parametrize("folder", [pytest.param(f, id=str(f.relative_to(ROOT))) for f in FOLDERS])
+def test_no_folder_holds_more_than_14_modules_or_2500_lines(folder):
+    """A folder a newcomer can read: at most 14 modules (`__init__` and `conftest` counted) and
+    2,500 lines of Python in all."""
+    modules = sorted(folder.glob("*.py"))
+    lines = sum(len(m.read_text().splitlines()) for m in modules)
+    assert len(modules) <= 14, [m.name for m in modules]
+    assert lines <= 2500
+
+
+def test_the_folder_limits_see_an_oversized_folder(tmp_path):
+    for i in range(15):
+        (tmp_path / f"m{i}.py").write_text("x = 1\n")
+    with pytest.raises(AssertionError):
+        test_no_folder_holds_more_than_14_modules_or_2500_lines(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "init",
+    sorted(
+        n for n, p in MODULES.items() if n.startswith("llm_validation") and p.name == "__init__.py"
+    ),
+)
+def test_every_package_of_llm_validation_says_what_its_room_holds(init):
+    docstring = ast.get_docstring(ast.parse(MODULES[init].read_text())) or ""
+    assert len(docstring.strip().splitlines()) > 1, f"{init}: {docstring!r}"

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from common.markdown import markers
-from llm_validation.runs.results import BLOCK, CLAIMS
+from llm_validation.measure.results import BLOCK, CLAIMS
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"

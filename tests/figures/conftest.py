@@ -46,7 +46,7 @@ def fake_runs(tmp_path):
         for i, t in enumerate(["chosen", "rejected", "irr_test", "random_nonhum"]):
             rows.append(f"0,{t},{lr},{lr * (i - 1.5)},{lr * (i - 1.5) * 1.01},22.6")
     (pred / "predictions.csv").write_text("\n".join(rows) + "\n")
-    tracked = root / "tracked-sft"  # drift.json of `run --track-kernel` (`runs.drift_report`)
+    tracked = root / "tracked-sft"  # drift.json of `run --track-kernel` (`training.drift`)
     tracked.mkdir()
     drift = [
         {

@@ -6,10 +6,10 @@ import pytest
 torch = pytest.importorskip("torch")
 simulator = pytest.importorskip("simulator")
 
+from llm_validation.config import RunConfig  # noqa: E402
 from llm_validation.core.losses import evaluate_loss  # noqa: E402
-from llm_validation.runs.config import RunConfig  # noqa: E402
-from llm_validation.runs.methods import plan  # noqa: E402
-from tests.llm.test_losses import _responses, _torch_logp  # noqa: E402
+from llm_validation.training.methods import plan  # noqa: E402
+from tests.llm.core.test_losses import _responses, _torch_logp  # noqa: E402
 
 
 def test_baseline_and_extension_see_the_same_examples_in_each_stage():
@@ -72,9 +72,9 @@ def test_save_model_writes_a_folder_that_model_path_loads_back(tmp_path):
     log π(y⁺|x) of the probes at the final step), and differs from the initial model."""
     from common.runs import read_metrics
     from llm_validation.core.logprobs import collate, sequence_logps, tokenize_example
-    from llm_validation.runs.train import main
     from llm_validation.sources.data import load_examples
     from llm_validation.sources.models import load_model
+    from llm_validation.training.train import main
 
     cfg = RunConfig(
         method="sft",

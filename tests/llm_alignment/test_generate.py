@@ -116,7 +116,7 @@ def test_a_response_counts_its_tokens_through_its_first_eos_only():
     """EOS accounting: EOS = 0; the EOS is counted, what follows it is padding."""
     import torch
 
-    from llm_validation.runs.generate import response_lengths
+    from llm_validation.alignment.generate import response_lengths
 
     new = torch.tensor([[5, 6, 0, 7, 0], [5, 6, 7, 8, 9], [0, 0, 0, 0, 0], [5, 0, 0, 0, 0]])
     assert response_lengths(new, eos=0).tolist() == [3, 5, 1, 2]

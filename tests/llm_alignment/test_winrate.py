@@ -8,8 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from llm_validation.alignment.judges import FIRST, INVALID, SECOND, parse_answer
 from llm_validation.cli import main
-from llm_validation.runs.judges import FIRST, INVALID, SECOND, parse_answer
 from llm_validation.sources.synthetic import generate, make_prompt
 
 TIMEOUT = 0.3  # seconds; the stub's slow answer takes 3× as long

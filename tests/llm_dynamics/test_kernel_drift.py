@@ -10,12 +10,12 @@ import torch
 
 from common.runs import read_metrics
 from llm_validation.cli import main as cli
+from llm_validation.config import RunConfig
 from llm_validation.core.drift import drift, row_normalised, sequence_gradient
 from llm_validation.core.logprobs import tokenize_example
-from llm_validation.runs.config import RunConfig
-from llm_validation.runs.train import main
 from llm_validation.sources.models import load_model
 from llm_validation.sources.synthetic import generate
+from llm_validation.training.train import main
 
 TINY = dict(
     model="tiny-neox",

@@ -14,8 +14,8 @@ import json
 
 import pytest
 
-from llm_validation.runs.config import RunConfig
-from llm_validation.runs.train import main
+from llm_validation.config import RunConfig
+from llm_validation.training.train import main
 
 SHORT = dict(
     model="smollm2",

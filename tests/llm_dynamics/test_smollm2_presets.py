@@ -16,7 +16,7 @@ import sys
 import pytest
 
 from llm_validation.cli import main
-from llm_validation.runs.trends import evaluate, find_runs
+from llm_validation.measure.trends import evaluate, find_runs
 from tests.faults import KILLED_MID_STEP
 
 SHORT = ["--steps", "8", "--no-save-model"]

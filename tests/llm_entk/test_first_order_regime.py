@@ -4,8 +4,8 @@ relative error falls linearly with η."""
 
 import pytest
 
-from llm_validation.runs.config import PredictConfig
-from llm_validation.runs.predict import main
+from llm_validation.config import PredictConfig
+from llm_validation.measure.predict import main
 
 
 @pytest.mark.parametrize("method", ["sft", "dpo"])

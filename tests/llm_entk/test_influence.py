@@ -5,7 +5,7 @@ import pytest
 
 from llm_validation.core import first_order
 from llm_validation.core.logprobs import tokenize_example
-from llm_validation.runs import influence
+from llm_validation.measure import influence
 from llm_validation.sources.data import load_examples
 
 COLUMNS = ("chosen", "rejected", "irr_hum", "random_permute")

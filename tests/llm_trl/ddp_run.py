@@ -9,9 +9,9 @@ import os
 import sys
 from pathlib import Path
 
-from llm_validation.runs.callback import LearningDynamicsCallback
-from llm_validation.runs.distributed import close, shard, world
 from llm_validation.sources.synthetic import generate
+from llm_validation.training.distributed import close, shard, world
+from llm_validation.trl.callback import LearningDynamicsCallback
 
 from .trainers import dpo
 

@@ -8,11 +8,11 @@ import sys
 
 import torch.distributed as dist
 
-from llm_validation.runs.callback import LearningDynamicsCallback
-from llm_validation.runs.distributed import is_fsdp
-from llm_validation.runs.tracking import summarize
 from llm_validation.sources.models import load_model
 from llm_validation.sources.synthetic import generate
+from llm_validation.training.distributed import is_fsdp
+from llm_validation.training.tracking import summarize
+from llm_validation.trl.callback import LearningDynamicsCallback
 
 
 def main(out: str) -> None:

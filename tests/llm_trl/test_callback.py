@@ -11,9 +11,9 @@ from common.errors import UserError
 from common.probes import PROBE_TYPES, Y_STAR
 from common.runs import read_metrics
 from llm_validation.core.logprobs import naive_sequence_logp
-from llm_validation.runs.callback import LearningDynamicsCallback
-from llm_validation.runs.dynamics import squeezing, top_gains
-from llm_validation.runs.tracking import build_probes
+from llm_validation.training.dynamics import squeezing, top_gains
+from llm_validation.training.tracking import build_probes
+from llm_validation.trl.callback import LearningDynamicsCallback
 
 from .trainers import TRAINERS, dpo
 

@@ -251,7 +251,7 @@ def test_implicit_prompt_strings_load_with_the_prompt_split_off(tmp_path):
 def test_a_tokenizer_without_a_chat_template_is_named_as_such(tmp_path):
     """The callback was given a tokenizer: the error says it has no chat template, not
     "pass tokenizer="."""
-    from llm_validation.runs.callback import LearningDynamicsCallback
+    from llm_validation.trl.callback import LearningDynamicsCallback
 
     path = write("jsonl", tmp_path, messages_rows(records(2)))
     with pytest.raises(UserError, match="has no chat template") as err:

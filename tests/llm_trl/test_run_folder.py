@@ -6,7 +6,7 @@ import json
 
 from common.runs import RUN_FILES, SUMMARY_KEYS
 from llm_validation.cli import main
-from llm_validation.runs.callback import LearningDynamicsCallback
+from llm_validation.trl.callback import LearningDynamicsCallback
 
 from .trainers import dpo
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from llm_validation.cli import main
-from llm_validation.runs.methods import METHODS
-from llm_validation.runs.trl_backend import TRL_METHODS
+from llm_validation.training.methods import METHODS
+from llm_validation.trl.backend import TRL_METHODS
 
 from .test_multiprocess import TORCHRUN, assert_same_metrics, launch, rows
 
@@ -153,14 +153,14 @@ def test_torchrun_two_processes_writes_the_single_process_metrics(tmp_path):
 
 
 def _phases(method, **flags):
-    from llm_validation.runs.config import RunConfig
-    from llm_validation.runs.trl_backend import TRL_METHODS
+    from llm_validation.config import RunConfig
+    from llm_validation.trl.backend import TRL_METHODS
 
     return TRL_METHODS[method](RunConfig(method=method, steps=6, **flags))
 
 
 def test_each_method_maps_onto_its_trl_trainer_with_its_hyper_parameters_transformed():
-    from llm_validation.runs.trl_backend import TrlPhase
+    from llm_validation.trl.backend import TrlPhase
 
     assert _phases("sft") == [TrlPhase("sft", 6, "pairs")]
     assert _phases("dpo", beta=0.2) == [
@@ -194,10 +194,10 @@ def test_two_phase_methods_run_sft_for_sft_steps_then_dpo(method, sft_data):
 
 def test_the_extensions_sft_rows_are_every_y_plus_then_every_y_minus_in_native_order():
     """The order of native `phase_data` (rows [0, N) y⁺, [N, 2N) y⁻), batched as native."""
-    from llm_validation.runs.config import RunConfig
-    from llm_validation.runs.runtime import batch_indices
-    from llm_validation.runs.trl_backend import TrlPhase, _rows
+    from llm_validation.config import RunConfig
     from llm_validation.sources.synthetic import generate
+    from llm_validation.training.runtime import batch_indices
+    from llm_validation.trl.backend import TrlPhase, _rows
 
     examples = generate(3, seed=0)
     cfg = RunConfig(method="extend-dpo", batch_size=2)
@@ -210,9 +210,9 @@ def test_the_extensions_sft_rows_are_every_y_plus_then_every_y_minus_in_native_o
 def test_trl_cuts_counts_what_keep_start_truncation_removes():
     """A response loses its tokens beyond max_length (all of them once the prompt alone is
     longer); nothing is cut when everything fits."""
-    from llm_validation.runs.trl_backend import trl_cuts
     from llm_validation.sources.examples import Example
     from llm_validation.sources.tiny import build_tokenizer
+    from llm_validation.trl.backend import trl_cuts
 
     tokenizer = build_tokenizer()
 
