@@ -173,7 +173,7 @@ def drift(cfg: DriftConfig) -> None:
 
 
 def trends(cfg: TrendsConfig) -> None:
-    from llm_validation.runs.methods import METHODS
+    from common.methods import METHODS
     from llm_validation.runs.trends import evaluate, find_runs, markdown
 
     if cfg.method is not None and cfg.method not in METHODS:
@@ -372,7 +372,7 @@ def epilog(name: str, command: Command) -> str:
     """The end of a command's --help: its examples (and for `run`, the methods and presets)."""
     lines = []
     if name == "run":
-        from llm_validation.runs.methods import METHODS
+        from common.methods import METHODS
         from llm_validation.runs.presets import PRESETS
 
         lines += [f"methods: {', '.join(METHODS)}", f"presets: {', '.join(PRESETS)}", ""]

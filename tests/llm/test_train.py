@@ -8,7 +8,7 @@ import torch
 from common.runs import read_metrics
 from llm_validation.runs.checkpoint import CHECKPOINT
 from llm_validation.runs.config import RunConfig
-from llm_validation.runs.methods import METHODS
+from common.methods import METHODS
 from llm_validation.runs.train import batch_indices, main
 from llm_validation.sources.models import load_model
 
