@@ -20,7 +20,9 @@ model (no grad, eval mode, then back to the mode it was in), and
 - reports "where did the mass go" (`mass.jsonl`, `summary.json`'s `mass_gained`) and says once
   when the squeezing signature appears (`summary.json`'s `squeezing`), through `dynamics.Dynamics`
   as the native trainer does; what the loads kept and truncation cut goes to `summary.json`'s
-  `inputs`, so the run folder is the one of `common.runs`.
+  `inputs`, and each phase it watched (the loss and data of the registry's method that the
+  trainer's config runs, `method_of`; its steps) to `phases`, so the run folder is the one of
+  `common.runs`.
 
 Under torchrun / accelerate launch the probes are sharded across ranks (item i on rank i mod W),
 gathered, and written by the main process only; DDP-wrapped models are unwrapped for scoring.

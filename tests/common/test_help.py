@@ -61,8 +61,8 @@ def test_help_exits_0_shows_every_default_and_ends_with_examples(main, parser, a
 
 def test_run_help_lists_every_method_and_preset_by_name(capsys):
     pytest.importorskip("torch")
-    from llm_validation.cli import main
     from common.methods import METHODS
+    from llm_validation.cli import main
     from llm_validation.runs.presets import PRESETS
 
     with pytest.raises(SystemExit):

@@ -51,6 +51,8 @@ def test_every_method_runs_through_trl_and_writes_the_native_run_files(tmp_path,
     chosen = [values[str(s), "chosen", "logp"] for s in range(last + 1)]
     assert abs(chosen[-1] - chosen[0]) > 0.1  # lr 0.5 moves it by ~1-6 nats
     assert ("1", "train", "loss") in values
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["phases"] == [p.record() for p in plan(method, 2, sft_steps=2)]
 
 
 def test_trl_methods_cover_every_native_method():
