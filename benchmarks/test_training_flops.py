@@ -25,7 +25,7 @@ from llm_validation.config import RunConfig  # noqa: E402
 from llm_validation.core.logprobs import two_buckets  # noqa: E402
 from llm_validation.presets import HH, PRESETS  # noqa: E402
 from llm_validation.sources.hh import resolve  # noqa: E402
-from llm_validation.training.methods import plan  # noqa: E402
+from llm_validation.training.methods import plan_of  # noqa: E402
 from llm_validation.training.train import (  # noqa: E402
     check_config,
     open_session,
@@ -54,7 +54,7 @@ def cpu_dpo_step(quick, tmp_path_factory):
     cfg = replace(cfg, data=data, out=str(out), checkpoint=False, save_model=False)
     check_config(cfg)
     session = open_session(cfg)
-    (_, phase), *_ = plan(cfg)
+    phase, *_ = plan_of(cfg)
     data = phase_data(session, phase)
     reference = phase_reference(session, 0, phase, data)
     batch, index = step_batch(session, phase, data, 0, cfg.seed, 0)

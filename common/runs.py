@@ -18,7 +18,10 @@ trl`, `LearningDynamicsCallback` in a user's trainer), the same files and `summa
                   evaluations (the steps evaluated), squeezing ({detected, step}: mean
                   log π(y⁺) below its start while y* rises, Sec. 4.2), mass_gained (the last
                   evaluation's, as in mass.jsonl), inputs (what the loads kept and skipped and
-                  what truncation cut: `data` where a command loaded it, `probes`, `truncation`)
+                  what truncation cut: `data` where a command loaded it, `probes`, `truncation`),
+                  phases (the phases it ran, [{loss, data, first_step, steps}], the method
+                  registry's `common.methods`; `run_phases` reads them, or plans them from
+                  config.json for a run that has none)
 
 Beside them, by option: checkpoint.pt and reference_<phase>.pt (native, `--checkpoint`, the
 default: what `--resume` reads; config.json's `checkpoint` says whether they were written),
@@ -56,7 +59,10 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import numpy as np
+
 from common.errors import UserError
+from common.methods import METHODS, plan
 
 COLUMNS = ("step", "examples_seen", "probe_type", "metric", "value")
 LOGP, LOGP_TOKEN = "logp", "logp_token"
@@ -79,6 +85,7 @@ SUMMARY_KEYS = (
     "squeezing",
     "mass_gained",
     "inputs",
+    "phases",
 )
 
 Row = tuple[str, str, float]  # (probe_type, metric, value) of one evaluation
@@ -100,15 +107,42 @@ def data_name(spec: str) -> str:
     return spec if spec == "synthetic" else Path(spec).stem
 
 
-TWO_PHASE = ("extend-dpo", "sft-dpo")  # SFT for `sft_steps` (default `steps`), then DPO
+def planned_phases(config: dict) -> list[dict]:
+    """The phases a run's config.json plans (`method`, `steps`, `sft_steps`), through the method
+    registry, as summary.json's `phases` records them; [] for a method it does not know (a
+    user's trainer under the callback)."""
+    method = config.get("method")
+    if method not in METHODS:
+        return []
+    return [p.record() for p in plan(method, config.get("steps") or 0, config.get("sft_steps"))]
 
 
-def last_phase_start(config: dict) -> int:
-    """The step at which a run's last phase begins, from its config.json: 0 for one phase."""
-    if config.get("method") not in TWO_PHASE:
-        return 0
-    sft_steps = config.get("sft_steps")
-    return int(config.get("steps", 0) if sft_steps is None else sft_steps)
+def run_phases(folder: Path) -> list[dict]:
+    """The phases a run ran: summary.json's `phases` as its writer recorded them, else (a run
+    still going, or one written before runs recorded them) those its config.json plans
+    (`planned_phases`). A summary.json that is not JSON is a `RunFileError`."""
+    path = Path(folder) / SUMMARY
+    if path.is_file():
+        try:
+            summary = json.loads(path.read_text())
+        except ValueError as err:
+            raise RunFileError(f"{path}: {err}") from None
+        if isinstance(summary, dict) and "phases" in summary:
+            return list(summary["phases"])
+    return planned_phases(read_config(folder) or {})
+
+
+def last_phase_start(phases: Sequence[dict]) -> int:
+    """The step at which a run's last phase begins: 0 for one phase (or none known)."""
+    return int(phases[-1]["first_step"]) if phases else 0
+
+
+def write_summary(folder: Path, values: dict, phases: Sequence[dict]) -> None:
+    """summary.json: `values` and the `phases` the writer ran (`common.methods.phase_record`
+    each), over the keys the file already holds (the callback's, under `run --backend trl`)."""
+    path = Path(folder) / SUMMARY
+    before = json.loads(path.read_text()) if path.is_file() else {}
+    write_json(path, {**before, **values, "phases": [dict(p) for p in phases]})
 
 
 def run_files(root: Path, filename: str) -> list[Path]:
@@ -250,8 +284,8 @@ def resume_changes(before: dict, now: dict) -> list[str]:
     keys = (now.keys() | before.keys()) - set(VOLATILE)
     changed = sorted(k for k in keys if before.get(k) != now.get(k))
     extends = now.get("steps", 0) > before.get("steps", 0) and last_phase_start(
-        before
-    ) == last_phase_start(now)
+        planned_phases(before)
+    ) == last_phase_start(planned_phases(now))
     return [k for k in changed if not (k == "steps" and extends)]
 
 
@@ -398,6 +432,33 @@ class RunLogs:
     ) -> None:
         self.prompts.append(step, prompt_rows)
         self.metrics.append(step, examples_seen, rows)
+
+    def evaluation(
+        self,
+        step: int,
+        examples_seen: int,
+        probe_rows: Iterable[Row],
+        prompt_rows: Iterable[PromptRow],
+        losses: Sequence[float],
+        extra: Iterable[Row] = (),
+    ) -> list[Row]:
+        """Append one evaluation whoever trains: the probes' rows, the mean training loss since
+        the previous evaluation (`TRAIN`, `loss`; none at step 0) and any `extra` rows (the
+        kernel tracker's) → the rows written."""
+        rows = evaluation_rows(probe_rows, losses, extra)
+        self.append(step, examples_seen, rows, prompt_rows)
+        return rows
+
+
+def evaluation_rows(
+    probe_rows: Iterable[Row], losses: Sequence[float], extra: Iterable[Row] = ()
+) -> list[Row]:
+    """An evaluation's metrics rows: the probes' rows, then (`TRAIN`, `loss`, the mean of
+    `losses`) when steps were taken since the previous evaluation, then `extra`."""
+    rows = list(probe_rows)
+    if len(losses):
+        rows.append((TRAIN, "loss", float(np.mean(losses))))
+    return rows + list(extra)
 
 
 def complete(row: dict, columns: Sequence[str] = COLUMNS) -> bool:

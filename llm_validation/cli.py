@@ -174,8 +174,8 @@ def drift(cfg: DriftConfig) -> None:
 
 
 def trends(cfg: TrendsConfig) -> None:
+    from common.methods import METHODS
     from llm_validation.measure.trends import evaluate, find_runs, markdown
-    from llm_validation.training.methods import METHODS
 
     if cfg.method is not None and cfg.method not in METHODS:
         raise UserError(
@@ -389,8 +389,8 @@ def epilog(name: str, command: Command) -> str:
     """The end of a command's --help: its examples (and for `run`, the methods and presets)."""
     lines = []
     if name == "run":
+        from common.methods import METHODS
         from llm_validation.presets import PRESETS
-        from llm_validation.training.methods import METHODS
 
         lines += [f"methods: {', '.join(METHODS)}", f"presets: {', '.join(PRESETS)}", ""]
     lines += ["examples:", *(f"  {PROG} {example}" for example in command.examples)]

@@ -19,15 +19,15 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
+from common.methods import plan
 from llm_validation.config import RunConfig
 from llm_validation.core.directions import make_optimizer
 from llm_validation.core.logprobs import Tokenized
 from llm_validation.presets import PRESETS
-from llm_validation.training.methods import Phase
 from llm_validation.training.runtime import compile_body, pick_compile
 from llm_validation.training.train import Session, train_step
 
-DPO = Phase("dpo", 1, "pairs")
+(DPO,) = plan("dpo", 1)
 
 
 def llama(vocab: int, hidden: int, intermediate: int, layers: int, heads: int, kv_heads: int):

@@ -3,7 +3,8 @@
 The paper's panel layout, as in the simulator's figures 5–6: the chosen family, the rejected
 family, the irrelevant responses, the random strings and y*, and a sixth panel with the token
 diagnostics along y⁺ (how concentrated π is, how far from y⁺'s tokens). A two-phase run
-(`extend-dpo`, `sft-dpo`) marks where its DPO begins.
+(`extend-dpo`, `sft-dpo`) marks where its DPO begins, as its summary.json records (or, for a run
+without recorded phases, as the method registry `common.methods` plans it).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from common.runs import last_phase_start
+from common.runs import last_phase_start, run_phases
 from simulator.metrics import Trace
 
 from .. import style
@@ -49,7 +50,8 @@ class RunTrace:
 def read(folder: Path) -> RunTrace:
     config = runs_io.read_config(folder)
     trace = runs_io.read_trace(folder / runs_io.METRICS)
-    return RunTrace(trace, str(config.get("method", "?")), last_phase_start(config))
+    start = last_phase_start(run_phases(folder))  # as summary.json records, or as planned
+    return RunTrace(trace, str(config.get("method", "?")), start)
 
 
 def compute(cfg: Config) -> dict[str, RunTrace]:

@@ -31,10 +31,10 @@ from llm_validation.config import InfluenceConfig
 from llm_validation.core.first_order import logp_and_grad, logps, loss_coefficients
 from llm_validation.core.logprobs import CutReport, tokenize_example
 from llm_validation.core.losses import LOSSES, get_loss
-from llm_validation.sources.data import load_examples
-from llm_validation.sources.models import chat_template, load_model
+from llm_validation.sources.examples import Example
+from llm_validation.training.inputs import open_inputs
 from llm_validation.training.runtime import pick_device, seed_everything
-from llm_validation.training.tracking import report_cuts, report_load, truncation_of
+from llm_validation.training.tracking import report_cuts
 
 
 def row_terms(loss: str, train_types: tuple[str, ...]) -> tuple[str, ...]:
@@ -109,21 +109,16 @@ def _main(cfg: InfluenceConfig) -> dict:
     if cfg.loss not in LOSSES:
         raise UserError(f"unknown loss {cfg.loss!r}; choose from {', '.join(LOSSES)}")
     seed_everything(cfg.seed)
-    device = pick_device(cfg.device)
-    examples, load = load_examples(
-        cfg.data,
-        template=chat_template(cfg.model),
-        strict=cfg.strict,
-        limit=cfg.limit,
-        seed=cfg.seed,
-    )
-    report_load("data", load)
     rows = row_terms(cfg.loss, tuple(cfg.train_types.split(",")))
-    missing = [r for r in rows if any(r not in ex.responses for ex in examples)]
-    if missing:
-        raise UserError(f"rows {missing} are not a response of every example")
-    model, tokenizer = load_model(cfg.model, seed=cfg.seed, device=device)
-    truncation, cuts = truncation_of(cfg), CutReport()
+
+    def check(examples: list[Example]) -> None:
+        missing = [r for r in rows if any(r not in ex.responses for ex in examples)]
+        if missing:
+            raise UserError(f"rows {missing} are not a response of every example")
+
+    opened = open_inputs(cfg, device=pick_device(cfg.device), check=check)
+    examples, model, tokenizer = opened.examples, opened.model, opened.tokenizer
+    truncation, cuts = opened.truncation, CutReport()
     items = [
         tokenize_example(tokenizer, ex.prompt, ex.responses, truncation, cuts) for ex in examples
     ]

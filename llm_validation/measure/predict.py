@@ -31,10 +31,9 @@ from llm_validation.core.first_order import (
 )
 from llm_validation.core.logprobs import CutReport, Tokenized, tokenize_example
 from llm_validation.core.losses import LOSSES
-from llm_validation.sources.data import load_examples
-from llm_validation.sources.models import chat_template, load_model
+from llm_validation.training.inputs import open_inputs
 from llm_validation.training.runtime import pick_device, seed_everything
-from llm_validation.training.tracking import report_cuts, report_load, truncation_of
+from llm_validation.training.tracking import report_cuts
 from simulator import relative_error
 
 ADAMW_NOTE = (
@@ -120,12 +119,10 @@ def _main(cfg: PredictConfig) -> dict:
     seed_everything(cfg.seed)
     device = pick_device(cfg.device)
     count = cfg.updates if cfg.limit is None else min(cfg.updates, cfg.limit)
-    examples, load = load_examples(
-        cfg.data, template=chat_template(cfg.model), strict=cfg.strict, limit=count, seed=cfg.seed
-    )
-    inputs = {"data": report_load("data", load)}
-    model, tokenizer = load_model(cfg.model, seed=cfg.seed, device=device)  # fp32
-    truncation, cuts = truncation_of(cfg), CutReport()
+    opened = open_inputs(cfg, limit=count, device=device)  # fp32
+    examples, model, tokenizer = opened.examples, opened.model, opened.tokenizer
+    inputs = dict(opened.loads)
+    truncation, cuts = opened.truncation, CutReport()
     lrs = tuple(cfg.lr * f for f in SWEEP) if cfg.lr_sweep else (cfg.lr,)
     rows, infos = [], []
     for u, example in enumerate(examples[:count]):

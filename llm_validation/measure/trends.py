@@ -42,6 +42,7 @@ from common.runs import (
     load_metrics,
     read_metrics,
     run_files,
+    run_phases,
 )
 from llm_validation.core.intervals import (
     LEVEL,
@@ -155,7 +156,7 @@ def read_run(folder: Path) -> Run:
     return Run(
         folder.name,
         str(config.get("method") or "?"),
-        last_phase_start(config),
+        last_phase_start(run_phases(folder)),
         curves,
         config,
         prompt_steps,

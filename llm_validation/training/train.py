@@ -1,6 +1,6 @@
 """`main(cfg)`: finetune a causal LM with one method and track probe log-likelihoods.
 
-The loop, per phase of `methods.plan(cfg)`:
+The loop, per phase of the method's plan (`common.methods.plan`):
 
     for each optimiser step s:   batch B_s = slice of a seeded permutation (pure in (seed, s))
         for each micro-batch:    L = Σ_pairs loss(log π_θ(y⁺|x), log π_θ(y⁻|x), π_ref, |y|) / |B_s|
@@ -29,9 +29,10 @@ import torch
 from torch import Tensor
 
 from common.errors import UserError
+from common.methods import METHODS, Phase
 from common.probes import PROBE_TYPES, Y_STAR
 from common.progress import progress, say
-from common.runs import MASS, METRICS, SUMMARY, TRAIN, RunLogs, claim_run_dir, write_json
+from common.runs import MASS, METRICS, RunLogs, claim_run_dir, write_summary
 from llm_validation.config import RunConfig
 from llm_validation.core.directions import OPTIMISERS, make_optimizer
 from llm_validation.core.logprobs import (
@@ -46,14 +47,14 @@ from llm_validation.core.logprobs import (
     two_buckets,
 )
 from llm_validation.core.losses import LOSSES, PAIR, evaluate_loss, hyper_parameters
-from llm_validation.sources.data import load_examples
 from llm_validation.sources.examples import Example
-from llm_validation.sources.models import chat_template, load_model
+from llm_validation.sources.models import load_model
 from llm_validation.training.checkpoint import atomic_save, load_checkpoint, save_checkpoint
 from llm_validation.training.drift import write_drift
 from llm_validation.training.dynamics import Dynamics, PositionMass
+from llm_validation.training.inputs import open_inputs
 from llm_validation.training.kernel_tracking import KernelTracker
-from llm_validation.training.methods import METHODS, Phase, plan, required_fields
+from llm_validation.training.methods import plan_of, required_fields
 from llm_validation.training.onpolicy import load_reward, sample_pairs
 from llm_validation.training.runtime import (
     batch_indices,
@@ -70,11 +71,8 @@ from llm_validation.training.tracking import (
     per_example,
     prompt_rows,
     report_cuts,
-    report_load,
     save_arrays,
-    select_probes,
     summarize,
-    truncation_of,
 )
 
 Pair = tuple[Tokenized, Tokenized | None]
@@ -376,13 +374,9 @@ def record(session: Session, logs: RunLogs, step: int, losses: list[float]) -> l
     message = session.dynamics.update(step, {(k, m): v for k, m, v in rows}, mass.mean())
     if message:
         say(message)
-    if losses:
-        rows.append((TRAIN, "loss", float(np.mean(losses))))
-    if session.tracker is not None:
-        rows += session.tracker.evaluate(session.model, step)
-    logs.append(
-        step, step * session.cfg.batch_size, rows, prompt_rows(session.probes, arrays, wanted)
-    )
+    kernel = session.tracker.evaluate(session.model, step) if session.tracker is not None else []
+    prompts = prompt_rows(session.probes, arrays, wanted)
+    rows = logs.evaluation(step, step * session.cfg.batch_size, rows, prompts, losses, kernel)
     if session.cfg.save_arrays:
         (session.out / "arrays").mkdir(exist_ok=True)
         save_arrays(session.out / "arrays" / f"step_{step:06d}.npz", arrays)
@@ -418,39 +412,25 @@ def run_config(cfg: RunConfig) -> dict:
 
 
 def open_session(cfg: RunConfig) -> Session:
-    """Load model, data and probes; build the optimiser."""
+    """Load model, data and probes (`open_inputs`); build the optimiser."""
     device = pick_device(cfg.device)
     dtype = pick_dtype(cfg.precision, device)
     seed_everything(cfg.seed)
-    examples, report = load_examples(
-        cfg.data,
-        required=required_fields(cfg.method),
-        template=chat_template(cfg.model),
-        strict=cfg.strict,
-        limit=cfg.limit,
-        seed=cfg.seed,
+    opened = open_inputs(cfg, required=required_fields(cfg.method), device=device)
+    examples, model, tokenizer, truncation = (
+        opened.examples,
+        opened.model,
+        opened.tokenizer,
+        opened.truncation,
     )
-    inputs = {"data": report_load("data", report)}
-    probe_examples = examples
-    if cfg.probes:
-        probe_examples, probe_report = load_examples(
-            cfg.probes,
-            template=chat_template(cfg.model),
-            required=(),
-            strict=cfg.strict,
-            seed=cfg.seed + 1,
-        )
-        inputs["probes"] = report_load("probes", probe_report)
-    probe_examples = select_probes(probe_examples, cfg.probe_offset, cfg.probe_limit)
-    model, tokenizer = load_model(cfg.model, seed=cfg.seed, device=device)  # inputs checked first
+    inputs = dict(opened.loads)
     if pick_compile(cfg.compile, device, cfg.track_kernel):
         compile_body(model)
-    truncation = truncation_of(cfg)
     types = cfg.probe_types.split(",") if cfg.probe_types else None
     if types is not None and Y_STAR in types:
         types = [*types, "chosen"]  # y* is read off the chosen pass
     probe_cuts, pair_cuts = CutReport(), CutReport()
-    probes = build_probes(tokenizer, probe_examples, truncation, types, probe_cuts)
+    probes = build_probes(tokenizer, opened.probes, truncation, types, probe_cuts)
     pairs = []
     for ex in examples:
         pair = {k: ex.responses[k] for k in ("chosen", "rejected") if k in ex.responses}
@@ -532,17 +512,17 @@ def train(cfg: RunConfig, on_eval: Callable[[int], None] | None = None) -> Path:
     """The native trainer's body, in a run folder `main` has claimed."""
 
     session = open_session(cfg)
-    phases = plan(cfg)
+    phases = plan_of(cfg)
     if cfg.track_kernel:
         session.tracker = KernelTracker(
             session.tokenizer,
             session.examples[: cfg.track_kernel],
             session.truncation,
-            phases[-1][1].loss,
-            hyper_parameters(LOSSES[phases[-1][1].loss], asdict(cfg)),
+            phases[-1].loss,
+            hyper_parameters(LOSSES[phases[-1].loss], asdict(cfg)),
             session.out,
             [int(s) for s in cfg.track_intervals.split(",") if s.strip()],
-            sum(p.steps for _, p in phases),
+            sum(p.steps for p in phases),
             cfg.probe_types.split(",") if cfg.probe_types else None,
         )
     extra: dict = {}
@@ -553,7 +533,7 @@ def train(cfg: RunConfig, on_eval: Callable[[int], None] | None = None) -> Path:
         session.dynamics.load(extra["dynamics"])
     logs = RunLogs(session.out, keep_through=start if start else None)
     writes = Writes(logs, start if start else None)
-    total = sum(p.steps for _, p in phases)
+    total = sum(p.steps for p in phases)
     started, step, losses = time.perf_counter(), start, []
     if start == 0:
         with writes.guard():
@@ -561,7 +541,8 @@ def train(cfg: RunConfig, on_eval: Callable[[int], None] | None = None) -> Path:
         writes.done(0)
     bar = progress(total, cfg.method, initial=start)
     try:  # the bar closes before an error line, which stays the last line on stderr
-        for index, (begin, phase) in enumerate(phases):
+        for index, phase in enumerate(phases):
+            begin = phase.first_step
             if step >= begin + phase.steps:
                 continue
             data = phase_data(session, phase)
@@ -590,12 +571,14 @@ def train(cfg: RunConfig, on_eval: Callable[[int], None] | None = None) -> Path:
         if cfg.save_model:
             session.model.save_pretrained(session.out / "model")
             session.tokenizer.save_pretrained(session.out / "model")
-        finish(session, time.perf_counter() - started, start, total)
+        finish(session, time.perf_counter() - started, start, phases)
     return session.out
 
 
-def finish(session: Session, seconds: float, start: int, total: int) -> None:
-    """Write timings to summary.json (the CLI draws the curves from metrics.csv)."""
+def finish(session: Session, seconds: float, start: int, phases: list[Phase]) -> None:
+    """Write timings and the phases run to summary.json (the CLI draws the curves from
+    metrics.csv)."""
+    total = sum(p.steps for p in phases)
     summary = {
         "wall_seconds": round(seconds, 2),
         "steps_run": total - start,
@@ -604,7 +587,7 @@ def finish(session: Session, seconds: float, start: int, total: int) -> None:
         "backend": "native",
         **session.dynamics.summary(),
     }
-    write_json(session.out / SUMMARY, summary)
+    write_summary(session.out, summary, [p.record() for p in phases])
     (session.out / MASS).write_text(session.dynamics.mass_lines())
     message = session.dynamics.mass_report()
     if message:

@@ -1,8 +1,9 @@
 """`run --backend trl`: the project's methods through trl's trainers, the callback attached.
 
-Each method is a list of phases (`TRL_METHODS`, the twin of `methods.METHODS`); each phase names
-a trl trainer and its settings. Hyper-parameters come from the config or the registered loss's
-defaults (`loss_params`), so `--beta` etc. mean what they mean natively.
+Each method's phases are the registry's (`common.methods.plan`), each naming the trl trainer
+that runs it; `SETTINGS` gives that trainer's settings for the phase's loss (`trl_phases`).
+Hyper-parameters come from the config or the registered loss's defaults (`loss_params`), so
+`--beta` etc. mean what they mean natively.
 
 | method       | trl trainer (settings)                                   | native loss it stands for   |
 |--------------|----------------------------------------------------------|-----------------------------|
@@ -60,20 +61,20 @@ import torch
 from transformers import TrainerCallback
 
 from common.errors import UserError
+from common.methods import Phase, plan
 from common.progress import Off, progress
-from common.runs import SUMMARY, claim_run_dir, write_json
+from common.runs import SUMMARY, claim_run_dir, write_summary
 from llm_validation.config import RunConfig
 from llm_validation.core.directions import OPTIMISERS
 from llm_validation.core.logprobs import CutReport, encode
 from llm_validation.core.losses import LOSSES, hyper_parameters
-from llm_validation.sources.data import load_examples
 from llm_validation.sources.examples import Example
-from llm_validation.sources.models import chat_template, load_model
 from llm_validation.training.distributed import barrier, is_main, world
+from llm_validation.training.inputs import open_inputs
 from llm_validation.training.methods import required_fields
 from llm_validation.training.onpolicy import load_reward
 from llm_validation.training.runtime import batch_indices, pick_device, pick_dtype
-from llm_validation.training.tracking import report_cuts, report_load, truncation_of
+from llm_validation.training.tracking import report_cuts, truncation_of
 from llm_validation.trl.callback import LearningDynamicsCallback
 
 
@@ -85,82 +86,84 @@ def loss_params(name: str, cfg: RunConfig) -> dict:
 
 @dataclass(frozen=True)
 class TrlPhase:
-    """One trl training phase: `trainer` (a key of `TRAINERS`), its steps, its data (`pairs`:
-    the preference pairs; `both`: y⁺ and y⁻ as SFT examples) and trainer-config settings."""
+    """One trl training phase: the registry's phase (its trainer, steps, data: `pairs`, the
+    preference pairs; `both`, y⁺ and y⁻ as SFT examples; `onpolicy`, the prompts) and the
+    trainer-config settings for its loss."""
 
-    trainer: str
-    steps: int
-    data: str = "pairs"
+    phase: Phase
     settings: dict = field(default_factory=dict)
+
+    @property
+    def trainer(self) -> str:
+        return self.phase.trainer
+
+    @property
+    def steps(self) -> int:
+        return self.phase.steps
+
+    @property
+    def data(self) -> str:
+        return self.phase.data
 
 
 def _dpo(
-    loss: str,
     loss_type: list[str],
     weights: Callable[[dict], list[float]] | None = None,
     beta: Callable[[dict], float] = lambda p: p["beta"],
-):
-    def phases(cfg: RunConfig) -> list[TrlPhase]:
-        p = loss_params(loss, cfg)
-        settings = {"loss_type": loss_type, "beta": beta(p)}
+) -> Callable[[RunConfig, dict], dict]:
+    def settings(cfg: RunConfig, p: dict) -> dict:
+        out = {"loss_type": loss_type, "beta": beta(p)}
         if weights is not None:
-            settings["loss_weights"] = weights(p)
-        return [TrlPhase("dpo", cfg.steps, "pairs", settings)]
+            out["loss_weights"] = weights(p)
+        return out
 
-    return phases
-
-
-def _simpo(cfg: RunConfig) -> list[TrlPhase]:
-    p = loss_params("simpo", cfg)
-    settings = {
-        "loss_type": "simpo",
-        "cpo_alpha": 0.0,
-        "beta": p["beta"],
-        "simpo_gamma": p["gamma"],
-    }
-    return [TrlPhase("cpo", cfg.steps, "pairs", settings)]
+    return settings
 
 
-def _sft_then_dpo(sft_data: str):
-    """SFT for `sft_steps` on `sft_data` (`both`: y⁺ and y⁻; `pairs`: y⁺), then DPO."""
-
-    def phases(cfg: RunConfig) -> list[TrlPhase]:
-        sft_steps = cfg.steps if cfg.sft_steps is None else cfg.sft_steps
-        return [TrlPhase("sft", sft_steps, sft_data), *_dpo("dpo", ["sigmoid"])(cfg)]
-
-    return phases
+def _simpo(cfg: RunConfig, p: dict) -> dict:
+    return {"loss_type": "simpo", "cpo_alpha": 0.0, "beta": p["beta"], "simpo_gamma": p["gamma"]}
 
 
-def _onpolicy_dpo(cfg: RunConfig) -> list[TrlPhase]:
+def _online(cfg: RunConfig, p: dict) -> dict:
     """Two samples per prompt at temperature 1, no top-k / top-p cut (as native), ranked by
     the reward; DPO's sigmoid loss against a frozen copy of the initial model."""
-    beta = loss_params("dpo", cfg)["beta"]
-    settings = {
-        "beta": [beta],
+    return {
+        "beta": [p["beta"]],
         "loss_type": "sigmoid",
         "max_new_tokens": cfg.max_new_tokens,
         "temperature": 1.0,
         "top_k": 0,
         "top_p": 1.0,
     }
-    return [TrlPhase("online", cfg.steps, "prompts", settings)]
 
 
-TRL_METHODS: dict[str, Callable[[RunConfig], list[TrlPhase]]] = {
-    "sft": lambda cfg: [TrlPhase("sft", cfg.steps, "pairs")],
-    "dpo": _dpo("dpo", ["sigmoid"]),
-    "ipo": _dpo("ipo", ["ipo"]),
+# (trl config class, loss) → the trainer config's settings, from the run's config and the
+# loss's hyper-parameters (`loss_params`)
+SETTINGS: dict[tuple[str, str], Callable[[RunConfig, dict], dict]] = {
+    ("SFTConfig", "sft"): lambda cfg, p: {},
+    ("DPOConfig", "dpo"): _dpo(["sigmoid"]),
+    ("DPOConfig", "ipo"): _dpo(["ipo"]),
     # trl's hinge is relu(1 − β h): with β = 1/δ and weight δ it is relu(δ − h)
-    "slic": _dpo(
-        "slic", ["hinge", "sft"], lambda p: [p["delta"], p["lam"]], lambda p: 1 / p["delta"]
+    ("DPOConfig", "slic"): _dpo(
+        ["hinge", "sft"], lambda p: [p["delta"], p["lam"]], lambda p: 1 / p["delta"]
     ),
-    "rpo": _dpo("rpo", ["sigmoid", "sft"], lambda p: [1.0, p["alpha"]]),
-    "simpo": _simpo,
-    "extend-dpo": _sft_then_dpo("both"),
-    "sft-dpo": _sft_then_dpo("pairs"),
-    "onpolicy-dpo": _onpolicy_dpo,
+    ("DPOConfig", "rpo"): _dpo(["sigmoid", "sft"], lambda p: [1.0, p["alpha"]]),
+    ("CPOConfig", "simpo"): _simpo,
+    ("OnlineDPOConfig", "dpo"): _online,
 }
-TRL_OPTIM_NAMES = {"sgd": "sgd", "adamw": "adamw_torch", "rmsprop": "rmsprop"}  # → `optim=`
+
+
+def trl_phases(cfg: RunConfig) -> list[TrlPhase]:
+    """The registry's phases of `cfg.method`, each with its trl trainer's settings."""
+    return [
+        TrlPhase(
+            phase, SETTINGS[phase.trainer_config, phase.loss](cfg, loss_params(phase.loss, cfg))
+        )
+        for phase in plan(cfg.method, cfg.steps, cfg.sft_steps)
+    ]
+
+
+TRL_OPTIM_NAMES = {"sgd": "sgd", "adamw": "adamw_torch", "rmsprop": "rmsprop"}
 
 
 def _rows(examples: list[Example], phase: TrlPhase, cfg: RunConfig, seed: int) -> list[dict]:
@@ -171,9 +174,9 @@ def _rows(examples: list[Example], phase: TrlPhase, cfg: RunConfig, seed: int) -
             for kind in ("chosen", "rejected")
             for e in examples
         ]
-    elif phase.data == "prompts":
+    elif phase.data == "onpolicy":
         data = [{"prompt": e.prompt} for e in examples]
-    elif phase.trainer == "sft":
+    elif phase.trainer == "SFTTrainer":
         data = [{"prompt": e.prompt, "completion": e.chosen} for e in examples]
     else:
         data = [{"prompt": e.prompt, "chosen": e.chosen, "rejected": e.rejected} for e in examples]
@@ -292,11 +295,11 @@ def _online_trainer(model, tokenizer, rows, cfg, phase, out, index, reward):
     )
 
 
-TRAINERS = {
-    "sft": _sft_trainer,
-    "dpo": _dpo_trainer,
-    "cpo": _cpo_trainer,
-    "online": _online_trainer,
+TRAINERS = {  # the registry's trl trainer class → how to build it
+    "SFTTrainer": _sft_trainer,
+    "DPOTrainer": _dpo_trainer,
+    "CPOTrainer": _cpo_trainer,
+    "OnlineDPOTrainer": _online_trainer,
 }
 
 
@@ -335,30 +338,15 @@ def check_trl(cfg: RunConfig) -> None:
     _batching(cfg)
 
 
-def _callback(cfg: RunConfig, out: Path) -> LearningDynamicsCallback:
+def _callback(cfg: RunConfig, out: Path, probes: list[Example]) -> LearningDynamicsCallback:
     types = cfg.probe_types.split(",") if cfg.probe_types else None
-    probes = cfg.probes or None
-    examples = (
-        probes
-        if probes
-        else load_examples(
-            cfg.data,
-            required=required_fields(cfg.method),
-            template=chat_template(cfg.model),
-            strict=cfg.strict,
-            limit=cfg.limit,
-            seed=cfg.seed,
-        )[0]
-    )
-    truncation = truncation_of(cfg)
     config = {**json.loads(cfg.to_json()), "checkpoint": False}  # what it writes: no checkpoint
     return LearningDynamicsCallback(
-        examples,
+        probes,
         eval_every=cfg.eval_every,
         probe_types=types,
         out=out,
-        truncation=truncation,
-        probe_limit=cfg.probe_limit,
+        truncation=truncation_of(cfg),
         batch_tokens=cfg.batch_tokens,
         config=config,
     )
@@ -376,29 +364,22 @@ def run_trl(cfg: RunConfig) -> Path:
 
 
 def _run_trl(cfg: RunConfig, out: Path) -> Path:
-    examples, report = load_examples(
-        cfg.data,
-        required=required_fields(cfg.method),
-        template=chat_template(cfg.model),
-        strict=cfg.strict,
-        limit=cfg.limit,
-        seed=cfg.seed,
-    )
-    data = report_load("data", report) if is_main() else None
-    callback = _callback(cfg, out)
-    model, tokenizer = load_model(cfg.model, seed=cfg.seed)
+    opened = open_inputs(cfg, required=required_fields(cfg.method), say=is_main())
+    examples, model, tokenizer = opened.examples, opened.model, opened.tokenizer
+    callback = _callback(cfg, out, opened.probes)
     cuts = trl_cuts(tokenizer, examples, cfg.max_length)
     training = report_cuts("training pairs", cuts) if is_main() else None
     started, offset = time.perf_counter(), 0
-    for index, phase in enumerate(TRL_METHODS[cfg.method](cfg)):
+    phases = trl_phases(cfg)
+    for index, phase in enumerate(phases):
         rows = _rows(examples, phase, cfg, cfg.seed + index)
         callback.step_offset = offset
         build = TRAINERS[phase.trainer]
-        if phase.trainer == "online":  # the reward may read the examples (pair-overlap)
+        if phase.data == "onpolicy":  # the reward may read the examples (pair-overlap)
             build = functools.partial(build, reward=load_reward(cfg.reward, cfg.data, examples))
         trainer = build(model, tokenizer, rows, cfg, phase, out, index)
         callback.attach(trainer)  # first, so that any report_to integration sees ld/ values
-        quiet(trainer, sum(p.steps for p in TRL_METHODS[cfg.method](cfg)), offset, cfg.method)
+        quiet(trainer, sum(p.steps for p in phases), offset, cfg.method)
         trainer.train()
         model, offset = trainer.model, offset + phase.steps
     barrier()
@@ -408,7 +389,8 @@ def _run_trl(cfg: RunConfig, out: Path) -> Path:
     if is_main():
         for folder in out.glob(".trl-phase*"):  # trainer scratch: save_strategy="no", data
             shutil.rmtree(folder)
-        _finish(out, time.perf_counter() - started, offset, data, training)
+        ran = [p.phase.record() for p in phases]
+        _finish(out, time.perf_counter() - started, offset, opened.loads, training, ran)
     barrier()
     return out
 
@@ -430,15 +412,18 @@ def trl_cuts(tokenizer, examples: list[Example], max_length: int) -> CutReport:
     return report
 
 
-def _finish(out: Path, seconds: float, steps: int, data: dict, training: dict) -> None:
-    """Timings, the data's load report and trl's training cuts into summary.json, beside the
-    callback's squeezing flag, mass report and probe inputs: the keys a native run writes."""
+def _finish(
+    out: Path, seconds: float, steps: int, loads: dict, training: dict, phases: list[dict]
+) -> None:
+    """Timings, the loads' reports, trl's training cuts and the phases run into summary.json,
+    beside the callback's squeezing flag, mass report and probe cuts: the keys a native run
+    writes (the phases as planned: the callback sees an SFT phase's trainer, not its data)."""
     path = out / SUMMARY
     summary = json.loads(path.read_text()) if path.is_file() else {}
     timing = {"wall_seconds": round(seconds, 2), "steps_run": steps, "steps": steps}
-    inputs = {"data": data, **summary.get("inputs", {})}
+    inputs = {**loads, **summary.get("inputs", {})}
     inputs["truncation"] = {"training pairs": training, **inputs.get("truncation", {})}
-    write_json(path, {**summary, **timing, "inputs": inputs, "backend": "trl"})
+    write_summary(out, {**timing, "inputs": inputs, "backend": "trl"}, phases)
 
 
 class _Progress(TrainerCallback):

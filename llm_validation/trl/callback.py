@@ -20,7 +20,9 @@ model (no grad, eval mode, then back to the mode it was in), and
 - reports "where did the mass go" (`mass.jsonl`, `summary.json`'s `mass_gained`) and says once
   when the squeezing signature appears (`summary.json`'s `squeezing`), through `dynamics.Dynamics`
   as the native trainer does; what the loads kept and truncation cut goes to `summary.json`'s
-  `inputs`, so the run folder is the one of `common.runs`.
+  `inputs`, and each phase it watched (the loss and data of the registry's method that the
+  trainer's config runs, `method_of`; its steps) to `phases`, so the run folder is the one of
+  `common.runs`.
 
 Under torchrun / accelerate launch the probes are sharded across ranks (item i on rank i mod W),
 gathered, and written by the main process only; DDP-wrapped models are unwrapped for scoring.
@@ -39,9 +41,10 @@ import torch
 from transformers import TrainerCallback
 
 from common.errors import UserError
+from common.methods import METHODS, phase_record, single_phase_method
 from common.probes import PROBE_TYPES, Y_STAR
 from common.progress import say
-from common.runs import MASS, SUMMARY, TRAIN, RunClaim, RunLogs, claim_run_dir, write_json
+from common.runs import MASS, SUMMARY, RunClaim, RunLogs, claim_run_dir, write_summary
 from llm_validation.core.logprobs import (
     PAPER_TRUNCATION,
     TOKEN_METRICS,
@@ -109,21 +112,30 @@ def probe_examples(
     return parse_lines(lines, "probes", required=(), strict=True, template=template)[0], None
 
 
-# trl's config classes (and loss_type) → our method names; None where there is no counterpart
-# (CPO's own sigmoid loss, DPOTrainer's hinge against a reference, …).
-TRL_METHODS = {"SFTConfig": "sft", "OnlineDPOConfig": "onpolicy-dpo"}
+# trl's config classes whose loss_type names the method (a config class without an entry names
+# the method whose single phase it runs, `common.methods.single_phase_method`); None where there
+# is no counterpart (CPO's own sigmoid loss, DPOTrainer's hinge against a reference, …).
 TRL_LOSSES = {
     "DPOConfig": {"sigmoid": "dpo", "ipo": "ipo"},
     "CPOConfig": {"simpo": "simpo", "hinge": "slic"},  # reference-free, as ours
 }
 
 
+def observed_phase(method: str | None, first_step: int, steps: int) -> dict:
+    """summary.json's record of a phase the callback watched: the loss and data of `method`'s
+    single phase in the registry (None, None for a trainer it cannot name)."""
+    specs = METHODS.get(method, ()) if method is not None else ()
+    loss, data = (specs[0].loss, specs[0].data) if len(specs) == 1 else (None, None)
+    return phase_record(loss, data, first_step, steps)
+
+
 def method_of(args) -> str | None:
-    """The method a trl trainer's config runs: SFTConfig → sft, OnlineDPOConfig → onpolicy-dpo,
-    DPOConfig / CPOConfig by their (single) loss_type; None for anything else."""
+    """The method a trl trainer's config runs: DPOConfig / CPOConfig by their (single)
+    loss_type, any other config class the registry's method whose single phase it runs
+    (SFTConfig → sft, OnlineDPOConfig → onpolicy-dpo); None for anything else."""
     name = type(args).__name__
-    if name in TRL_METHODS:
-        return TRL_METHODS[name]
+    if name not in TRL_LOSSES:
+        return single_phase_method(name)
     loss = getattr(args, "loss_type", None)
     if isinstance(loss, list | tuple) and len(loss) == 1:
         loss = loss[0]
@@ -185,6 +197,8 @@ class LearningDynamicsCallback(TrainerCallback):
         self.step_offset = 0  # steps of earlier phases (extend-dpo: SFT, then DPO)
         self.trainer = None  # set by `attach`: the step-0 baseline then goes through trainer.log
         self.started, self.first_step = 0.0, 0  # when and at which step training began
+        self.phase_begin = 0  # the trainer's step at which its current phase began
+        self.phases: list[dict] = []  # the phases watched (→ summary.json)
 
     def attach(self, trainer) -> LearningDynamicsCallback:
         """Put the callback first among `trainer`'s callbacks, so that the reporting
@@ -293,19 +307,19 @@ class LearningDynamicsCallback(TrainerCallback):
         """Append the pending rows (and the mean logged loss since the last evaluation)."""
         if self.pending_rows is None:
             return
-        rows = list(self.pending_rows)
-        if self.losses:
-            rows.append((TRAIN, "loss", float(np.mean(self.losses))))
-        self.losses = []
+        losses, self.losses = self.losses, []
         if self.log is not None:
             batch = args.per_device_train_batch_size * args.gradient_accumulation_steps
             seen = self.last_step * batch * args.world_size
-            self.log.append(self.last_step, seen, rows, self.pending_prompts)
+            self.log.evaluation(
+                self.last_step, seen, self.pending_rows, self.pending_prompts, losses
+            )
         self.pending_rows = None
 
     # -- trainer events -----------------------------------------------------------------------
     def on_train_begin(self, args, state, control, model=None, processing_class=None, **kwargs):
         """Score step 0, unless this continues an earlier phase (whose last row it is)."""
+        self.phase_begin = state.global_step
         if self.probes is not None:
             return
         self.started, self.first_step = time.perf_counter(), state.global_step
@@ -346,6 +360,9 @@ class LearningDynamicsCallback(TrainerCallback):
             self._evaluate(state, model)
             self._log_pending(state)
         self._flush(state, args)
+        first = self.step_offset + self.phase_begin
+        ran = state.global_step - self.phase_begin
+        self.phases.append(observed_phase(method_of(args), first, ran))
         if not is_main():
             return
         path = self.out / SUMMARY
@@ -358,7 +375,9 @@ class LearningDynamicsCallback(TrainerCallback):
             "steps": steps,
             "backend": "callback",
         }
-        write_json(path, {**before, **self.dynamics.summary(), **timing, "inputs": inputs})
+        write_summary(
+            self.out, {**self.dynamics.summary(), **timing, "inputs": inputs}, self.phases
+        )
         message = self.dynamics.mass_report()
         if message:
             self._say(message)

@@ -61,9 +61,9 @@ def test_help_exits_0_shows_every_default_and_ends_with_examples(main, parser, a
 
 def test_run_help_lists_every_method_and_preset_by_name(capsys):
     pytest.importorskip("torch")
+    from common.methods import METHODS
     from llm_validation.cli import main
     from llm_validation.presets import PRESETS
-    from llm_validation.training.methods import METHODS
 
     with pytest.raises(SystemExit):
         main(["run", "--help"])

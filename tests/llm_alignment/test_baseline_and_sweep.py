@@ -8,7 +8,7 @@ simulator = pytest.importorskip("simulator")
 
 from llm_validation.config import RunConfig  # noqa: E402
 from llm_validation.core.losses import evaluate_loss  # noqa: E402
-from llm_validation.training.methods import plan  # noqa: E402
+from llm_validation.training.methods import plan_of  # noqa: E402
 from tests.llm.core.test_losses import _responses, _torch_logp  # noqa: E402
 
 
@@ -17,16 +17,16 @@ def test_baseline_and_extension_see_the_same_examples_in_each_stage():
     losses, same steps per phase, so the same number of examples seen per stage."""
     cfg = dict(steps=7, sft_steps=5, batch_size=4)
     base, ext = (
-        plan(RunConfig(method="sft-dpo", **cfg)),
-        plan(RunConfig(method="extend-dpo", **cfg)),
+        plan_of(RunConfig(method="sft-dpo", **cfg)),
+        plan_of(RunConfig(method="extend-dpo", **cfg)),
     )
     assert (
-        [(b, p.loss, p.steps) for b, p in base]
-        == [(b, p.loss, p.steps) for b, p in ext]
+        [(p.first_step, p.loss, p.steps) for p in base]
+        == [(p.first_step, p.loss, p.steps) for p in ext]
         == [(0, "sft", 5), (5, "dpo", 7)]
     )
-    assert [p.data for _, p in base] == ["pairs", "pairs"]
-    assert [p.data for _, p in ext] == ["both", "pairs"]
+    assert [p.data for p in base] == ["pairs", "pairs"]
+    assert [p.data for p in ext] == ["both", "pairs"]
 
 
 @pytest.mark.parametrize("neg_weight", [0.0, 0.5, 2.0])

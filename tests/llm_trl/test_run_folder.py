@@ -1,9 +1,11 @@
 """One run folder whoever trains: the native trainer, `--backend trl` and the callback
-in a user's own trainer write the same files and the same summary.json keys (common.runs), report
+in a user's own trainer write the same files and the same summary.json keys (common.runs), record
+the same phases, report
 truncation, print no per-step dicts on stdout, and config.json says what was written."""
 
 import json
 
+from common.methods import plan
 from common.runs import RUN_FILES, SUMMARY_KEYS
 from llm_validation.cli import main
 from llm_validation.trl.callback import LearningDynamicsCallback
@@ -23,6 +25,10 @@ def summary_keys(folder):
     return sorted(json.loads((folder / "summary.json").read_text()))
 
 
+def phases(folder):
+    return json.loads((folder / "summary.json").read_text())["phases"]
+
+
 def test_native_trl_and_callback_folders_list_the_same_files_and_summary_keys(
     tmp_path, examples, capsys
 ):
@@ -37,6 +43,8 @@ def test_native_trl_and_callback_folders_list_the_same_files_and_summary_keys(
     assert listing(native) == listing(trl) == listing(callback) == sorted(RUN_FILES)
     assert summary_keys(native) == summary_keys(trl) == summary_keys(callback)
     assert summary_keys(native) == sorted(SUMMARY_KEYS)
+    # the phases each writer ran, recorded alike: the registry's one DPO phase of two steps
+    assert phases(native) == phases(trl) == phases(callback) == [p.record() for p in plan("dpo", 2)]
     for folder in (native, trl, callback):  # the probes' truncation report, everywhere
         inputs = json.loads((folder / "summary.json").read_text())["inputs"]
         assert "probes" in inputs["truncation"]

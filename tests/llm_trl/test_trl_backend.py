@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from common.methods import METHODS, plan
 from llm_validation.cli import main
-from llm_validation.training.methods import METHODS
-from llm_validation.trl.backend import TRL_METHODS
+from llm_validation.trl.backend import SETTINGS
 
 from .test_multiprocess import TORCHRUN, assert_same_metrics, launch, rows
 
@@ -21,7 +21,7 @@ def run(out: Path, *flags: str) -> int:
     return main(["run", *TINY, "--out", str(out), *flags])
 
 
-@pytest.mark.parametrize("method", list(TRL_METHODS))
+@pytest.mark.parametrize("method", list(METHODS))
 def test_every_method_runs_through_trl_and_writes_the_native_run_files(tmp_path, method):
     """sft, dpo, ipo, slic, rpo, simpo, extend-dpo, onpolicy-dpo: two steps each (extend-dpo:
     two SFT steps, then two DPO steps) write config.json, metrics.csv with chosen/logp at every step, and
@@ -51,10 +51,14 @@ def test_every_method_runs_through_trl_and_writes_the_native_run_files(tmp_path,
     chosen = [values[str(s), "chosen", "logp"] for s in range(last + 1)]
     assert abs(chosen[-1] - chosen[0]) > 0.1  # lr 0.5 moves it by ~1-6 nats
     assert ("1", "train", "loss") in values
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["phases"] == [p.record() for p in plan(method, 2, sft_steps=2)]
 
 
 def test_trl_methods_cover_every_native_method():
-    assert set(TRL_METHODS) == set(METHODS)
+    """Every phase of every registered method has its trl trainer's settings."""
+    phases = [p for method in METHODS for p in plan(method, 1)]
+    assert {(p.trainer_config, p.loss) for p in phases} <= set(SETTINGS)
 
 
 @pytest.mark.parametrize(
@@ -154,17 +158,19 @@ def test_torchrun_two_processes_writes_the_single_process_metrics(tmp_path):
 
 def _phases(method, **flags):
     from llm_validation.config import RunConfig
-    from llm_validation.trl.backend import TRL_METHODS
+    from llm_validation.trl.backend import trl_phases
 
-    return TRL_METHODS[method](RunConfig(method=method, steps=6, **flags))
+    return trl_phases(RunConfig(method=method, steps=6, **flags))
+
+
+def _trainers(phases):
+    return [(p.trainer, p.steps, p.data, p.settings) for p in phases]
 
 
 def test_each_method_maps_onto_its_trl_trainer_with_its_hyper_parameters_transformed():
-    from llm_validation.trl.backend import TrlPhase
-
-    assert _phases("sft") == [TrlPhase("sft", 6, "pairs")]
-    assert _phases("dpo", beta=0.2) == [
-        TrlPhase("dpo", 6, "pairs", {"loss_type": ["sigmoid"], "beta": 0.2})
+    assert _trainers(_phases("sft")) == [("SFTTrainer", 6, "pairs", {})]
+    assert _trainers(_phases("dpo", beta=0.2)) == [
+        ("DPOTrainer", 6, "pairs", {"loss_type": ["sigmoid"], "beta": 0.2})
     ]
     assert _phases("ipo", beta=0.3)[0].settings == {"loss_type": ["ipo"], "beta": 0.3}
     # trl's hinge relu(1 − β h) with β = 1/δ, weighted δ, is relu(δ − h); λ weighs the sft term
@@ -174,9 +180,9 @@ def test_each_method_maps_onto_its_trl_trainer_with_its_hyper_parameters_transfo
         "loss_weights": [4.0, 0.5],
     }
     assert _phases("rpo", alpha=2.0)[0].settings["loss_weights"] == [1.0, 2.0]
-    assert _phases("simpo", beta=2.5, gamma=0.7) == [
-        TrlPhase(
-            "cpo",
+    assert _trainers(_phases("simpo", beta=2.5, gamma=0.7)) == [
+        (
+            "CPOTrainer",
             6,
             "pairs",
             {"loss_type": "simpo", "cpo_alpha": 0.0, "beta": 2.5, "simpo_gamma": 0.7},
@@ -187,8 +193,8 @@ def test_each_method_maps_onto_its_trl_trainer_with_its_hyper_parameters_transfo
 @pytest.mark.parametrize("method, sft_data", [("extend-dpo", "both"), ("sft-dpo", "pairs")])
 def test_two_phase_methods_run_sft_for_sft_steps_then_dpo(method, sft_data):
     sft, dpo = _phases(method, sft_steps=2)
-    assert (sft.trainer, sft.steps, sft.data) == ("sft", 2, sft_data)
-    assert (dpo.trainer, dpo.steps, dpo.settings["loss_type"]) == ("dpo", 6, ["sigmoid"])
+    assert (sft.trainer, sft.steps, sft.data) == ("SFTTrainer", 2, sft_data)
+    assert (dpo.trainer, dpo.steps, dpo.settings["loss_type"]) == ("DPOTrainer", 6, ["sigmoid"])
     assert _phases(method)[0].steps == 6  # sft_steps defaults to --steps
 
 
@@ -201,7 +207,8 @@ def test_the_extensions_sft_rows_are_every_y_plus_then_every_y_minus_in_native_o
 
     examples = generate(3, seed=0)
     cfg = RunConfig(method="extend-dpo", batch_size=2)
-    rows = _rows(examples, TrlPhase("sft", 3, "both"), cfg, seed=5)
+    sft, _ = plan("extend-dpo", 6, sft_steps=3)
+    rows = _rows(examples, TrlPhase(sft), cfg, seed=5)
     both = [e.chosen for e in examples] + [e.rejected for e in examples]
     order = [i for s in range(3) for i in batch_indices(6, 2, s, 5)]
     assert [r["completion"] for r in rows] == [both[i] for i in order]

@@ -5,7 +5,7 @@ a win, an interval at another level)."""
 import numpy as np
 import pytest
 
-from common.runs import last_phase_start
+from common.runs import last_phase_start, planned_phases
 from llm_validation.alignment.winrate import pair_up
 from llm_validation.presets import PRESETS
 from llm_validation.training.dynamics import SQUEEZE_MARGIN, squeezing
@@ -24,7 +24,7 @@ from llm_validation.training.dynamics import SQUEEZE_MARGIN, squeezing
     ],
 )
 def test_last_phase_start_reads_sft_steps_then_steps(config, start):
-    assert last_phase_start(config) == start
+    assert last_phase_start(planned_phases(config)) == start
 
 
 def _rows(chosen: float, star: float) -> dict:

@@ -22,7 +22,7 @@ from llm_validation.measure.trends import SIGNATURES
 from simulator import PROBE_TYPES
 from tests.llm.test_trends import PAPER_DPO, write_run
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def trend(start: float, peak: float, end: float) -> dict[str, float]:

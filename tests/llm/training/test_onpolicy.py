@@ -8,7 +8,7 @@ from llm_validation.core.logprobs import Truncation, encode
 from llm_validation.sources.examples import Example
 from llm_validation.sources.synthetic import generate
 from llm_validation.training import onpolicy, train
-from llm_validation.training.methods import plan
+from llm_validation.training.methods import plan_of
 
 TOKENS = 6  # sampled tokens per response: enough to differ between draws, cheap on CPU
 
@@ -30,7 +30,7 @@ def session(tmp_path_factory):
 
 
 def _samples(session, step: int):
-    ((_, phase),) = plan(session.cfg)
+    (phase,) = plan_of(session.cfg)
     pairs, _ = train.step_batch(session, phase, session.pairs, step, session.cfg.seed, step)
     return [(w.ids, r.ids) for w, r in pairs]
 

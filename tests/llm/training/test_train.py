@@ -5,11 +5,11 @@ import json
 import pytest
 import torch
 
+from common.methods import METHODS, plan
 from common.runs import read_metrics
 from llm_validation.config import RunConfig
 from llm_validation.sources.models import load_model
 from llm_validation.training.checkpoint import CHECKPOINT
-from llm_validation.training.methods import METHODS
 from llm_validation.training.train import batch_indices, main
 
 TINY = dict(
@@ -89,6 +89,8 @@ def test_every_method_runs_and_logs_finite_losses(tmp_path, method):
     last = max(int(r["step"]) for r in rows)
     assert last == (3 if method in ("extend-dpo", "sft-dpo") else 2)  # SFT step + 2 DPO steps
     assert {"chosen", "rejected", "y_star", "train"} <= {r["probe_type"] for r in rows}
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["phases"] == [p.record() for p in plan(method, 2, sft_steps=1)]
 
 
 def test_run_folder_holds_config_metrics_and_summary(tmp_path):

@@ -17,7 +17,7 @@ from llm_validation.config import RunConfig
 from llm_validation.core.logprobs import collate, sequence_logps
 from llm_validation.core.losses import PAIR
 from llm_validation.training import train
-from llm_validation.training.methods import plan
+from llm_validation.training.methods import plan_of
 
 BASE = dict(
     model="tiny-neox",
@@ -44,7 +44,7 @@ def _params(session) -> list[torch.Tensor]:
 def _step(session, rows: list[int], **cfg):
     """Δθ (flat) and the returned loss of one SFT train_step on pairs `rows`, then θ ← θ₀."""
     session.cfg = replace(session.cfg, **cfg)
-    ((_, phase),) = plan(session.cfg)
+    (phase,) = plan_of(session.cfg)
     before = [p.detach().clone() for p in _params(session)]
     batch = [session.pairs[i] for i in rows]
     loss = train.train_step(session, phase, batch, rows, None)
@@ -129,7 +129,7 @@ def test_a_frozen_reference_is_a_copy_that_training_does_not_move(session):
     """reference=copy: π_ref is a separate model at θ₀; a DPO step moves the policy, not π_ref."""
     session.cfg = replace(session.cfg, method="dpo", reference="copy")
     session.out.mkdir(parents=True, exist_ok=True)
-    ((_, phase),) = plan(session.cfg)
+    (phase,) = plan_of(session.cfg)
     reference = train.phase_reference(session, 0, phase, session.pairs)
     assert reference is not session.model
     theta0 = [p.detach().clone() for p in reference.parameters()]
@@ -151,7 +151,7 @@ def test_a_batch_that_straddles_an_epoch_takes_the_end_of_one_permutation_then_t
 
 def test_the_extension_phase_trains_each_response_once_as_sft(session):
     """extend-dpo's first phase (Sec. 4.3) is SFT on y⁺ and on y⁻ of every pair: 2N examples."""
-    ((_, sft), _) = plan(replace(session.cfg, method="extend-dpo"))
+    (sft, _) = plan_of(replace(session.cfg, method="extend-dpo"))
     data = train.phase_data(session, sft)
     assert [w for w, _ in data] == [w for w, _ in session.pairs] + [r for _, r in session.pairs]
     assert all(r is None for _, r in data)
@@ -176,7 +176,7 @@ def test_each_method_trains_its_own_loss_from_pi_ref(session, method, expected):
     (0 − 1/(2β))² = 25 for IPO at β = 0.1: the method table names the right loss."""
     session.cfg = replace(session.cfg, method=method)
     session.out.mkdir(parents=True, exist_ok=True)
-    ((_, phase),) = plan(session.cfg)
+    (phase,) = plan_of(session.cfg)
     reference = train.phase_reference(session, 0, phase, session.pairs)
     loss = train.train_step(session, phase, session.pairs, [0, 1, 2, 3], reference)
     # Tolerance: the table and the live pass are different fp32 forwards (h ≈ 1e-6, not 0).
@@ -188,7 +188,7 @@ def test_on_policy_dpo_takes_its_reference_from_a_model_copy(session):
     onpolicy-dpo uses a frozen copy even under --reference precomputed."""
     session.cfg = replace(session.cfg, method="onpolicy-dpo", reference="precomputed")
     session.out.mkdir(parents=True, exist_ok=True)
-    ((_, phase),) = plan(session.cfg)
+    (phase,) = plan_of(session.cfg)
     assert phase.data == "onpolicy"
     reference = train.phase_reference(session, 0, phase, session.pairs)
     assert isinstance(reference, torch.nn.Module) and reference is not session.model
