@@ -20,7 +20,7 @@ from llm_validation.measure.results import (
 )
 from llm_validation.measure.trends import SIGNATURES
 from simulator import PROBE_TYPES
-from tests.llm.test_trends import PAPER_DPO, write_run
+from tests.llm.measure.test_trends import PAPER_DPO, write_run
 
 ROOT = Path(__file__).resolve().parents[3]
 
