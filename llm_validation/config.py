@@ -325,18 +325,18 @@ class TrendsConfig:
 class ResultsConfig(Checked):
     """`results`: the paper's claims at a glance: the simulator, LM runs, tests (`runs.results`)."""
 
-    runs: list | None = _f(
+    cpu_runs: list | None = _f(
         None,
         "SmolLM2 CPU runs: run folders or folders of runs, read in order; a method's first run "
-        "found is used (several: --runs A B or --runs A --runs B)",
+        "found is used (several: --cpu-runs A B or --cpu-runs A --cpu-runs B)",
         type=str,
         nargs="+",
         action="extend",
     )
-    reference: str | None = _f(
+    reference_runs: str | None = _f(
         None, "the GPU reference runs: a run folder or a folder of runs", type=str
     )
-    seeds: int = _f(4, "run the simulator at seeds 0 … N−1 (the tests use 0–3)", low=1)
+    simulator_seeds: int = _f(4, "run the simulator at seeds 0 … N−1 (the tests use 0–3)", low=1)
     write: str | None = _f(
         None,
         "replace the table between the results markers of this Markdown file (README.md) "

@@ -327,10 +327,10 @@ def main(cfg) -> str:
     simulator runs."""
     if cfg.write is not None:
         check_block(Path(cfg.write), BLOCK)
-    cpu = gather_runs(cfg.runs or ())
-    reference = gather_runs([cfg.reference] if cfg.reference else ())
+    cpu = gather_runs(cfg.cpu_runs or ())
+    reference = gather_runs([cfg.reference_runs] if cfg.reference_runs else ())
     names = tuple(dict.fromkeys(name for c in CLAIMS for name in c.experiments))
-    md = table(simulate(range(cfg.seeds), names), cpu, reference)
+    md = table(simulate(range(cfg.simulator_seeds), names), cpu, reference)
     if cfg.write is not None:
         write_block(Path(cfg.write), BLOCK, md)
     return md

@@ -139,7 +139,7 @@ def test_write_replaces_only_the_block_and_a_missing_marker_is_one_line(tmp_path
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "needs one <!-- results:begin -->" in err[0]
     assert readme.read_text() == "# Title\n"
-    assert main(["results", "--runs", str(tmp_path / "nowhere")]) == 2  # before the simulator
+    assert main(["results", "--cpu-runs", str(tmp_path / "nowhere")]) == 2  # before the simulator
     assert "no such folder" in capsys.readouterr().err
 
 
@@ -161,5 +161,5 @@ def test_the_simulator_is_run_as_its_cli_runs_it():
 
 
 def test_seeds_must_be_at_least_one(capsys):
-    assert main(["results", "--seeds", "0"]) == 2
-    assert "--seeds" in capsys.readouterr().err
+    assert main(["results", "--simulator-seeds", "0"]) == 2
+    assert "--simulator-seeds" in capsys.readouterr().err
