@@ -24,7 +24,7 @@ SECTIONS = (
     "llm_validation",
     "From Python",
     "Real-LM curves: the presets against the official logs",
-    "`cpu-squeeze`: how far 2 CPU cores get towards the squeeze",
+    "`cpu-squeeze`: the squeeze on 2 CPU cores",
     "Your own trl run: the learning-dynamics callback, `--backend trl`, torchrun",
     "Alignment: sampling, pairwise win rates, and extension vs DPO",
     "Predicting Δ log π (eNTK)",
