@@ -132,6 +132,17 @@ def test_two_run_folders_make_one_cpu_column(tmp_path):
     assert re.fullmatch(r"\+7\d\.\d \[\+7\d\.\d, \+7\d\.\d\] holds", rows["SFT: y⁺ rises"][1])
 
 
+def test_a_method_in_two_folders_is_read_from_the_first_named(tmp_path):
+    """`--cpu-runs runs/cpu-squeeze runs/` reads the squeeze run's DPO, not the other folder's."""
+    write_run(tmp_path / "first", "dpo", "dpo", PAPER_DPO)
+    write_run(tmp_path / "second", "dpo", "dpo", {**PAPER_DPO, "chosen": [-134.8, -120.0, -112.8]})
+    claim = "DPO: y⁺ rises to a peak, then ends below its start"
+    for order, expected in ((("first", "second"), " holds"), (("second", "first"), "dicted**")):
+        runs = gather_runs([str(tmp_path / name) for name in order])
+        assert [r.name for r in runs["dpo"]] == ["dpo"]
+        assert rows_of(table([PAPER], runs, {}))[claim][1].endswith(expected), order
+
+
 def test_write_replaces_only_the_block_and_a_missing_marker_is_one_line(tmp_path, capsys):
     readme = tmp_path / "README.md"
     readme.write_text("# Title\n")
