@@ -181,7 +181,7 @@ def trends(cfg: TrendsConfig) -> None:
         raise UserError(
             f"--method: unknown method {cfg.method!r}; choose from {', '.join(METHODS)}"
         )
-    runs, notes = find_runs(Path(cfg.runs), cfg.method)
+    runs, notes = find_runs(Path(cfg.runs), cfg.method, cfg.until)
     for note in notes:
         print(f"trends: {note}", file=sys.stderr)
     rows = evaluate(runs)

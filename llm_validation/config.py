@@ -303,7 +303,7 @@ class DriftConfig:
 
 
 @dataclass(frozen=True)
-class TrendsConfig:
+class TrendsConfig(Checked):
     """`trends`: the paper's multi-epoch signatures checked on finished runs (`measure.trends`)."""
 
     runs: str = _f(
@@ -314,6 +314,13 @@ class TrendsConfig:
     )
     method: str | None = _f(
         None, "the method of a run whose config.json names none (sft, dpo, …)", type=str
+    )
+    until: int | None = _f(
+        None,
+        "read each run only through this step, as if it had stopped there: how many steps a "
+        "verdict needs, from one long run",
+        type=int,
+        low=1,
     )
     json: bool = _f(False, "print one JSON list, a row per signature")
     markdown: bool = _f(

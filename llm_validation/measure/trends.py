@@ -109,6 +109,21 @@ class Run:
     prompt_values: dict[str, np.ndarray] = field(default_factory=dict)
     in_progress: bool = False
 
+    def through(self, step: int) -> Run:
+        """The run as if it had stopped after its evaluation at `step` (`trends --until`): every
+        curve and per-prompt series cut to the evaluations at or before it."""
+        curves = {
+            k: Curve(c.steps[c.steps <= step], c.values[c.steps <= step])
+            for k, c in self.curves.items()
+        }
+        if self.prompt_steps is None:
+            return replace(self, curves=curves)
+        keep = self.prompt_steps <= step
+        values = {k: v[keep] for k, v in self.prompt_values.items()}
+        return replace(
+            self, curves=curves, prompt_steps=self.prompt_steps[keep], prompt_values=values
+        )
+
     @property
     def setting(self) -> str:
         """The config without what differs between seeds: runs with equal settings are pooled."""
@@ -166,12 +181,15 @@ def read_run(folder: Path) -> Run:
     )
 
 
-def find_runs(root: Path, method: str | None = None) -> tuple[dict[str, list[Run]], list[str]]:
+def find_runs(
+    root: Path, method: str | None = None, until: int | None = None
+) -> tuple[dict[str, list[Run]], list[str]]:
     """{method: its runs} of root (one run folder, or a folder of them): the first run of a
     method by folder name and every other run with the same settings but its seed (pooled as
     seeds); a note for every run not used (a run of the method with other settings, a run whose
-    config.json names no method: `method` names it, e.g. for a user's trl run) and for every run
-    still going."""
+    config.json names no method: `method` names it, e.g. for a user's trl run; a run whose last
+    phase starts after `until`) and for every run still going. `until`: read each run through
+    that step only (`Run.through`)."""
     if not root.is_dir():
         raise UserError(f"--runs: no such folder {root}")
     folders = [path.parent for path in run_files(root, METRICS)]
@@ -186,6 +204,16 @@ def find_runs(root: Path, method: str | None = None) -> tuple[dict[str, list[Run
         if run.method == "?":
             notes.append(f"{run.name}: config.json names no method; give --method")
             continue
+        if until is not None:
+            if run.last_phase_start >= until:
+                notes.append(
+                    f"{run.name}: its last phase starts at step {run.last_phase_start}, not "
+                    f"before --until {until}; not read"
+                )
+                continue
+            run = run.through(until)
+            last = max(int(c.steps[-1]) for c in run.curves.values() if c.steps.size)
+            notes.append(f"{run.name}: read through step {last} (--until {until})")
         if run.in_progress:
             last = int(run.curves["chosen"].steps[-1]) if "chosen" in run.curves else 0
             notes.append(f"{run.name}: no {SUMMARY} (still going?): read through step {last}")

@@ -324,3 +324,32 @@ def test_a_claim_about_every_type_reads_each_at_the_bonferroni_level(tmp_path):
         change = boot[f"0:{part['name']}"][:, -1] - boot[f"0:{part['name']}"][:, 0]
         assert part["interval"] == pytest.approx(list(percentile(change, level)))
     assert len(row["parts"]) == 11
+
+
+def test_until_reads_a_run_as_if_it_had_stopped_there(tmp_path, capsys):
+    """Through step 8 the official shape's y⁺ is still above its start: `--until 8` contradicts
+    what the whole run holds, and says where it cut; a two-phase run whose DPO starts at step 8
+    has no DPO yet and is named, not read."""
+    steps = (0, 4, 8, 12)
+    dpo = {k: [v[0], v[1], v[1] - 0.5, v[2]] for k, v in PAPER_DPO.items()}
+    write_run(tmp_path, "dpo", "dpo", dpo, steps=steps)
+    write_run(tmp_path, "ext", "extend-dpo", dpo, steps=steps, sft_steps=8)
+    runs, notes = find_runs(tmp_path, until=10)
+    assert "dpo: read through step 8 (--until 10)" in notes
+    assert "ext: its last phase starts at step 8, not before --until 8; not read" not in notes
+    runs, notes = find_runs(tmp_path, until=8)
+    assert "ext: its last phase starts at step 8, not before --until 8; not read" in notes
+    assert list(runs) == ["dpo"] and runs["dpo"][0].curves["chosen"].end == -147.5
+    assert main(["trends", "--runs", str(tmp_path), "--until", "8", "--json"]) == 0
+    rows = {r["key"]: r["verdict"] for r in json.loads(capsys.readouterr().out)}
+    assert rows["dpo_chosen_peak_then_below"] == "contradicted"
+    assert main(["trends", "--runs", str(tmp_path), "--until", "12", "--json"]) == 0
+    rows = {r["key"]: r["verdict"] for r in json.loads(capsys.readouterr().out)}
+    assert rows["dpo_chosen_peak_then_below"] == "holds"
+
+
+def test_until_cuts_the_per_prompt_values_with_the_curves(tmp_path):
+    write_run(tmp_path, "dpo", "dpo", PAPER_DPO, prompts=(5, 1.0, np.random.default_rng(0)))
+    (run,) = find_runs(tmp_path, until=7)[0]["dpo"]
+    assert run.prompt_steps.tolist() == [0, 4] and run.prompt_values["chosen"].shape == (2, 5)
+    assert all(c.steps.tolist() == [0, 4] for c in run.curves.values())
