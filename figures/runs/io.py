@@ -18,8 +18,12 @@ from common.runs import (  # noqa: F401  (the file names figures read)
     CONFIG,
     METRICS,
     PREDICTIONS,
+    PROMPT_COLUMNS,
+    PROMPTS,
     RunFileError,
+    complete,
     load_metrics,
+    read_metrics,
 )
 from common.runs import run_files as find
 from simulator.metrics import Trace
@@ -59,6 +63,26 @@ def read_trace(path: Path) -> Trace:
     """A tidy metrics.csv (columns step, examples_seen, probe_type, metric, value) as a Trace,
     through `common.runs.load_metrics` (torn last line dropped, untrusted rows refused)."""
     return Trace.from_rows(load_metrics(path))
+
+
+def read_prompt_changes(folder: Path, kind: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """prompts.csv's per-prompt change of `kind`'s summed log π since the first evaluation, on the
+    steps at which every prompt was scored (a torn last line dropped): steps Shape (S,), Δ Shape
+    (S, P); None without the file, the type, or two prompts."""
+    path = folder / PROMPTS
+    if not path.is_file():
+        return None
+    cells = {
+        (int(r["step"]), r["prompt"]): float(r["logp"])
+        for r in read_metrics(path)
+        if complete(r, PROMPT_COLUMNS) and r["probe_type"] == kind
+    }
+    prompts = sorted({p for _, p in cells})
+    steps = sorted({s for s, _ in cells if all((s, p) in cells for p in prompts)})
+    if len(prompts) < 2 or not steps:
+        return None
+    values = np.array([[cells[s, p] for p in prompts] for s in steps])
+    return np.array(steps), values - values[0]
 
 
 @dataclass(frozen=True)

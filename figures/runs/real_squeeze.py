@@ -5,8 +5,12 @@ read when present) and the `cpu-squeeze` preset's run under `--runs` (else its f
 name; without a DPO run under `--runs` the figure is skipped, with that reason). Each curve is
 the change of a probe type's mean summed log π(y|x_u) since step 0, so that the start is the zero
 line: y⁺ rises to its peak (marked) and then falls, below zero where the squeeze has taken back
-more than DPO first gave it (the first evaluation below after the peak is marked); y⁻ falls most, y* rises, the
-other prompts' answers (irr_train) rise first and then fall. The simulator's twin is figure 6.
+more than DPO first gave it; y⁻ falls most, y* rises, the other prompts' answers (irr_train) rise
+first and then fall. A run with `prompts.csv` also gets y⁺'s pointwise 95 % t-interval over its
+probe prompts (shaded), and the marked step is where that band is below zero from then on (the
+noise cleared); without it, the first evaluation after the peak whose mean is below. `trends`
+decides the claim itself with a bootstrap (`llm_validation.measure.trends`). The simulator's twin
+is figure 6.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from scipy import stats
 
 from common.probes import Y_STAR
 from simulator.metrics import Trace
@@ -39,9 +44,19 @@ TINY = Config()
 
 
 @dataclass(frozen=True)
+class Band:
+    """y⁺'s change since step 0: the pointwise 95 % interval over probe prompts. Shapes: (S,)."""
+
+    steps: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+
+@dataclass(frozen=True)
 class Panel:
     title: str
     trace: Trace
+    band: Band | None = None
 
 
 def cpu_run(runs: Path) -> Path | None:
@@ -72,7 +87,29 @@ def compute(cfg: Config) -> list[Panel]:
     found = sources(cfg)
     if not found:
         raise FileNotFoundError(f"no DPO run in {cfg.runs} and no reference run in {cfg.reference}")
-    return [Panel(t, io.read_trace(f / io.METRICS)) for t, f in found.items()]
+    return [
+        Panel(t, io.read_trace(f / io.METRICS), band(io.read_prompt_changes(f, "chosen")))
+        for t, f in found.items()
+    ]
+
+
+def band(changes: tuple[np.ndarray, np.ndarray] | None, level: float = 0.95) -> Band | None:
+    """Δ̄[s] ± t_{P−1}·sd[s]/√P from per-prompt changes (steps (S,), Δ (S, P)), or None."""
+    if changes is None:
+        return None
+    steps, delta = changes
+    half = stats.t.ppf(0.5 + level / 2, delta.shape[1] - 1) * delta.std(axis=1, ddof=1)
+    half /= np.sqrt(delta.shape[1])
+    mean = delta.mean(axis=1)
+    return Band(steps, mean - half, mean + half)
+
+
+def clear_below(steps: np.ndarray, high: np.ndarray, after: int) -> int | None:
+    """The first step after index `after` from which the band's upper edge stays below zero to
+    the last evaluation, or None."""
+    above = np.flatnonzero(high >= 0.0)
+    first = max(int(above[-1]) + 1 if above.size else 0, after + 1)
+    return int(steps[first]) if first < len(steps) else None
 
 
 def crossing(steps: np.ndarray, values: np.ndarray) -> int | None:
@@ -111,18 +148,29 @@ def draw_panel(ax, panel: Panel, ema: float) -> None:
         color=style.BLUE,
         fontsize=8.5,
     )
-    below = crossing(steps, style.ema(values, ema))
+    b = panel.band
+    if b is not None:
+        ax.fill_between(b.steps, b.low, b.high, color=style.BLUE, alpha=0.15, lw=0, label="_band")
+        below = clear_below(b.steps, b.high, int(np.searchsorted(b.steps, steps[peak])))
+        text, at, va = "$y^+_u$'s 95 % band below\nits start from step {}", b.low.min(), "top"
+    else:
+        below = crossing(steps, style.ema(values, ema))
+        text, at, va = "$y^+_u$ below its start\nfrom step {}", change[peak] / 2, "center"
     if below is not None:
         ax.axvline(below, color=style.BLUE, ls=":", lw=1.2, label="_below")
         ax.annotate(
-            f"$y^+_u$ below its start\nfrom step {below}",
-            (below, change[peak] / 2),
-            xytext=(5, 0),
+            text.format(below),
+            (below, at),
+            xytext=(-5, -3),
             textcoords="offset points",
+            ha="right",
+            va=va,
             color=style.BLUE,
             fontsize=8.5,
         )
     ax.axhline(0.0, color=style.GREY, lw=0.8)
+    low, high = ax.get_ylim()
+    ax.set_ylim(low, high + 0.12 * (high - low))  # room for the peak's label under the title
     ax.set(
         title=panel.title,
         xlabel="DPO step",

@@ -212,3 +212,47 @@ def test_the_real_squeeze_figure_draws_each_types_change_and_marks_the_peak_and_
     texts = [t.get_text() for t in ax.texts]
     assert any("peak +5.0\n(step 10)" in t for t in texts)
     assert any("below its start\nfrom step 30" in t for t in texts)
+
+
+def test_the_real_squeeze_figure_shades_chosens_prompt_band_and_marks_where_it_clears_zero(
+    tmp_path,
+):
+    """With prompts.csv, y⁺'s band is Δ̄ ± t₃·sd/2 over 4 prompts, and the marked step is the one
+    from which its upper edge stays below zero: step 40, not step 30 where the mean is already
+    below but two prompts still sit above their start."""
+    import json
+
+    from scipy import stats
+
+    from figures.runs import real_squeeze
+
+    offsets = {0: [0, 0, 0, 0], 10: [4, 6, 4, 6], 20: [1, 3, 1, 3], 30: [-9, 3, -9, 3]}
+    offsets[40] = [-5, -7, -5, -7]
+    run = tmp_path / "squeeze"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"method": "dpo", "preset": "cpu-squeeze"}))
+    lines = ["step,examples_seen,probe_type,metric,value"]
+    prompt_lines = ["step,probe_type,prompt,logp"]
+    for step, d in offsets.items():
+        lines.append(f"{step},{4 * step},chosen,logp,{-100.0 + np.mean(d)}")
+        prompt_lines += [f"{step},chosen,p{j},{-100.0 + v}" for j, v in enumerate(d)]
+    (run / "metrics.csv").write_text("\n".join(lines) + "\n")
+    (run / "prompts.csv").write_text("\n".join(prompt_lines) + "\n")
+    cfg = real_squeeze.Config(runs=tmp_path, reference=tmp_path / "absent")
+    (panel,) = real_squeeze.compute(cfg)
+    half = stats.t.ppf(0.975, 3) * np.std([-9, 3, -9, 3], ddof=1) / 2
+    assert np.isclose(panel.band.high[3], -3.0 + half) and panel.band.high[3] > 0
+    assert panel.band.high[4] < 0
+    with style.context():
+        ax = real_squeeze.plot([panel], cfg).axes[0]
+    assert any("band below\nits start from step 40" in t.get_text() for t in ax.texts)
+
+
+def test_the_band_clears_zero_only_where_it_stays_below_after_the_peak():
+    from figures.runs.real_squeeze import clear_below
+
+    steps = np.array([0, 1, 2, 3, 4, 5])
+    assert clear_below(steps, np.array([0.0, -1.0, 2.0, -1.0, 1.0, -2.0]), after=2) == 5
+    assert clear_below(steps[:4], np.array([0.0, -1.0, 2.0, -1.0]), after=1) == 3
+    assert clear_below(steps, np.array([0.0, -1.0, -2.0, -3.0, -4.0, -1.0]), after=3) == 4
+    assert clear_below(steps, np.array([0.0, 1.0, 2.0, 3.0, 4.0, 1.0]), after=2) is None
