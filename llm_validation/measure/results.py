@@ -263,19 +263,29 @@ def simulator_cell(claim: Claim, per_seed: Sequence[Outcomes]) -> str:
 
 
 def lm_cell(row: dict | None) -> str:
-    """A `trends` row as 'effect [low, high] verdict' (or '(no interval)'); 'no check' when no
-    signature decides the claim, the verdict alone when there is no effect (`not run`, too few
-    evaluations)."""
+    """A `trends` row as 'effect [low, high] verdict' (or '(no interval)'); a claim of two effects
+    (a rise, then a fall) names both; 'no check' when no signature decides the claim, the
+    verdict alone when there is no effect (`not run`, too few evaluations)."""
     if row is None:
         return "no check"
     verdict = row["verdict"] if row["verdict"] in ("holds", "not run") else f"**{row['verdict']}**"
     if row["effect"] is None:
         return verdict
-    if row["interval"] is None:
-        return f"{_num(row['effect'])} (no interval) {verdict}"
-    low, high = row["interval"]
-    scale = max(abs(row["effect"]), abs(low), abs(high))  # one precision for the three
-    return f"{_num(row['effect'], scale)} [{_num(low, scale)}, {_num(high, scale)}] {verdict}"
+    parts = row.get("parts") or []
+    if len(parts) == 2:
+        effects = "; ".join(f"{p['name']} {_effect(p['effect'], p['interval'])}" for p in parts)
+    else:
+        effects = _effect(row["effect"], row["interval"])
+    return f"{effects}{' (no interval)' if row['interval'] is None else ''} {verdict}"
+
+
+def _effect(value: float, interval: list | None) -> str:
+    """'+v [low, high]' at one precision for the three, or '+v' without an interval."""
+    if interval is None:
+        return _num(value)
+    low, high = interval
+    scale = max(abs(value), abs(low), abs(high))
+    return f"{_num(value, scale)} [{_num(low, scale)}, {_num(high, scale)}]"
 
 
 def gather_runs(folders: Sequence[str]) -> dict[str, list[Run]]:

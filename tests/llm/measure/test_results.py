@@ -101,8 +101,9 @@ def test_the_cpu_column_follows_the_runs_verdict(tmp_path):
     paper = rows_of(table([PAPER], gather_runs([str(tmp_path / "paper")]), {}))
     other = rows_of(table([PAPER], gather_runs([str(tmp_path / "rising")]), {}))
     claim = "DPO: y⁺ rises to a peak, then ends below its start"
-    assert paper[claim][1] == "+3.0 (no interval) holds"  # the peak −147 over the start −150
-    assert other[claim][1] == "+22.0 (no interval) **contradicted**"  # ends 22 nats above
+    # the peak −147 over the start −150, the end −156 below it; the other run ends 22 nats above
+    assert paper[claim][1] == "peak − start +3.0; end − start −6.0 (no interval) holds"
+    assert other[claim][1] == "peak − start +22.0; end − start +22.0 (no interval) **contradicted**"
     changed = [c for c in paper if paper[c] != other[c]]
     assert changed == [claim]
     assert paper["SFT: y⁺ rises"][1] == "not run"  # no sft run among the folders
@@ -119,6 +120,15 @@ def test_a_run_with_prompts_gets_its_interval():
     )
     assert lm_cell({"effect": None, "interval": None, "verdict": "not run"}) == "not run"
     assert lm_cell(None) == "no check"
+
+
+def test_a_rise_then_fall_claim_shows_both_effects_with_their_intervals():
+    parts = [
+        {"name": "peak − start", "effect": 14.3, "interval": [5.8, 22.9]},
+        {"name": "end − start", "effect": -15.9, "interval": [-28.3, -2.6]},
+    ]
+    row = {"effect": 14.3, "interval": [5.8, 22.9], "verdict": "holds", "parts": parts}
+    assert lm_cell(row) == "peak − start +14.3 [+5.8, +22.9]; end − start −15.9 [−28.3, −2.6] holds"
 
 
 def test_two_run_folders_make_one_cpu_column(tmp_path):
