@@ -328,7 +328,7 @@ COMMANDS = {
     "trends": Command(
         TrendsConfig,
         trends,
-        "the paper's multi-epoch signatures, checked on finished runs",
+        "the paper's multi-epoch signatures, checked on runs (finished or still going)",
         ("trends --runs runs/", "trends --runs runs/my-dpo --method dpo --markdown"),
     ),
     "results": Command(

@@ -304,7 +304,7 @@ class DriftConfig:
 
 @dataclass(frozen=True)
 class TrendsConfig(Checked):
-    """`trends`: the paper's multi-epoch signatures checked on finished runs (`measure.trends`)."""
+    """`trends`: the paper's multi-epoch signatures checked on runs, finished or still going."""
 
     runs: str = _f(
         None,

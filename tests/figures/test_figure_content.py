@@ -256,3 +256,5 @@ def test_the_band_clears_zero_only_where_it_stays_below_after_the_peak():
     assert clear_below(steps[:4], np.array([0.0, -1.0, 2.0, -1.0]), after=1) == 3
     assert clear_below(steps, np.array([0.0, -1.0, -2.0, -3.0, -4.0, -1.0]), after=3) == 4
     assert clear_below(steps, np.array([0.0, 1.0, 2.0, 3.0, 4.0, 1.0]), after=2) is None
+    # an upper edge exactly at zero is not below it
+    assert clear_below(steps, np.array([0.0, 1.0, -1.0, 0.0, -1.0, -1.0]), after=1) == 4

@@ -348,6 +348,14 @@ def test_until_reads_a_run_as_if_it_had_stopped_there(tmp_path, capsys):
     assert rows["dpo_chosen_peak_then_below"] == "holds"
 
 
+@pytest.mark.parametrize("until", ["0", "-4", "x"])
+def test_an_until_that_is_not_a_step_is_one_line_and_exit_2(tmp_path, capsys, until):
+    write_run(tmp_path, "dpo", "dpo", PAPER_DPO)
+    assert main(["trends", "--runs", str(tmp_path), "--until", until]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--until" in err
+
+
 def test_until_cuts_the_per_prompt_values_with_the_curves(tmp_path):
     write_run(tmp_path, "dpo", "dpo", PAPER_DPO, prompts=(5, 1.0, np.random.default_rng(0)))
     (run,) = find_runs(tmp_path, until=7)[0]["dpo"]
