@@ -112,6 +112,13 @@ class RunConfig(Tokenization):
         "K+1 … K+N (another selection of the training prompts)",
         low=0,
     )
+    hold_out: int = _f(
+        0,
+        "train on all but the last N valid examples and probe those N, prompts the run never "
+        "trains on (one whose prompt is also a training prompt is dropped, and the run says so); "
+        "--probe-offset and --probe-limit then select among them",
+        low=0,
+    )
     probe_types: str | None = _f(None, PROBE_TYPES_HELP, type=str)
     strict: bool = _f(False, STRICT_HELP)
     steps: int = _f(20, STEPS_HELP, low=0)

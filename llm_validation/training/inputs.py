@@ -8,23 +8,25 @@ renders conversational records is resolved once, for the data and the probes ali
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
+from common.errors import UserError
 from llm_validation.core.logprobs import Truncation
 from llm_validation.sources.data import PREFERENCE_FIELDS, load_examples
 from llm_validation.sources.examples import Example
 from llm_validation.sources.models import chat_template, load_model
-from llm_validation.training.tracking import report_load, select_probes, truncation_of
+from llm_validation.training.tracking import hold_out, report_load, select_probes, truncation_of
 
 
 @dataclass(frozen=True)
 class Inputs:
     """examples: the command's data (training pairs, or the examples it measures);
-    probes: the probe examples a run tracks (`--probes`, else its data; cut by `--probe-offset`
-    and `--probe-limit`); loads: what each load kept and skipped ({"data": …, "probes": …}, for
+    probes: the probe examples a run tracks (`--probes`, else its data, or under `--hold-out N`
+    its last N, which then leave `examples`; cut by `--probe-offset` and `--probe-limit`); loads: what each load kept and skipped ({"data": …, "probes": …}, for
     summary.json's `inputs`)."""
 
     examples: list[Example]
@@ -59,7 +61,15 @@ def open_inputs(
     )
     loads = {"data": report_load("data", report) if say else report.to_json()}
     probes = examples
-    if getattr(cfg, "probes", None):
+    if held := getattr(cfg, "hold_out", 0):
+        if getattr(cfg, "probes", None):
+            raise UserError("--hold-out and --probes both choose the probes: give one of them")
+        split = hold_out(examples, held)
+        examples, probes = split.training, split.probes
+        loads["held_out"] = split.to_json()
+        if say:
+            print(split.line(), file=sys.stderr)
+    elif getattr(cfg, "probes", None):
         probes, probe_report = load_examples(
             cfg.probes, template=template, required=(), strict=cfg.strict, seed=cfg.seed + 1
         )

@@ -1,7 +1,8 @@
 """Device, dtype and seed selection: the only place that looks at the hardware.
 
 `pick_device` prefers cuda, then mps, then cpu; `pick_dtype` maps the `--precision` flag to a torch
-dtype (bf16 only where the device supports it); `pick_compile` maps `--compile` to whether the
+dtype (bf16 only where the device supports it) and `slow_bf16` says when a CPU would emulate it;
+`pick_compile` maps `--compile` to whether the
 model's body is `torch.compile`d (`compile_body`); `seed_everything` seeds python, numpy and torch.
 """
 
@@ -47,6 +48,25 @@ def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
             f"unknown precision {precision!r}; choose from auto, {', '.join(PRECISIONS)}"
         )
     return PRECISIONS[precision]
+
+
+def native_cpu_bf16() -> bool:
+    """Whether this CPU has bf16 matrix units (AVX512-BF16 or AMX), through which oneDNN runs a
+    bf16 matmul faster than fp32; without them bf16 is emulated and slower."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def slow_bf16(dtype: torch.dtype, device: torch.device, native: bool | None = None) -> str | None:
+    """One line when bf16 autocast is asked of a CPU that emulates it, else None. On one with
+    AVX512-BF16 a cpu-squeeze step costs 1.26 s in bf16 and 1.87 s in fp32 (docs/findings.md)."""
+    if dtype != torch.bfloat16 or device.type != "cpu":
+        return None
+    if native_cpu_bf16() if native is None else native:
+        return None
+    return (
+        "this CPU has no native bf16 (AVX512-BF16 or AMX): bf16 autocast is emulated and slower "
+        "than fp32 here; add --precision fp32 for speed (the numbers then differ by bf16's rounding)"
+    )
 
 
 def pick_compile(requested: str, device: torch.device, track_kernel: int = 0) -> bool:

@@ -72,6 +72,47 @@ def report_cuts(label: str, cut: CutReport) -> dict:
     return cut.to_json()
 
 
+@dataclass(frozen=True)
+class HeldOut:
+    """`--hold-out N`: the training examples, the held-out probes, and how many of the N were
+    dropped because their prompt is also a training prompt (HH repeats some prompts)."""
+
+    training: list[Example]
+    probes: list[Example]
+    dropped: int
+
+    def line(self) -> str:
+        n, kept = len(self.training), len(self.probes)
+        dropped = (
+            f"; {self.dropped} dropped, as their prompt is also a training prompt"
+            if self.dropped
+            else ""
+        )
+        return (
+            f"held out: {kept} probe prompts never trained on; training on the other {n}{dropped}"
+        )
+
+    def to_json(self) -> dict:
+        return {"training": len(self.training), "probes": len(self.probes), "dropped": self.dropped}
+
+
+def hold_out(examples: Sequence[Example], n: int) -> HeldOut:
+    """The last `n` examples leave the training data and become the probes, minus any whose prompt
+    the training data still holds: probes whose own pair the run never steps on. `n` must leave
+    at least one example on each side (a UserError otherwise, before the model loads)."""
+    if n >= len(examples):
+        raise UserError(
+            f"--hold-out {n} leaves nothing to train on: the data has {len(examples)} valid "
+            "examples (after --limit)"
+        )
+    training, tail = list(examples[: len(examples) - n]), examples[len(examples) - n :]
+    seen = {ex.prompt for ex in training}
+    probes = [ex for ex in tail if ex.prompt not in seen]
+    if not probes:
+        raise UserError(f"--hold-out {n}: every held-out prompt is also a training prompt")
+    return HeldOut(training, probes, len(tail) - len(probes))
+
+
 def select_probes(
     examples: Sequence[Example], offset: int = 0, limit: int | None = None
 ) -> list[Example]:

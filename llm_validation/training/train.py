@@ -64,6 +64,7 @@ from llm_validation.training.runtime import (
     pick_device,
     pick_dtype,
     seed_everything,
+    slow_bf16,
 )
 from llm_validation.training.tracking import (
     ProbeSet,
@@ -415,6 +416,8 @@ def open_session(cfg: RunConfig) -> Session:
     """Load model, data and probes (`open_inputs`); build the optimiser."""
     device = pick_device(cfg.device)
     dtype = pick_dtype(cfg.precision, device)
+    if note := slow_bf16(dtype, device):
+        say(note)
     seed_everything(cfg.seed)
     opened = open_inputs(cfg, required=required_fields(cfg.method), device=device)
     examples, model, tokenizer, truncation = (

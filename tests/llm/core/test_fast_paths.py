@@ -8,7 +8,7 @@ import torch
 
 from llm_validation.core.directions import OPTIMISERS, make_optimizer
 from llm_validation.core.logprobs import collate, sequence_logps, tokenize_example
-from llm_validation.training.runtime import compile_body, pick_compile
+from llm_validation.training.runtime import compile_body, pick_compile, slow_bf16
 
 
 def _loss(model, tokenizer, examples):
@@ -49,6 +49,15 @@ def test_compile_is_off_on_cpu_unless_asked_for():
     assert pick_compile("auto", cpu) is False
     assert pick_compile("off", torch.device("cuda")) is False
     assert pick_compile("on", cpu) is True
+
+
+def test_bf16_on_a_cpu_that_emulates_it_is_named_in_one_line():
+    cpu, bf16 = torch.device("cpu"), torch.bfloat16
+    note = slow_bf16(bf16, cpu, native=False)
+    assert "--precision fp32" in note and "\n" not in note
+    assert slow_bf16(bf16, cpu, native=True) is None
+    assert slow_bf16(torch.float32, cpu, native=False) is None
+    assert slow_bf16(bf16, torch.device("cuda"), native=False) is None
 
 
 @pytest.mark.gpu

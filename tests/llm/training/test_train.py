@@ -222,6 +222,23 @@ def test_probe_offset_tracks_another_selection_of_the_training_prompts(tmp_path)
     assert ids[2] == {prompt_id(ex.prompt) for ex in examples[2:4]}
 
 
+def test_a_held_out_run_probes_prompts_it_never_trains_on(tmp_path):
+    """--hold-out 3: the last 3 of 8 examples are the probes and the first 5 the training pairs."""
+    import json
+
+    from common.runs import PROMPTS, prompt_id
+    from llm_validation.sources.data import load_examples
+
+    examples, _ = load_examples("synthetic", limit=8, seed=0)
+    cfg = RunConfig(method="dpo", steps=2, eval_every=1, out=str(tmp_path), **TINY, hold_out=3)
+    out = main(cfg)
+    assert {r["prompt"] for r in read_metrics(out / PROMPTS)} == {
+        prompt_id(ex.prompt) for ex in examples[5:]
+    }
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["inputs"]["held_out"] == {"training": 5, "probes": 3, "dropped": 0}
+
+
 @pytest.mark.parametrize("offset", [-1, 8])
 def test_a_probe_offset_that_leaves_no_probe_is_one_line_before_the_model_loads(tmp_path, offset):
     from common.errors import UserError
