@@ -188,7 +188,8 @@ def find_runs(
     method by folder name and every other run with the same settings but its seed (pooled as
     seeds); a note for every run not used (a run of the method with other settings, a run whose
     config.json names no method: `method` names it, e.g. for a user's trl run; a run whose last
-    phase starts after `until`) and for every run still going. `until`: read each run through
+    phase starts after `until`), for every run still going and for every run whose probes
+    were held out of training. `until`: read each run through
     that step only (`Run.through`)."""
     if not root.is_dir():
         raise UserError(f"--runs: no such folder {root}")
@@ -214,6 +215,12 @@ def find_runs(
             run = run.through(until)
             last = max(int(c.steps[-1]) for c in run.curves.values() if c.steps.size)
             notes.append(f"{run.name}: read through step {last} (--until {until})")
+        if held := run.config.get("hold_out"):
+            notes.append(
+                f"{run.name}: its probes are {held} prompts held out of training (--hold-out): "
+                "its y⁺ and y⁻ answer prompts it never trains on, where the paper's y⁺ and y⁻ "
+                "claims are about trained pairs"
+            )
         if run.in_progress:
             last = int(run.curves["chosen"].steps[-1]) if "chosen" in run.curves else 0
             notes.append(f"{run.name}: no {SUMMARY} (still going?): read through step {last}")

@@ -293,6 +293,22 @@ def test_a_run_still_going_is_read_through_its_last_complete_evaluation(tmp_path
     assert verdicts(tmp_path)["dpo_y_star_rises"] == "holds"
 
 
+def test_a_run_whose_probes_were_held_out_of_training_is_named(tmp_path):
+    """--hold-out probes answer prompts the run never trained on: the paper's y⁺ and y⁻ claims
+    are about trained pairs, so trends says which runs read them elsewhere."""
+    write_run(tmp_path, "dpo", "dpo", PAPER_DPO, hold_out=16)
+    write_run(tmp_path / "other", "dpo", "dpo", PAPER_DPO)
+    (tmp_path / "dpo" / "summary.json").write_text("{}")
+    (tmp_path / "other" / "dpo" / "summary.json").write_text("{}")
+    _, held_notes = find_runs(tmp_path / "dpo")
+    _, trained_notes = find_runs(tmp_path / "other")
+    assert held_notes == [
+        "dpo: its probes are 16 prompts held out of training (--hold-out): its y⁺ and y⁻ answer "
+        "prompts it never trains on, where the paper's y⁺ and y⁻ claims are about trained pairs"
+    ]
+    assert trained_notes == []
+
+
 def test_a_phase_that_starts_between_evaluations_is_read_from_the_last_one_before_it(tmp_path):
     """sft_steps 3 with evaluations at 0, 2, 4, 6: DPO starts from the step-2 evaluation (the
     last at or before step 3), never from step 4's, which DPO already moved."""
