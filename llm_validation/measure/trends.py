@@ -189,8 +189,7 @@ def find_runs(
     seeds); a note for every run not used (a run of the method with other settings, a run whose
     config.json names no method: `method` names it, e.g. for a user's trl run; a run whose last
     phase starts after `until`), for every run still going and for every run whose probes
-    were held out of training. `until`: read each run through
-    that step only (`Run.through`)."""
+    were held out of training. `until`: read each run through that step only (`Run.through`)."""
     if not root.is_dir():
         raise UserError(f"--runs: no such folder {root}")
     folders = [path.parent for path in run_files(root, METRICS)]

@@ -26,7 +26,8 @@ from llm_validation.training.tracking import hold_out, report_load, select_probe
 class Inputs:
     """examples: the command's data (training pairs, or the examples it measures);
     probes: the probe examples a run tracks (`--probes`, else its data, or under `--hold-out N`
-    its last N, which then leave `examples`; cut by `--probe-offset` and `--probe-limit`); loads: what each load kept and skipped ({"data": …, "probes": …}, for
+    its last N, which then leave `examples`; cut by `--probe-offset` and `--probe-limit`);
+    loads: what each load kept and skipped ({"data": …, "probes": …, "held_out": …}, for
     summary.json's `inputs`)."""
 
     examples: list[Example]

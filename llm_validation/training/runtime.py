@@ -2,8 +2,8 @@
 
 `pick_device` prefers cuda, then mps, then cpu; `pick_dtype` maps the `--precision` flag to a torch
 dtype (bf16 only where the device supports it) and `slow_bf16` says when a CPU would emulate it;
-`pick_compile` maps `--compile` to whether the
-model's body is `torch.compile`d (`compile_body`); `seed_everything` seeds python, numpy and torch.
+`pick_compile` maps `--compile` to whether the model's body is `torch.compile`d (`compile_body`);
+`seed_everything` seeds python, numpy and torch.
 """
 
 from __future__ import annotations

@@ -297,7 +297,7 @@ def test_a_run_whose_probes_were_held_out_of_training_is_named(tmp_path):
     """--hold-out probes answer prompts the run never trained on: the paper's y⁺ and y⁻ claims
     are about trained pairs, so trends says which runs read them elsewhere."""
     write_run(tmp_path, "dpo", "dpo", PAPER_DPO, hold_out=16)
-    write_run(tmp_path / "other", "dpo", "dpo", PAPER_DPO)
+    write_run(tmp_path / "other", "dpo", "dpo", PAPER_DPO, hold_out=0)  # as every run records it
     (tmp_path / "dpo" / "summary.json").write_text("{}")
     (tmp_path / "other" / "dpo" / "summary.json").write_text("{}")
     _, held_notes = find_runs(tmp_path / "dpo")

@@ -224,8 +224,6 @@ def test_probe_offset_tracks_another_selection_of_the_training_prompts(tmp_path)
 
 def test_a_held_out_run_probes_prompts_it_never_trains_on(tmp_path):
     """--hold-out 3: the last 3 of 8 examples are the probes and the first 5 the training pairs."""
-    import json
-
     from common.runs import PROMPTS, prompt_id
     from llm_validation.sources.data import load_examples
 
