@@ -187,8 +187,8 @@ PRESETS = {
             batch_size=(
                 2,
                 "paper: 4; RMSprop's step is ≈ lr whatever the batch, so 2 pairs buy twice "
-                "the steps per CPU-second; at 1 (with 32/16) y⁺ stalls above its start "
-                "(docs/findings.md grid)",
+                "the steps per CPU-second; batches 1 and 4 squeeze at the same pace per "
+                "minute, and at 1 with 32/16 y⁺ stalls above its start (docs/findings.md grid)",
             ),
             max_length=(64, "paper: 512; a DPO step of 2 pairs then costs ≈ 2 s on 2 cores"),
             max_prompt_length=(32, "paper: 256; the prompt's last 32 tokens"),
