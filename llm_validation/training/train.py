@@ -59,6 +59,7 @@ from llm_validation.training.onpolicy import load_reward, sample_pairs
 from llm_validation.training.runtime import (
     batch_indices,
     compile_body,
+    keep_freed_blocks,
     mixed_seed,
     pick_compile,
     pick_device,
@@ -418,6 +419,7 @@ def open_session(cfg: RunConfig) -> Session:
     dtype = pick_dtype(cfg.precision, device)
     if note := slow_bf16(dtype, device):
         say(note)
+    keep_freed_blocks(device)
     seed_everything(cfg.seed)
     opened = open_inputs(cfg, required=required_fields(cfg.method), device=device)
     examples, model, tokenizer, truncation = (

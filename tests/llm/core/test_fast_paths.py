@@ -2,13 +2,20 @@
 was, and on a CUDA card give the CPU path's numbers."""
 
 import copy
+import ctypes
+import sys
 
 import pytest
 import torch
 
 from llm_validation.core.directions import OPTIMISERS, make_optimizer
 from llm_validation.core.logprobs import collate, sequence_logps, tokenize_example
-from llm_validation.training.runtime import compile_body, pick_compile, slow_bf16
+from llm_validation.training.runtime import (
+    compile_body,
+    keep_freed_blocks,
+    pick_compile,
+    slow_bf16,
+)
 
 
 def _loss(model, tokenizer, examples):
@@ -49,6 +56,41 @@ def test_compile_is_off_on_cpu_unless_asked_for():
     assert pick_compile("auto", cpu) is False
     assert pick_compile("off", torch.device("cuda")) is False
     assert pick_compile("on", cpu) is True
+
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+def mapped_bytes() -> int:
+    """glibc's `hblkhd`: the bytes it holds in blocks mapped on their own (mmap), not on its heap."""
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallinfo2.restype = MallInfo2
+    return libc.mallinfo2().hblkhd
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_a_cpu_run_keeps_large_blocks_on_the_heap_instead_of_mapping_each_afresh():
+    assert keep_freed_blocks(torch.device("cuda")) is False  # a GPU run's host memory is left alone
+    assert keep_freed_blocks(torch.device("cpu")) is True
+    before = mapped_bytes()
+    block = torch.ones(2**24)  # 64 MB: above glibc's largest mmap threshold (32 MB)
+    assert mapped_bytes() == before
+    del block
 
 
 def test_bf16_on_a_cpu_that_emulates_it_is_named_in_one_line():
