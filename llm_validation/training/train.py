@@ -43,6 +43,7 @@ from llm_validation.core.logprobs import (
     length_buckets,
     score,
     sequence_logps,
+    shared_sequence_logps,
     tokenize_example,
     two_buckets,
 )
@@ -80,16 +81,11 @@ from llm_validation.training.tracking import (
 Pair = tuple[Tokenized, Tokenized | None]
 
 
-def group_logps(model, pairs: list[Pair], pad_id: int, reduction: str, groups: tuple[str, ...]):
-    """Padded forwards over the responses a loss reads → ({group: log π}, {group: |y|}),
-    Shape: (B,) each. Groups: ("y",) reads y⁺ of each pair, ("chosen", "rejected") both (one
-    concatenated batch, as the DPO repo's, cut in two by length where that saves padding). Under `reduction="mean"` the score is already the
-    token mean (1/|y|) Σ log π, so |y| is reported as 1: a length-normalised loss (SimPO, RPO's
-    NLL) must not divide by |y| a second time."""
-    pairwise = groups == PAIR
-    items = [w for w, _ in pairs] + ([r for _, r in pairs] if pairwise else [])
+def padded_logps(model, items: list[Tokenized], pad_id: int, reduction: str):
+    """(log π, |y|) of `items` in one padded batch, or two cut by length where that saves padding
+    (~20 % of a DPO step), Shape: (N,) each, in item order."""
     device = next(model.parameters()).device
-    buckets = two_buckets([len(it.ids) for it in items])  # less padding: ~20 % of a DPO step
+    buckets = two_buckets([len(it.ids) for it in items])
     logps, lengths = [], []
     for bucket in buckets:
         ids, attention, response = (
@@ -98,7 +94,24 @@ def group_logps(model, pairs: list[Pair], pad_id: int, reduction: str, groups: t
         logps.append(sequence_logps(model, ids, attention, response, reduction))
         lengths.append(response[:, 1:].sum(-1).double())
     back = torch.as_tensor(np.argsort(np.concatenate(buckets)), device=device)  # to item order
-    logp, length = torch.cat(logps)[back], torch.cat(lengths)[back]  # (B or 2B,)
+    return torch.cat(logps)[back], torch.cat(lengths)[back]
+
+
+def group_logps(model, pairs: list[Pair], pad_id: int, reduction: str, groups: tuple[str, ...]):
+    """Forwards over the responses a loss reads → ({group: log π}, {group: |y|}), Shape: (B,)
+    each. Groups: ("y",) reads y⁺ of each pair, ("chosen", "rejected") both: each pair's prompt
+    run once for its two responses (`shared_sequence_logps`), else one concatenated padded batch
+    as the DPO repo's (`padded_logps`). Under `reduction="mean"` the score is already the token
+    mean (1/|y|) Σ log π, so |y| is reported as 1: a length-normalised loss (SimPO, RPO's NLL)
+    must not divide by |y| a second time."""
+    pairwise = groups == PAIR
+    items = [w for w, _ in pairs] + ([r for _, r in pairs] if pairwise else [])
+    device = next(model.parameters()).device
+    logp = shared_sequence_logps(model, items, pad_id, reduction)  # a pair's prompt run once
+    if logp is not None:
+        length = torch.tensor([it.response_len for it in items], dtype=torch.float64, device=device)
+    else:
+        logp, length = padded_logps(model, items, pad_id, reduction)
     if reduction == "mean":
         length = torch.ones_like(length)
     b = len(pairs)
