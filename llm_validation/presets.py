@@ -159,7 +159,7 @@ PRESETS = {
         ),
         _preset(
             "cpu-squeeze",
-            "off-policy DPO on SmolLM2 into the squeeze: 499 HH pairs, lr 5e-5, 2,400 steps",
+            "off-policy DPO on SmolLM2 into the squeeze: 499 HH pairs, lr 5e-5, batch 8, 700 steps",
             CPU,
             method=("dpo", "paper: off-policy DPO"),
             limit=(
@@ -169,7 +169,7 @@ PRESETS = {
             ),
             probe_limit=(
                 16,
-                "paper: 500 of the training prompts; 16 (an evaluation ≈ 15 steps); "
+                "paper: 500 of the training prompts; 16 (an evaluation ≈ 7 s in bf16); "
                 "--probe-offset 16 gives the same run on the next 16",
             ),
             lr=(
@@ -185,21 +185,25 @@ PRESETS = {
             ),
             beta=(0.1, "paper: β = 0.1"),
             batch_size=(
-                2,
-                "paper: 4; RMSprop's step is ≈ lr whatever the batch, so 2 pairs buy twice "
-                "the steps per CPU-second; batches 1 and 4 squeeze at the same pace per "
-                "minute, and at 1 with 32/16 y⁺ stalls above its start (docs/findings.md grid)",
+                8,
+                "paper: 4; the squeeze's pace is set by pair-visits, whatever the batch "
+                "(batches 1, 2, 4 and 8 at 64/32, docs/findings.md grid), and 8 pairs a step "
+                "are the cheapest visits on 2 cores (0.39 s each in bf16, 0.6 s at batch 2)",
             ),
-            max_length=(64, "paper: 512; a DPO step of 2 pairs then costs ≈ 2 s on 2 cores"),
+            max_length=(64, "paper: 512; at 32/16 y⁺ stalls above its start (grid)"),
             max_prompt_length=(32, "paper: 256; the prompt's last 32 tokens"),
-            steps=(
-                2400,
-                "paper: ≈ 2.7 epochs of 5,000 pairs; here 9.6 epochs of 499: the loss saturates "
-                "in epoch 2, y⁺ peaks at step 400, is back at its start by step 1,200 and below "
-                "it beyond the noise of 16 prompts from step 2,100 (docs/findings.md); ≈ 1 h 30 "
-                "min on 2 cores, twice the 45-minute target",
+            precision=(
+                "bf16",
+                "the reference GPU run's bf16 autocast; 1.7× a step on a CPU with AVX512-BF16 "
+                "or AMX (a CPU without them emulates it, says so, and --precision fp32 is faster)",
             ),
-            eval_every=(100, "paper: every 25 steps; 24 evaluations of 16 prompts × 13 types"),
+            steps=(
+                700,
+                "paper: ≈ 2.7 epochs of 5,000 pairs; here 11 epochs of 499: y⁺ peaks at step "
+                "100, is below its start from step 300 and beyond the noise of 16 prompts from "
+                "step 550 (docs/findings.md); ≈ 40 min on 2 idle cores",
+            ),
+            eval_every=(50, "paper: every 25 steps; 14 evaluations of 16 prompts × 13 types"),
         ),
         _preset(
             "cpu-extend-dpo",
