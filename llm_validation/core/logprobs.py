@@ -397,10 +397,13 @@ def shared_sequence_logps(
     model, items: Sequence[Tokenized], pad_id: int, reduction: str = "sum"
 ) -> Tensor | None:
     """Differentiable log π(y | x) of `items` through `shared_prompt_rows` (Shape: (N,)), or None
-    where it does not apply (`shares_prompts`, or a model without a body/head split): the
-    caller then takes the padded path, `sequence_logps`."""
+    where it does not apply (`shares_prompts`, a model without a body/head split, or one that
+    checkpoints its layers, which turns the cache off): the caller then takes the padded path,
+    `sequence_logps`."""
     parts = body_and_head(model)
-    if parts is None or not shares_prompts(items):
+    if parts is None or getattr(parts.body, "gradient_checkpointing", False):
+        return None
+    if not shares_prompts(items):
         return None
     seq, targets, x = shared_prompt_rows(parts, items, pad_id)
     logp = gathered_logps(parts.head, x, targets, max(1, HEAD_CHUNK // parts.vocab))

@@ -76,3 +76,16 @@ def test_sharing_is_declined_where_it_would_not_save_tokens_or_cannot_apply():
     assert not shares_prompts(one_each)  # G·P + N·R = 8 = N·T: nothing saved
     assert not shares_prompts([Tokenized((1, 2, 3), 3), Tokenized((1, 2, 3, 4), 3)])  # no response
     assert not shares_prompts([Tokenized((1, 2), 0), Tokenized((1, 2), 0)])  # no prompt
+
+
+def test_a_model_that_checkpoints_its_layers_keeps_the_padded_path(tiny):
+    """Gradient checkpointing turns the key/value cache off, so the prompt cannot be shared."""
+    model, _ = tiny
+    items = shared_items(model.config.vocab_size)
+    model.gradient_checkpointing_enable()
+    model.train()
+    try:
+        assert shared_sequence_logps(model, items, 0) is None
+    finally:
+        model.gradient_checkpointing_disable()
+        model.eval()

@@ -53,7 +53,7 @@ def test_pairing_matches_the_kth_occurrence_of_a_prompt_and_counts_the_rest():
 @pytest.mark.parametrize(
     "name, every",
     [(n, 25) for n in PRESETS if n.startswith("paper-")]
-    + [(n, 100 if n == "cpu-squeeze" else 4) for n in PRESETS if n.startswith("cpu-")]
+    + [(n, 50 if n == "cpu-squeeze" else 4) for n in PRESETS if n.startswith("cpu-")]
     + [("gpu-dpo", 100), ("gpu-sft", 50), ("gpu-sft-dpo", 100), ("gpu-extend-dpo", 100)]
     + [("gpu-onpolicy-dpo", 20)],
 )
