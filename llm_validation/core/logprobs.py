@@ -311,11 +311,14 @@ def response_rows(
 def prompt_groups(items: Sequence[Tokenized]) -> tuple[np.ndarray, list[int]]:
     """(group of each item, Shape: (N,), the first item of each group): items whose prompt ids
     are equal share a group (a pair's y⁺ and y⁻; a probe's 13 responses)."""
-    first: dict[tuple[int, ...], int] = {}
-    group = [first.setdefault(it.ids[: it.prompt_len], len(first)) for it in items]
-    firsts = [0] * len(first)
-    for i in reversed(range(len(items))):
-        firsts[group[i]] = i
+    index: dict[tuple[int, ...], int] = {}
+    group, firsts = [], []
+    for i, it in enumerate(items):
+        prompt = it.ids[: it.prompt_len]
+        if prompt not in index:
+            index[prompt] = len(firsts)
+            firsts.append(i)
+        group.append(index[prompt])
     return np.asarray(group), firsts
 
 
@@ -325,7 +328,7 @@ def shares_prompts(items: Sequence[Tokenized]) -> bool:
     N responses to R, against N sequences to T)."""
     if not items or any(it.prompt_len < 1 or it.response_len < 1 for it in items):
         return False
-    group, firsts = prompt_groups(items)
+    _, firsts = prompt_groups(items)
     prompt = max(items[i].prompt_len for i in firsts)
     response = max(it.response_len for it in items)
     return len(firsts) * prompt + len(items) * response < len(items) * max(
@@ -393,17 +396,23 @@ def shared_prompt_rows(
     )
 
 
+def prompt_sharing(model, items: Sequence[Tokenized]) -> Split | None:
+    """The body/head split through which `items` can share their prompts
+    (`shared_prompt_rows`), or None: a model without a split, one that checkpoints its layers
+    (which turns the cache off), or items that `shares_prompts` declines."""
+    parts = body_and_head(model)
+    if parts is None or getattr(parts.body, "gradient_checkpointing", False):
+        return None
+    return parts if shares_prompts(items) else None
+
+
 def shared_sequence_logps(
     model, items: Sequence[Tokenized], pad_id: int, reduction: str = "sum"
 ) -> Tensor | None:
     """Differentiable log π(y | x) of `items` through `shared_prompt_rows` (Shape: (N,)), or None
-    where it does not apply (`shares_prompts`, a model without a body/head split, or one that
-    checkpoints its layers, which turns the cache off): the caller then takes the padded path,
-    `sequence_logps`."""
-    parts = body_and_head(model)
-    if parts is None or getattr(parts.body, "gradient_checkpointing", False):
-        return None
-    if not shares_prompts(items):
+    where `prompt_sharing` declines: the caller then takes the padded path, `sequence_logps`."""
+    parts = prompt_sharing(model, items)
+    if parts is None:
         return None
     seq, targets, x = shared_prompt_rows(parts, items, pad_id)
     logp = gathered_logps(parts.head, x, targets, max(1, HEAD_CHUNK // parts.vocab))
@@ -566,8 +575,8 @@ def score(
     from common.progress import progress as display
 
     device = next(model.parameters()).device
-    parts = body_and_head(model) if split else None
-    shared = share_prompts and parts is not None and shares_prompts(items)
+    parts = prompt_sharing(model, items) if split and share_prompts else None
+    shared = parts is not None
     buckets = (
         prompt_buckets(items, batch_tokens)
         if shared

@@ -1,12 +1,14 @@
 """A prompt run once for all its responses (`logprobs.shared_prompt_rows`) gives the padded batch's
 log-probabilities and gradients: the same keys at the same positions, fewer tokens."""
 
+import numpy as np
 import pytest
 import torch
 
 from llm_validation.core.logprobs import (
     Tokenized,
     collate,
+    prompt_buckets,
     prompt_groups,
     score,
     sequence_logps,
@@ -57,7 +59,8 @@ def test_shared_prompts_give_the_padded_batchs_gradients(tiny):
 def test_a_probe_scores_every_statistic_the_same_with_its_prompt_shared(tiny):
     model, _ = tiny
     items = shared_items(model.config.vocab_size, seed=2)
-    shared, plain = score(model, items, 0), score(model, items, 0, share_prompts=False)
+    shared = score(model, items, 0, batch_tokens=24)  # several buckets of whole groups
+    plain = score(model, items, 0, share_prompts=False)
     for name, values in plain.items():
         torch.testing.assert_close(
             torch.as_tensor(shared[name]), torch.as_tensor(values), atol=TOL, rtol=0
@@ -86,6 +89,22 @@ def test_a_model_that_checkpoints_its_layers_keeps_the_padded_path(tiny):
     model.train()
     try:
         assert shared_sequence_logps(model, items, 0) is None
+        assert np.isfinite(score(model, items, 0)["logp"]).all()  # scoring takes the padded path
     finally:
         model.gradient_checkpointing_disable()
         model.eval()
+
+
+def test_buckets_keep_each_prompt_group_whole_and_within_the_token_budget():
+    items = shared_items(1000, prompts=(5, 3, 7, 2), responses=((4, 6), (2,), (5, 1, 3), (9, 9)))
+    group, _ = prompt_groups(items)
+    budget = 30
+    buckets = prompt_buckets(items, budget)
+    assert len(buckets) > 1
+    assert sorted(np.concatenate(buckets).tolist()) == list(range(len(items)))  # each item once
+    for bucket in buckets:
+        groups = set(group[bucket].tolist())
+        assert all(set(np.flatnonzero(group == g)) <= set(bucket) for g in groups)  # groups whole
+        prompt = max(items[i].prompt_len for i in bucket)
+        response = max(items[i].response_len for i in bucket)
+        assert len(groups) == 1 or len(groups) * prompt + len(bucket) * response <= budget
