@@ -10,6 +10,7 @@ the result does not depend on W beyond the float rounding of a different batch c
 
 from __future__ import annotations
 
+import atexit
 from collections.abc import Sequence
 
 import numpy as np
@@ -24,13 +25,30 @@ def world() -> tuple[int, int]:
     return 0, 1
 
 
+_RETIRED: list = []  # process groups `close` destroyed, released at exit (`_release_retired`)
+
+
 def close() -> None:
     """Destroy the process group, if one is initialised, once a run is done: a gloo thread that
     outlives the interpreter aborts it at exit (std::terminate, SIGABRT: an intermittent failure
-    of a finished torchrun run)."""
+    of a finished torchrun run).
+
+    The group object itself is kept until `atexit`. A DDP model's reducer also holds it, and
+    when the reducer is freed last (the trainer going out of scope just after this call) the
+    group's destructor joins gloo's worker threads with the GIL held, while a worker still
+    finishing the barrier's work waits for the GIL to free a Python-owned tensor: a deadlock
+    (measured: 1 finished torchrun run in 7 hung in `~ProcessGroupGloo` under `Reducer`'s
+    dealloc). Released from Python, the group's binding drops the GIL before destroying it."""
     if dist.is_available() and dist.is_initialized():
         dist.barrier()  # every rank done with its collectives before any tears the group down
+        _RETIRED.append(dist.group.WORLD)
         dist.destroy_process_group()
+
+
+@atexit.register
+def _release_retired() -> None:
+    """Free the retired groups while the interpreter is whole (atexit runs before finalisation)."""
+    _RETIRED.clear()
 
 
 def is_main() -> bool:
