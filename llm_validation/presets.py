@@ -201,9 +201,10 @@ PRESETS = {
             ),
             steps=(
                 500,
-                "paper: ≈ 2.7 epochs of 5,000 pairs; here 8 epochs of 499: y⁺ peaks at step "
-                "100, is below its start from step 300 and ≈ 5 nats below it at step 500 "
-                "(docs/findings.md); ≈ 40 min on 2 idle cores",
+                "paper: ≈ 2.7 epochs of 5,000 pairs; here 8 epochs of 499: over prompts 1–128 "
+                "y⁺ peaks at step 150, is below its start from step 350 and beyond the noise "
+                "from step 450 (prompts 129–256: step 650; docs/findings.md); 37 min on 2 idle "
+                "cores",
             ),
             eval_every=(
                 50,

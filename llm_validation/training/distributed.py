@@ -37,7 +37,7 @@ def close() -> None:
     when the reducer is freed last (the trainer going out of scope just after this call) the
     group's destructor joins gloo's worker threads with the GIL held, while a worker still
     finishing the barrier's work waits for the GIL to free a Python-owned tensor: a deadlock
-    (measured: 1 finished torchrun run in 7 hung in `~ProcessGroupGloo` under `Reducer`'s
+    (measured: 1 finished torchrun run in 14 hung in `~ProcessGroupGloo` under `Reducer`'s
     dealloc). Released from Python, the group's binding drops the GIL before destroying it."""
     if dist.is_available() and dist.is_initialized():
         dist.barrier()  # every rank done with its collectives before any tears the group down
