@@ -55,6 +55,15 @@ def at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def positive_ints(text: str | None, flag: str) -> tuple[int, ...]:
+    """The comma-separated integers ≥ 1 in `text` (None or blank: none), else a `UserError`
+    naming `flag`."""
+    items = [item.strip() for item in (text or "").split(",") if item.strip()]
+    if not all(item.isdigit() and int(item) >= 1 for item in items):
+        raise UserError(f"{flag} must be comma-separated integers ≥ 1, got {text!r}")
+    return tuple(int(item) for item in items)
+
+
 def bound_error(value, meta) -> str | None:
     """Why `value` breaks its field's bounds (`low`, `above`, `high`, `below`; floats finite)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):

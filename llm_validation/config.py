@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from common.cliargs import SEED, Checked
+from common.cliargs import SEED, Checked, positive_ints
 from common.cliargs import option as _f
 from common.errors import UserError
 from common.progress import MODES as PROGRESS_MODES
@@ -126,6 +126,12 @@ class RunConfig(Tokenization):
     eval_every: int = _f(
         5, "evaluate probes every K optimiser steps (and at steps 0 and last)", low=1
     )
+    eval_at: str | None = _f(
+        None,
+        "comma-separated optimiser steps to evaluate at as well (e.g. 20,40,60: an early phase "
+        "read closely, then every --eval-every)",
+        type=str,
+    )
     batch_size: int = _f(4, BATCH_HELP, low=1)
     micro_batch_size: int | None = _f(
         None,
@@ -209,6 +215,15 @@ class RunConfig(Tokenization):
     )
     json: bool = _f(False, "print summary.json as one JSON object (instead of the report)")
     progress: str = _f("auto", PROGRESS_HELP, choices=PROGRESS_MODES)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.evaluation_steps()
+        positive_ints(self.track_intervals, "--track-intervals")
+
+    def evaluation_steps(self) -> tuple[int, ...]:
+        """The steps of --eval-at (evaluations besides every --eval-every, step 0 and the last)."""
+        return positive_ints(self.eval_at, "--eval-at")
 
     def run_dir(self) -> Path:
         if self.preset:

@@ -159,7 +159,7 @@ PRESETS = {
         ),
         _preset(
             "cpu-squeeze",
-            "off-policy DPO on SmolLM2 into the squeeze: 499 HH pairs, lr 5e-5, batch 8, 500 steps",
+            "off-policy DPO on SmolLM2 into the squeeze: 499 HH pairs, lr 5e-5, batch 8, 650 steps",
             CPU,
             method=("dpo", "paper: off-policy DPO"),
             limit=(
@@ -170,9 +170,9 @@ PRESETS = {
             probe_limit=(
                 128,
                 "paper: 500 of the training prompts; 128 (an evaluation ≈ 66 s in bf16): "
-                "irr_train's early rise, +2.3 nats at step 50, is beyond their noise, not 64's "
-                "or 16's (docs/findings.md); --probe-offset 128 gives the same run on the next "
-                "128",
+                "irr_train's early rise, +4.0 [+2.3, +5.7] nats at step 60, is beyond their "
+                "noise, not 64's or 16's (docs/findings.md); --probe-offset 128 gives the same "
+                "run on the next 128",
             ),
             lr=(
                 5e-5,
@@ -200,16 +200,20 @@ PRESETS = {
                 "or AMX (a CPU without them emulates it, says so, and --precision fp32 is faster)",
             ),
             steps=(
-                500,
-                "paper: ≈ 2.7 epochs of 5,000 pairs; here 8 epochs of 499: over prompts 1–128 "
-                "y⁺ peaks at step 150, is below its start from step 350 and beyond the noise "
-                "from step 450 (prompts 129–256: step 650; docs/findings.md); 37 min on 2 idle "
-                "cores",
+                650,
+                "paper: ≈ 2.7 epochs of 5,000 pairs; here 10 epochs of 499: y⁺ peaks at step "
+                "150 and is below its start beyond the noise from step 450 over prompts 1–128, "
+                "from step 650 over prompts 129–256 (docs/findings.md); 43 min on 2 idle cores",
             ),
             eval_every=(
-                50,
-                "paper: every 25 steps; 11 evaluations of 128 prompts × 13 types, the first "
-                "after 50 steps, within irr_train's rise (steps 20–70)",
+                130,
+                "paper: every 25 steps; an evaluation of 128 prompts × 13 types costs what 22 "
+                "steps do, so 5 after the early phase",
+            ),
+            eval_at=(
+                "20,40,60",
+                "irr_train's rise is over by step 80 and dips at 50 (read every 10 steps: +2.0, "
+                "+3.6, +4.0 nats at 20, 40, 60)",
             ),
         ),
         _preset(

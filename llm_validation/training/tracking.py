@@ -36,6 +36,21 @@ from llm_validation.sources.data import LoadReport
 from llm_validation.sources.examples import Example
 
 
+def scheduled_evaluation(step: int, every: int, at: Sequence[int] = ()) -> bool:
+    """Whether probes are scored after optimiser step `step`: every `every` steps and at the
+    steps `at` (trainer and callback also score step 0 and the last)."""
+    return step % every == 0 or step in at
+
+
+def unreached_evaluations(at: Sequence[int], total: int) -> str | None:
+    """The line that says which requested evaluation steps lie beyond a run of `total` steps."""
+    beyond = sorted(s for s in at if s > total)
+    if not beyond:
+        return None
+    steps = ", ".join(map(str, beyond))
+    return f"evaluation step(s) {steps} lie beyond the run's {total} steps: not evaluated"
+
+
 @dataclass(frozen=True)
 class ProbeSet:
     """Tokenised probes, flat over (example, probe type).

@@ -8,7 +8,8 @@ The loop, per phase of the method's plan (`common.methods.plan`):
         clip ‖∇‖ ≤ max_grad_norm; optimiser step
         every eval_every steps:  score the probes → metrics.csv (appended, flushed); checkpoint
 
-Probes are scored at step 0 and after every `eval_every` optimiser steps and the last; each row
+Probes are scored at step 0, after every `eval_every` optimiser steps, at the steps of `eval_at`
+and after the last; each row
 records `step` and `examples_seen` (= step × batch_size).
 """
 
@@ -28,6 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from common.cliargs import positive_ints
 from common.errors import UserError
 from common.methods import METHODS, Phase
 from common.probes import PROBE_TYPES, Y_STAR
@@ -75,7 +77,9 @@ from llm_validation.training.tracking import (
     prompt_rows,
     report_cuts,
     save_arrays,
+    scheduled_evaluation,
     summarize,
+    unreached_evaluations,
 )
 
 Pair = tuple[Tokenized, Tokenized | None]
@@ -408,9 +412,6 @@ def check_config(cfg: RunConfig) -> None:
             )
     if cfg.track_kernel and cfg.resume:
         raise UserError("--track-kernel cannot --resume: the trajectory intervals start at step 0")
-    intervals = [s for s in cfg.track_intervals.split(",") if s.strip()]
-    if not all(s.strip().isdigit() and int(s) >= 1 for s in intervals):
-        raise UserError(f"--track-intervals must be positive integers, got {cfg.track_intervals!r}")
     if cfg.micro_batch_size is not None and cfg.micro_batch_size > cfg.batch_size:
         raise UserError("--micro-batch-size must lie in [1, batch size]")
     if cfg.method == "onpolicy-dpo":
@@ -539,7 +540,7 @@ def train(cfg: RunConfig, on_eval: Callable[[int], None] | None = None) -> Path:
             phases[-1].loss,
             hyper_parameters(LOSSES[phases[-1].loss], asdict(cfg)),
             session.out,
-            [int(s) for s in cfg.track_intervals.split(",") if s.strip()],
+            positive_ints(cfg.track_intervals, "--track-intervals"),
             sum(p.steps for p in phases),
             cfg.probe_types.split(",") if cfg.probe_types else None,
         )
@@ -552,6 +553,9 @@ def train(cfg: RunConfig, on_eval: Callable[[int], None] | None = None) -> Path:
     logs = RunLogs(session.out, keep_through=start if start else None)
     writes = Writes(logs, start if start else None)
     total = sum(p.steps for p in phases)
+    eval_at = cfg.evaluation_steps()
+    if note := unreached_evaluations(eval_at, total):
+        say(f"--eval-at: {note}")
     started, step, losses = time.perf_counter(), start, []
     if start == 0:
         with writes.guard():
@@ -578,7 +582,7 @@ def train(cfg: RunConfig, on_eval: Callable[[int], None] | None = None) -> Path:
                 step += 1
                 bar.set_postfix(loss=f"{losses[-1]:.4g}")
                 bar.update(1)
-                if step % cfg.eval_every == 0 or step == total:
+                if scheduled_evaluation(step, cfg.eval_every, eval_at) or step == total:
                     evaluation(session, logs, writes, step, losses)
                     losses = []
                     if on_eval is not None:

@@ -344,6 +344,7 @@ def _callback(cfg: RunConfig, out: Path, probes: list[Example]) -> LearningDynam
     return LearningDynamicsCallback(
         probes,
         eval_every=cfg.eval_every,
+        eval_at=cfg.evaluation_steps(),
         probe_types=types,
         out=out,
         truncation=truncation_of(cfg),
@@ -371,6 +372,7 @@ def _run_trl(cfg: RunConfig, out: Path) -> Path:
     training = report_cuts("training pairs", cuts) if is_main() else None
     started, offset = time.perf_counter(), 0
     phases = trl_phases(cfg)
+    callback.planned_steps = sum(p.steps for p in phases)
     for index, phase in enumerate(phases):
         rows = _rows(examples, phase, cfg, cfg.seed + index)
         callback.step_offset = offset

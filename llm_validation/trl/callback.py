@@ -6,9 +6,9 @@ Add it to any `transformers.Trainer` (trl's SFTTrainer, DPOTrainer, CPOTrainer i
     LearningDynamicsCallback("probes.jsonl", out="runs/my-dpo", eval_every=10).attach(trainer)
     trainer.train()
 
-At the start of training and every `eval_every` optimiser steps (and the last) it scores every
-probe type and y* = Σ_l max_v log π(v | x, y⁺_<l) with `logprobs.score` on the trainer's current
-model (no grad, eval mode, then back to the mode it was in), and
+At the start of training, every `eval_every` optimiser steps, at the steps of `eval_at` and the
+last, it scores every probe type and y* = Σ_l max_v log π(v | x, y⁺_<l) with `logprobs.score` on
+the trainer's current model (no grad, eval mode, then back to the mode it was in), and
 
 - appends the tidy rows of `tracking.summarize` (plus `train/loss`, the mean of the losses the
   trainer logged since the previous evaluation) to `<out>/metrics.csv`, flushed at once, so that
@@ -71,7 +71,9 @@ from llm_validation.training.tracking import (
     prompt_rows,
     report_cuts,
     report_load,
+    scheduled_evaluation,
     summarize,
+    unreached_evaluations,
 )
 
 PREFIX = "ld"
@@ -148,6 +150,7 @@ class LearningDynamicsCallback(TrainerCallback):
     probes: a probe or preference file (JSONL, a datasets folder, parquet, JSON; trl's standard
     or, given `tokenizer`, conversational format), or examples in memory (`probe_examples`);
     eval_every: optimiser steps between evaluations (also at step 0 and the last);
+    eval_at: optimiser steps to evaluate at as well (e.g. (20, 40, 60): an early phase closely);
     probe_types: the probe types to track (default all present; y_star needs chosen);
     out: the run folder for metrics.csv, config.json, summary.json (default args.output_dir);
     truncation: the project's length limits (paper: 512 / 256, keep the prompt's end);
@@ -161,6 +164,7 @@ class LearningDynamicsCallback(TrainerCallback):
         probes,
         *,
         eval_every: int = 5,
+        eval_at: Sequence[int] = (),
         probe_types: Sequence[str] | None = None,
         out: str | Path | None = None,
         truncation: Truncation = PAPER_TRUNCATION,
@@ -174,6 +178,8 @@ class LearningDynamicsCallback(TrainerCallback):
     ):
         if eval_every < 1:
             raise UserError("eval_every must be ≥ 1")
+        if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in eval_at):
+            raise UserError(f"eval_at must be optimiser steps ≥ 1, got {list(eval_at)!r}")
         unknown = set(probe_types or ()) - set(PROBE_TYPES) - {Y_STAR}
         if unknown:
             raise UserError(f"unknown probe types: {', '.join(sorted(unknown))}")
@@ -182,6 +188,8 @@ class LearningDynamicsCallback(TrainerCallback):
         )
         self.inputs: dict = {"probes": loaded} if loaded else {}  # → summary.json, as native
         self.eval_every, self.truncation, self.batch_tokens = eval_every, truncation, batch_tokens
+        self.eval_at = tuple(eval_at)
+        self.planned_steps: int | None = None  # all phases' steps (default: the trainer's)
         self.probe_types = list(probe_types) if probe_types else None
         self.out, self.tokenizer, self.config = out, tokenizer, config
         self.top_k, self.progress, self.overwrite = top_k, progress, overwrite
@@ -323,6 +331,9 @@ class LearningDynamicsCallback(TrainerCallback):
         if self.probes is not None:
             return
         self.started, self.first_step = time.perf_counter(), state.global_step
+        planned = self.planned_steps or state.max_steps
+        if (note := unreached_evaluations(self.eval_at, planned)) and is_main():
+            say(f"eval_at: {note}")
         self._prepare(args, processing_class)
         self._evaluate(state, model)
         self._flush(state, args)
@@ -340,7 +351,9 @@ class LearningDynamicsCallback(TrainerCallback):
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
         step = self.step_offset + state.global_step
-        if step % self.eval_every == 0 or state.global_step == state.max_steps:
+        if scheduled_evaluation(step, self.eval_every, self.eval_at) or (
+            state.global_step == state.max_steps
+        ):
             self._evaluate(state, model)
             control.should_log = True
         return control

@@ -16,6 +16,7 @@ from common.cliargs import (
     config_from_args,
     option,
     positive,
+    positive_ints,
 )
 from common.errors import OneLineParser, UserError
 
@@ -145,3 +146,18 @@ def test_at_least_is_inclusive():
     assert at_least(2)("2") == 2 and at_least(2)("7") == 7
     with pytest.raises(argparse.ArgumentTypeError, match="must be ≥ 2, got 1"):
         at_least(2)("1")
+
+
+@pytest.mark.parametrize(
+    "text, steps", [("20,40,60", (20, 40, 60)), (" 3, 1 ,", (3, 1)), ("", ()), (None, ())]
+)
+def test_positive_ints_reads_a_comma_separated_list(text, steps):
+    assert positive_ints(text, "--at") == steps
+
+
+@pytest.mark.parametrize("text", ["0", "20,-1", "2.5", "x", "1;2"])
+def test_positive_ints_names_the_flag_of_a_bad_list(text):
+    with pytest.raises(
+        UserError, match=f"^--at must be comma-separated integers ≥ 1, got '{text}'$"
+    ):
+        positive_ints(text, "--at")

@@ -42,9 +42,9 @@ def test_a_shortened_preset_shows_its_early_signatures(preset, hh_probes, tmp_pa
         assert rows[key]["verdict"] == "holds", rows[key]
 
 
-# cpu-squeeze evaluates (and checkpoints) every 50 steps, trains on 499 pairs and tracks 128
-# prompts: here every 4 steps, on 16 pairs and 16 prompts, so that the kill falls two steps after
-# a checkpoint at the same cost.
+# cpu-squeeze evaluates (and checkpoints) at steps 20, 40, 60 and every 130, trains on 499 pairs
+# and tracks 128 prompts: here every 4 steps, on 16 pairs and 16 prompts, so that the kill falls
+# two steps after a checkpoint at the same cost.
 RESUMED = {
     "cpu-dpo": (),
     "cpu-squeeze": ("--eval-every", "4", "--limit", "16", "--probe-limit", "16"),

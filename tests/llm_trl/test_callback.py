@@ -182,6 +182,23 @@ def test_bad_probes_are_a_one_line_user_error_before_training(probes, message):
         LearningDynamicsCallback(probes)
 
 
+def test_eval_at_adds_evaluations_and_says_which_lie_beyond_the_run(tmp_path, examples, capsys):
+    """Every 4 steps and at steps 1, 2 and 7 of a 5-step run: scored at 0, 1, 2, 4 and 5 (the
+    last); step 7 is named as beyond the run, not skipped in silence."""
+    callback = LearningDynamicsCallback(
+        examples[:4], eval_every=4, eval_at=(2, 1, 7), out=tmp_path / "run", progress=False
+    )
+    dpo(examples, tmp_path / "trainer", callback, steps=5).train()
+    assert {s for s, _ in _values(tmp_path / "run" / "metrics.csv")} == {0, 1, 2, 4, 5}
+    assert "eval_at: evaluation step(s) 7 lie beyond the run's 5 steps" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("eval_at", [(0,), (2, -1), (1.5,), ("3",), (True,)])
+def test_eval_at_takes_only_steps_at_least_one(examples, eval_at):
+    with pytest.raises(UserError, match="eval_at must be optimiser steps ≥ 1"):
+        LearningDynamicsCallback(examples, eval_at=eval_at)
+
+
 def test_unknown_probe_type_is_a_user_error(examples):
     with pytest.raises(UserError, match="unknown probe types: chosen_typo"):
         LearningDynamicsCallback(examples, probe_types=["chosen_typo"])

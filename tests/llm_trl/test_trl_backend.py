@@ -84,7 +84,8 @@ def test_what_trl_cannot_run_is_a_one_line_error(tmp_path, capsys, flags, messag
 def test_trl_and_native_backends_give_the_same_probe_curves(tmp_path):
     """DPO, plain SGD (η = 0.5, large enough to move log π(y⁺) by ~2 nats and log π(y⁻) by
     ~3.5 in 6 steps), the same data order (native's seeded permutation), one process, a
-    precomputed reference: both backends' metrics.csv hold the same rows and values.
+    precomputed reference: both backends' metrics.csv hold the same rows and values, evaluated on
+    the same schedule (every 4 steps, at steps 1 and 3, and the last).
 
     Tolerance 1e-4 nats (measured ≤ 1e-6): both sum the same fp32 token log-probs in the same
     sequences; trl's fused LM head computes them in tiles and our scorer with one log-sum-exp, and
@@ -109,7 +110,9 @@ def test_trl_and_native_backends_give_the_same_probe_curves(tmp_path):
         "--steps",
         "6",
         "--eval-every",
-        "2",
+        "4",
+        "--eval-at",
+        "1,3",
         "--optimizer",
         "sgd",
         "--lr",
@@ -119,6 +122,7 @@ def test_trl_and_native_backends_give_the_same_probe_curves(tmp_path):
     assert run(tmp_path / "trl", "--backend", "trl", *flags) == 0
     native, trl = rows(tmp_path / "native" / "metrics.csv"), rows(tmp_path / "trl" / "metrics.csv")
     assert native.keys() == trl.keys()
+    assert {int(step) for step, _, _ in native} == {0, 1, 3, 4, 6}  # every 4, at 1 and 3, last
     keys = sorted(native)
     np.testing.assert_allclose([trl[k] for k in keys], [native[k] for k in keys], rtol=0, atol=1e-4)
     assert native["6", "rejected", "logp"] < native["0", "rejected", "logp"] - 1.0

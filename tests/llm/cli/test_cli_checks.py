@@ -22,6 +22,9 @@ def _error(capsys, argv) -> tuple[int, str]:
         (["--micro-batch-size", "0"], "--micro-batch-size: must be an integer ≥ 1, got 0"),
         (["--probe-types", "chosen,bogus"], "unknown probe types: bogus"),
         (["--eval-every", "0"], "--eval-every: must be an integer ≥ 1, got 0"),
+        (["--eval-at", "20,0"], "--eval-at must be comma-separated integers ≥ 1, got '20,0'"),
+        (["--eval-at", "20;40"], "--eval-at must be comma-separated integers ≥ 1, got '20;40'"),
+        (["--track-intervals", "1,x"], "--track-intervals must be comma-separated integers ≥ 1"),
         # each of these must not end in a traceback or run silently on nonsense
         (["--lr", "-1"], "--lr: must be a finite number ≥ 0, got -1.0"),
         (["--lr", "nan"], "--lr: must be a finite number ≥ 0, got nan"),

@@ -52,6 +52,25 @@ def test_every_parameter_moves_after_a_dpo_step(tmp_path, model):
     assert frozen == []
 
 
+def test_eval_at_adds_evaluations_counted_across_phases_and_names_those_beyond_the_run(
+    tmp_path, capsys
+):
+    """extend-dpo, 2 SFT + 2 DPO steps, every 4 and at 1, 3 and 9: probes are scored at steps
+    0, 1, 3 (a DPO step: steps count across phases) and 4; step 9 is said to lie beyond the run."""
+    cfg = RunConfig(
+        method="extend-dpo",
+        steps=2,
+        sft_steps=2,
+        eval_every=4,
+        eval_at="3,1,9",
+        out=str(tmp_path),
+        **TINY,
+    )
+    rows = read_metrics(main(cfg) / "metrics.csv")
+    assert sorted({int(r["step"]) for r in rows}) == [0, 1, 3, 4]
+    assert "--eval-at: evaluation step(s) 9 lie beyond the run's 4 steps" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("method", ["dpo", "extend-dpo"])
 def test_interrupted_then_resumed_run_writes_the_same_metrics(tmp_path, method):
     """An interruption after step 6 (inside extend-dpo's DPO phase, after its reference was taken)
