@@ -201,9 +201,10 @@ PRESETS = {
             ),
             steps=(
                 650,
-                "paper: ≈ 2.7 epochs of 5,000 pairs; here 10 epochs of 499: y⁺ peaks at step "
-                "150 and is below its start beyond the noise from step 450 over prompts 1–128, "
-                "from step 650 over prompts 129–256 (docs/findings.md); 43 min on 2 idle cores",
+                "paper: ≈ 2.7 epochs of 5,000 pairs; here 10 epochs of 499: y⁺ peaks near step "
+                "130–150 and is below its start beyond the noise from step 450 over prompts "
+                "1–128, from step 650 over prompts 129–256 (docs/findings.md); 41 min on 2 idle "
+                "cores",
             ),
             eval_every=(
                 130,

@@ -124,6 +124,11 @@ class Run:
             self, curves=curves, prompt_steps=self.prompt_steps[keep], prompt_values=values
         )
 
+    def differences(self, other: Run) -> list[str]:
+        """The config keys in which `other` differs from this run, seeds and paths aside."""
+        keys = (self.config.keys() | other.config.keys()) - SEED_KEYS
+        return sorted(k for k in keys if self.config.get(k) != other.config.get(k))
+
     @property
     def setting(self) -> str:
         """The config without what differs between seeds: runs with equal settings are pooled."""
@@ -230,8 +235,9 @@ def find_runs(
             runs[run.method].append(run)
         else:
             notes.append(
-                f"{run.name}: a second {run.method} run with other settings; using {first.name} "
-                "(first by name)"
+                f"{run.name}: a second {run.method} run with other settings "
+                f"({', '.join(first.differences(run))}); using {first.name} (first by name); "
+                f"--runs {folder} reads it"
             )
     return runs, notes
 

@@ -10,6 +10,7 @@ from common import openmp
 def test_idle_cores_keep_openmps_brief_spin_and_busy_ones_sleep():
     assert openmp.wait_policy(load=0.1, cpus=2) is None
     assert openmp.wait_policy(load=1.4, cpus=2) is None
+    assert openmp.wait_policy(load=1.5, cpus=2) is None  # the boundary: "fills … less one half"
     assert openmp.wait_policy(load=1.6, cpus=2) == "PASSIVE"  # one other job on two cores
     assert openmp.wait_policy(load=7.0, cpus=16) is None
     assert openmp.wait_policy(load=16.0, cpus=16) == "PASSIVE"

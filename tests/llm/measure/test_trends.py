@@ -175,7 +175,10 @@ def test_a_second_run_with_other_settings_is_named_not_silently_dropped(tmp_path
     write_run(tmp_path, "b-dpo", "dpo", PAPER_DPO, lr=1e-5)
     runs, notes = find_runs(tmp_path)
     assert [r.name for r in runs["dpo"]] == ["a-dpo"]
-    assert notes[-1] == "b-dpo: a second dpo run with other settings; using a-dpo (first by name)"
+    assert notes[-1] == (
+        "b-dpo: a second dpo run with other settings (lr); using a-dpo (first by name); "
+        f"--runs {tmp_path / 'b-dpo'} reads it"
+    )
 
 
 def test_runs_that_differ_only_in_their_seed_are_pooled(tmp_path):
