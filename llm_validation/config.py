@@ -219,11 +219,15 @@ class RunConfig(Tokenization):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.evaluation_steps()
-        positive_ints(self.track_intervals, "--track-intervals")
+        self.trajectory_intervals()
 
     def evaluation_steps(self) -> tuple[int, ...]:
         """The steps of --eval-at (evaluations besides every --eval-every, step 0 and the last)."""
         return positive_ints(self.eval_at, "--eval-at")
+
+    def trajectory_intervals(self) -> tuple[int, ...]:
+        """The interval lengths S of --track-intervals (--track-kernel's trajectory predictions)."""
+        return positive_ints(self.track_intervals, "--track-intervals")
 
     def run_dir(self) -> Path:
         if self.preset:

@@ -9,8 +9,7 @@ The loop, per phase of the method's plan (`common.methods.plan`):
         every eval_every steps:  score the probes → metrics.csv (appended, flushed); checkpoint
 
 Probes are scored at step 0, after every `eval_every` optimiser steps, at the steps of `eval_at`
-and after the last; each row
-records `step` and `examples_seen` (= step × batch_size).
+and after the last; each row records `step` and `examples_seen` (= step × batch_size).
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from common.cliargs import positive_ints
 from common.errors import UserError
 from common.methods import METHODS, Phase
 from common.probes import PROBE_TYPES, Y_STAR
@@ -540,7 +538,7 @@ def train(cfg: RunConfig, on_eval: Callable[[int], None] | None = None) -> Path:
             phases[-1].loss,
             hyper_parameters(LOSSES[phases[-1].loss], asdict(cfg)),
             session.out,
-            positive_ints(cfg.track_intervals, "--track-intervals"),
+            cfg.trajectory_intervals(),
             sum(p.steps for p in phases),
             cfg.probe_types.split(",") if cfg.probe_types else None,
         )

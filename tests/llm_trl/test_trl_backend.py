@@ -238,3 +238,15 @@ def test_trl_cuts_counts_what_keep_start_truncation_removes():
     assert report.largest == {"chosen": c - 1, "rejected": r - 1}
     assert trl_cuts(tokenizer, [ex], p - 1).largest == {"chosen": c, "rejected": r}
     assert trl_cuts(tokenizer, [ex], p - 1).prompts_cut == 1
+
+
+def test_eval_at_counts_steps_across_the_trl_phases(tmp_path, capsys):
+    """extend-dpo through trl, 2 SFT + 2 DPO steps, every 4 and at 3: step 3 is a DPO step of the
+    whole run (evaluated, not named as beyond the SFT trainer's 2 steps); 9 is beyond the run's 4."""
+    flags = ["--backend", "trl", "--method", "extend-dpo", "--steps", "2", "--sft-steps", "2"]
+    assert run(tmp_path / "run", *flags, "--eval-every", "4", "--eval-at", "3,9") == 0
+    steps = {int(step) for step, _, _ in rows(tmp_path / "run" / "metrics.csv")}
+    assert steps == {0, 2, 3, 4}  # 2: the SFT trainer's last step, scored as each trainer's is
+    err = capsys.readouterr().err
+    assert "evaluation step(s) 9 lie beyond the run's 4 steps" in err
+    assert "step(s) 3," not in err and "step(s) 3 " not in err

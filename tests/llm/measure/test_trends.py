@@ -171,8 +171,8 @@ def test_a_type_the_run_did_not_track_is_not_run_not_a_finding(tmp_path):
 
 
 def test_a_second_run_with_other_settings_is_named_not_silently_dropped(tmp_path):
-    write_run(tmp_path, "a-dpo", "dpo", PAPER_DPO, lr=5e-6)
-    write_run(tmp_path, "b-dpo", "dpo", PAPER_DPO, lr=1e-5)
+    write_run(tmp_path, "a-dpo", "dpo", PAPER_DPO, lr=5e-6, out="runs/a-dpo", seed=0)
+    write_run(tmp_path, "b-dpo", "dpo", PAPER_DPO, lr=1e-5, out="runs/b-dpo", seed=1)
     runs, notes = find_runs(tmp_path)
     assert [r.name for r in runs["dpo"]] == ["a-dpo"]
     assert notes[-1] == (

@@ -5,7 +5,13 @@ import pytest
 import torch
 
 from common.probes import Y_STAR
-from llm_validation.training.tracking import build_probes, evaluate, summarize
+from llm_validation.training.tracking import (
+    build_probes,
+    evaluate,
+    scheduled_evaluation,
+    summarize,
+    unreached_evaluations,
+)
 
 # Tolerance: batched, padded fp32 forwards against one unpadded forward per sequence; round-off
 # of ~1e-6 relative on log-probs of tens of nats.
@@ -73,3 +79,16 @@ def test_a_summary_row_is_the_mean_over_examples(tracked):
     means = {(k, m): v for k, m, v in summarize(arrays)}
     assert means["rejected", "logp"] == pytest.approx(float(np.mean(arrays["rejected"]["logp"])))
     assert ("rejected", "example") not in means
+
+
+def test_an_evaluation_is_scheduled_every_k_steps_and_at_the_steps_asked_for():
+    assert [s for s in range(1, 13) if scheduled_evaluation(s, 5, (2, 7))] == [2, 5, 7, 10]
+    assert [s for s in range(1, 7) if scheduled_evaluation(s, 3)] == [3, 6]
+
+
+def test_only_steps_past_the_last_are_named_unreached():
+    """The last step is evaluated anyway, so a step equal to it is reached."""
+    assert unreached_evaluations((4, 2), total=4) is None
+    assert unreached_evaluations((9, 5, 4), total=4) == (
+        "evaluation step(s) 5, 9 lie beyond the run's 4 steps: not evaluated"
+    )
